@@ -1,0 +1,110 @@
+"""The ``stepwise`` command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import Settings, get_settings
+
+app_cli = typer.Typer(
+    name="stepwise",
+    help="Stepwise: real-time bedside dashboard for rapid drug desensitization.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+db_cli = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app_cli.add_typer(db_cli, name="db")
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print a one-line error on stderr; the caller raises the returned Exit."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    return typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise _fail(f"invalid configuration: {reasons}") from None
+
+
+@db_cli.command("upgrade")
+def db_upgrade(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database to upgrade (default: STEPWISE_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Apply the schema migrations (creates the database file for SQLite)."""
+    from app import schema
+
+    url = database_url or _settings().database_url
+    try:
+        reached = schema.upgrade(url, revision)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    except (SQLAlchemyError, OSError) as exc:
+        # Driver messages can be long and may echo connection details; keep the first line.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise _fail(f"database upgrade failed: {type(exc).__name__}: {first_line}") from None
+    typer.echo(f"database at revision {reached or '(base)'}")
+
+
+@app_cli.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default: STEPWISE_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: STEPWISE_PORT).")] = None,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the web application with uvicorn."""
+    import uvicorn
+
+    settings = _settings()  # a bad configuration stops here, with a readable message
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        log_level=settings.log_level,
+    )
+
+
+def main() -> None:
+    """Entry point. Usage errors (unknown option, missing argument, bad choice) are reported as one
+    line, like every other refusal, so scripts and people read the same short reason."""
+    command = typer.main.get_command(app_cli)
+    try:
+        outcome = command.main(prog_name="stepwise", standalone_mode=False)
+    except typer.TyperException as error:  # typer's (vendored) click usage errors
+        message = error.format_message()
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
+            typer.echo(message)
+            raise SystemExit(2) from None
+        typer.echo(f"error: {' '.join(message.split())}", err=True)
+        raise SystemExit(getattr(error, "exit_code", 2)) from None
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        raise SystemExit(1) from None
+    raise SystemExit(outcome if isinstance(outcome, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

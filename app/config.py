@@ -1,0 +1,65 @@
+"""Runtime configuration, read from ``STEPWISE_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Good enough for a laptop, useless for anything else: production refuses to start with it.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/stepwise.db"
+
+Environment = Literal["development", "production", "test"]
+ClockMode = Literal["real", "accelerated", "manual"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the application; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="STEPWISE_", extra="forbid")
+
+    env: Environment = "development"
+    # A relative SQLite path is resolved against the working directory (the repository root
+    # when started through make).
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    clock_mode: ClockMode = "real"
+    clock_speed: float = Field(default=1.0, ge=1.0)
+    log_level: LogLevel = "info"
+
+    @field_validator("env", "clock_mode", "log_level", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        secret = self.secret_key.get_secret_value()
+        if secret == DEV_SECRET_KEY:
+            raise ValueError(
+                "STEPWISE_SECRET_KEY is still the development default; "
+                "set a random value of at least "
+                f"{MIN_PRODUCTION_SECRET_LENGTH} characters when STEPWISE_ENV=production"
+            )
+        if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+            raise ValueError(
+                f"STEPWISE_SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_LENGTH} "
+                "characters long when STEPWISE_ENV=production"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,25 @@
+"""The Jinja2 environment shared by every page and fragment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from app.clock import Clock
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _server_clock(request: Request) -> dict[str, Any]:
+    # Every page shows the server's time, and says so when a training clock runs fast.
+    clock: Clock | None = getattr(request.app.state, "clock", None)
+    if clock is None:
+        return {"server_now": None, "clock_speed": 1.0}
+    return {"server_now": clock.now(), "clock_speed": clock.speed}
+
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[_server_clock])

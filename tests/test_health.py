@@ -1,0 +1,74 @@
+"""GET /healthz over real HTTP."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from app.config import Settings
+from app.db import backend_name
+from app.schema import head_revision, upgrade
+
+
+def _get_health(base_url: str) -> httpx.Response:
+    return httpx.get(f"{base_url}/healthz", timeout=15)
+
+
+def _assert_clean_error(response: httpx.Response, *fragments: str) -> dict[str, str]:
+    assert response.status_code == 503, response.text
+    assert "Traceback" not in response.text
+    assert 'File "' not in response.text
+    body = response.json()
+    assert body["status"] == "error"
+    for fragment in fragments:
+        assert fragment in body["database"]
+    return body
+
+
+def test_healthy_database(live_server: str, database_url: str) -> None:
+    response = _get_health(live_server)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "backend": backend_name(database_url),
+        "schema_revision": head_revision(),
+    }
+
+
+def test_unmigrated_sqlite_database(
+    start_server: Callable[[Settings], str], tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'stepwise.db'}"
+    base_url = start_server(Settings(database_url=url, env="test"))
+
+    body = _assert_clean_error(_get_health(base_url), "not migrated", "stepwise db upgrade")
+    assert set(body) == {"status", "database"}
+
+
+def test_database_at_another_revision(
+    start_server: Callable[[Settings], str], tmp_path: Path
+) -> None:
+    path = tmp_path / "stepwise.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'feedfacecafe'")
+    base_url = start_server(Settings(database_url=url, env="test"))
+
+    _assert_clean_error(_get_health(base_url), "feedfacecafe", head_revision())
+
+
+def test_unreachable_postgresql(start_server: Callable[[Settings], str]) -> None:
+    # Port 1 on the loopback interface: nothing listens there, the connection is refused.
+    url = "postgresql+asyncpg://postgres:not-a-real-password@127.0.0.1:1/stepwise"
+    base_url = start_server(Settings(database_url=url, env="test"))
+
+    response = _get_health(base_url)
+
+    _assert_clean_error(response, "unreachable")
+    assert "not-a-real-password" not in response.text

@@ -87,6 +87,14 @@ def serve(
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Protocol calculator: `stepwise protocol ...` lives in app/protocol/cli.py.
+# ---------------------------------------------------------------------------------------------
+from app.protocol.cli import protocol_cli  # noqa: E402
+
+app_cli.add_typer(protocol_cli, name="protocol")
+
+
 def main() -> None:
     """Entry point. Usage errors (unknown option, missing argument, bad choice) are reported as one
     line, like every other refusal, so scripts and people read the same short reason."""

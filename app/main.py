@@ -12,6 +12,7 @@ from app import __version__, health, home
 from app.clock import clock_from_settings
 from app.config import Settings, get_settings
 from app.db import backend_name, create_engine, session_factory
+from app.protocol import router as protocol_router
 from app.schema import head_revision
 from app.templating import STATIC_DIR
 
@@ -38,4 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(home.router)
+    app.include_router(protocol_router.router)
     return app

@@ -34,6 +34,11 @@ SERVER_STOP_TIMEOUT_S = 15.0
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(TEST_DATABASE_ENV) else [])
 
 
+def pytest_report_header() -> str:
+    # Say up front which databases this run covers, so a log shows it without -v.
+    return f"stepwise databases under test: {', '.join(BACKENDS)}"
+
+
 # --- databases -------------------------------------------------------------------------------
 
 

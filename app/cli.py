@@ -94,6 +94,11 @@ from app.protocol.cli import protocol_cli  # noqa: E402
 
 app_cli.add_typer(protocol_cli, name="protocol")
 
+from app.audit.cli import audit_cli  # noqa: E402
+
+app_cli.add_typer(audit_cli, name="audit")
+
+
 
 def main() -> None:
     """Entry point. Usage errors (unknown option, missing argument, bad choice) are reported as one

@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 
+import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.config import get_settings
 from app.db import Base, create_engine
 from app.schema import REVISION_ATTRIBUTE

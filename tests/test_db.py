@@ -13,6 +13,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import app.models  # noqa: F401  (every model, for the schema comparison)
 from app.db import (
     DEFERRED_BEGIN,
     Base,

@@ -1,0 +1,11 @@
+"""Every ORM model, imported in one place so Base.metadata is complete for Alembic's env and for
+the test that compares the models with the migrations."""
+
+from app.audit.model import AuditChainHead, AuditEvent
+from app.db import Installation
+
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "Installation",
+]

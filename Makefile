@@ -42,8 +42,9 @@ $(VENDOR)/ws.min.js: node_modules/.installed
 var:
 	mkdir -p var
 
-run: setup | var ## Upgrade the database (var/stepwise.db by default) and serve on 127.0.0.1:8000
+run: setup | var ## Upgrade the database (var/stepwise.db), seed demo logins, serve on 127.0.0.1:8000
 	$(BIN)/stepwise db upgrade
+	$(BIN)/stepwise user seed-demo
 	$(BIN)/stepwise serve
 
 test: setup ## Run the test suite (extra pytest arguments: PYTEST_ARGS="-k health")

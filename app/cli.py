@@ -93,11 +93,13 @@ def serve(
 from app.protocol.cli import protocol_cli  # noqa: E402
 
 app_cli.add_typer(protocol_cli, name="protocol")
-
 from app.audit.cli import audit_cli  # noqa: E402
 
 app_cli.add_typer(audit_cli, name="audit")
 
+from app.auth.cli import user_cli  # noqa: E402
+
+app_cli.add_typer(user_cli, name="user")
 
 
 def main() -> None:

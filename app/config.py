@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     clock_mode: ClockMode = "real"
     clock_speed: float = Field(default=1.0, ge=1.0)
     log_level: LogLevel = "info"
+    # Login sessions: a tablet left alone is signed out after the idle timeout; nobody stays
+    # signed in longer than the absolute timeout (about a shift).
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
+    # Login throttling: after this many failures within the window, further attempts for that
+    # user name (or from that address, at 4x the count) are refused until the window passes.
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Extra origins (scheme://host[:port]) allowed for unsafe requests and websocket
+    # handshakes besides the request's own Host, e.g. behind a proxy. Comma-separated.
+    allowed_origins: str = ""
 
     @field_validator("env", "clock_mode", "log_level", mode="before")
     @classmethod

@@ -4,17 +4,58 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__, health, home
+from app.auth import router as auth_router
+from app.auth.csrf import parse_allowed_origins
+from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
+from app.auth.service import SignedIn
 from app.clock import clock_from_settings
 from app.config import Settings, get_settings
 from app.db import backend_name, create_engine, session_factory
+from app.middleware import SecurityMiddleware
 from app.protocol import router as protocol_router
 from app.schema import head_revision
-from app.templating import STATIC_DIR
+from app.templating import STATIC_DIR, templates
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _not_signed_in(request: Request, _: Exception) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": "sign in required"}, status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    login = f"/login?{urlencode({'next': target})}"
+    if request.headers.get("hx-request"):
+        # htmx would swap a followed redirect into the page; ask it to navigate instead.
+        return Response(status_code=401, headers={"HX-Redirect": login})
+    return RedirectResponse(login, status_code=303)
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    reason = exc.reason if isinstance(exc, Forbidden) else "not allowed"
+    if _is_api(request):
+        return JSONResponse({"detail": reason}, status_code=403)
+    return templates.TemplateResponse(
+        request, "errors/forbidden.html", {"reason": reason}, status_code=403
+    )
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    # FastAPI's default answer echoes each rejected value ("input"), which can be a password.
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,11 +74,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await engine.dispose()
 
-    app = FastAPI(title="Stepwise", version=__version__, lifespan=lifespan)
+    # Built-in docs routes would be public; the OpenAPI document is served behind sign-in.
+    app = FastAPI(
+        title="Stepwise",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.state.backend = backend_name(settings.database_url)
+    app.add_middleware(
+        SecurityMiddleware, allowed_origins=parse_allowed_origins(settings.allowed_origins)
+    )
+    app.add_exception_handler(NotSignedIn, _not_signed_in)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
+    app.include_router(auth_router.router)
+    app.include_router(auth_router.api)
     app.include_router(home.router)
     app.include_router(protocol_router.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_document(
+        _: SignedIn = require_permission("account.use"),
+    ) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     return app

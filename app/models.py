@@ -2,10 +2,14 @@
 the test that compares the models with the migrations."""
 
 from app.audit.model import AuditChainHead, AuditEvent
+from app.auth.models import LoginFailure, LoginSession, User
 from app.db import Installation
 
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "Installation",
+    "LoginFailure",
+    "LoginSession",
+    "User",
 ]

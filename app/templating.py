@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from app.auth.permissions import ROLE_TITLES, is_allowed
 from app.clock import Clock
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -22,4 +23,16 @@ def _server_clock(request: Request) -> dict[str, Any]:
     return {"server_now": clock.now(), "clock_speed": clock.speed}
 
 
-templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[_server_clock])
+def _signed_in(request: Request) -> dict[str, Any]:
+    # Set by app.auth.dependencies when the request was signed in; pages use it for the header,
+    # the sign-out form and the CSRF token htmx sends with every unsafe request.
+    signed_in = getattr(request.state, "signed_in", None)
+    return {
+        "signed_in": signed_in,
+        "csrf_token": signed_in.login.csrf_token if signed_in else None,
+        "may": (lambda action: is_allowed(signed_in.user.role, action)) if signed_in else None,
+        "role_titles": ROLE_TITLES,
+    }
+
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[_server_clock, _signed_in])

@@ -19,13 +19,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.auth.permissions import ROLES
 from app.config import Settings
 from app.db import create_engine
 from app.main import create_app
 from app.schema import upgrade
+from tests.support import Account, SignedInClient, create_account
 
 TEST_DATABASE_ENV = "STEPWISE_TEST_DATABASE_URL"
 SERVER_START_TIMEOUT_S = 30.0
@@ -129,13 +132,15 @@ class _ThreadedServer(uvicorn.Server):
 
 
 @contextmanager
-def run_server(settings: Settings) -> Iterator[str]:
-    """Serve ``create_app(settings)`` over real HTTP on a free port; yield its base URL."""
+def run_server(target: Settings | FastAPI) -> Iterator[str]:
+    """Serve ``create_app(settings)`` (or a ready app) over real HTTP on a free port; yield its
+    base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     host, port = sock.getsockname()
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+    app = target if isinstance(target, FastAPI) else create_app(target)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = _ThreadedServer(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
@@ -164,6 +169,29 @@ def live_server(database_url: str) -> Iterator[str]:
     """Base URL of a real server on the session database."""
     with run_server(settings_for(database_url)) as base_url:
         yield base_url
+
+
+@pytest.fixture(scope="session")
+def accounts(database_url: str) -> dict[str, Account]:
+    """One account per role on the session database."""
+    return {role: create_account(database_url, role) for role in ROLES}
+
+
+@pytest.fixture
+def signed_in(
+    live_server: str, accounts: dict[str, Account]
+) -> Iterator[Callable[[str], SignedInClient]]:
+    """signed_in("nurse") -> a client signed in as that role on the live server."""
+    clients: list[SignedInClient] = []
+
+    def make(role: str) -> SignedInClient:
+        client = SignedInClient(live_server, accounts[role])
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import httpx
 from app.config import Settings
 
 
-def test_home_page(live_server: str) -> None:
-    response = httpx.get(f"{live_server}/", timeout=15)
+def test_home_page(signed_in) -> None:  # type: ignore[no-untyped-def]
+    response = signed_in("nurse").get("/")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -43,6 +43,7 @@ def test_training_clock_banner(start_server, tmp_path) -> None:  # type: ignore[
     )
     base_url = start_server(settings)
 
-    html = httpx.get(f"{base_url}/", timeout=15).text
+    # Every screen says so, the sign-in page included.
+    html = httpx.get(f"{base_url}/login", timeout=15).text
 
     assert "Training mode: the clock runs 60 times faster than real time." in html

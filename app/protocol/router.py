@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.auth.dependencies import require_permission
 from app.protocol.display import (
     format_duration,
     format_percent,
@@ -23,7 +24,11 @@ from app.protocol.parsing import ProtocolRequest, build_from_request
 from app.protocol.templates import TEMPLATE_TITLES, TEMPLATES
 from app.templating import templates
 
-router = APIRouter(prefix="/protocols", tags=["protocols"])
+router = APIRouter(
+    prefix="/protocols",
+    tags=["protocols"],
+    dependencies=[require_permission("protocol.preview")],
+)
 
 FORM_FIELDS = (
     "template",

@@ -46,3 +46,12 @@ def browser() -> Iterator[object]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def sign_in(page, base_url: str, account) -> None:
+    """Through the login form, like a person."""
+    page.goto(f"{base_url}/login")
+    page.fill("#username", account.username)
+    page.fill("#password", account.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")

@@ -7,13 +7,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import sign_in
+from tests.support import Account
+
 pytestmark = pytest.mark.browser
 
 TABLET = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
 
-def open_preview(browser: Browser, base_url: str, viewport: dict[str, int]) -> Page:
+def open_preview(
+    browser: Browser, base_url: str, viewport: dict[str, int], account: Account
+) -> Page:
     page = browser.new_page(viewport=viewport)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -26,6 +31,7 @@ def open_preview(browser: Browser, base_url: str, viewport: dict[str, int]) -> P
             else None
         ),
     )
+    sign_in(page, base_url, account)
     page.goto(f"{base_url}/protocols/preview")
     page.wait_for_function("() => window.htmx !== undefined")
     page.errors = errors  # type: ignore[attr-defined]
@@ -37,9 +43,9 @@ def last_row_cells(page: Page) -> list[str]:
 
 
 def test_table_follows_typing_on_a_tablet(
-    browser: Browser, live_server: str, artifacts: Path
+    browser: Browser, live_server: str, accounts: dict[str, Account], artifacts: Path
 ) -> None:
-    page = open_preview(browser, live_server, TABLET)
+    page = open_preview(browser, live_server, TABLET, accounts["nurse"])
     expect(page.locator("#steps-table tbody tr")).to_have_count(12)
     assert last_row_cells(page)[6] == "2000.000"
 
@@ -61,9 +67,9 @@ def test_table_follows_typing_on_a_tablet(
 
 
 def test_bad_input_is_explained_beside_the_field(
-    browser: Browser, live_server: str, artifacts: Path
+    browser: Browser, live_server: str, accounts: dict[str, Account], artifacts: Path
 ) -> None:
-    page = open_preview(browser, live_server, TABLET)
+    page = open_preview(browser, live_server, TABLET, accounts["nurse"])
     page.fill("#input-dose", "-5")
     error = page.locator("#field-dose .field-error")
     expect(error).to_have_text("dose must be greater than 0, got -5")
@@ -80,8 +86,10 @@ def test_bad_input_is_explained_beside_the_field(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-def test_each_template_shows_only_its_own_parameters(browser: Browser, live_server: str) -> None:
-    page = open_preview(browser, live_server, TABLET)
+def test_each_template_shows_only_its_own_parameters(
+    browser: Browser, live_server: str, accounts: dict[str, Account]
+) -> None:
+    page = open_preview(browser, live_server, TABLET, accounts["nurse"])
     expect(page.locator("#input-final_rate")).to_be_visible()
     expect(page.locator("#input-doses")).to_be_hidden()
 
@@ -105,9 +113,9 @@ def test_each_template_shows_only_its_own_parameters(browser: Browser, live_serv
 
 
 def test_phone_layout_does_not_overflow(
-    browser: Browser, live_server: str, artifacts: Path
+    browser: Browser, live_server: str, accounts: dict[str, Account], artifacts: Path
 ) -> None:
-    page = open_preview(browser, live_server, PHONE)
+    page = open_preview(browser, live_server, PHONE, accounts["pharmacist"])
     expect(page.locator("#steps-table tbody tr")).to_have_count(12)
     # the wide table scrolls inside its box; the page itself does not
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

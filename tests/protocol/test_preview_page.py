@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 from bs4 import BeautifulSoup
 
 from app.protocol.router import FIELDS_WITH_ERROR_SLOT
+from tests.support import SignedInClient
 
 
-def get(base_url: str, path: str, **params: str) -> httpx.Response:
-    return httpx.get(f"{base_url}{path}", params=params, timeout=15)
+@pytest.fixture
+def nurse(signed_in: Callable[[str], SignedInClient]) -> SignedInClient:
+    return signed_in("nurse")
+
+
+def get(client: httpx.Client, path: str, **params: str) -> httpx.Response:
+    return client.get(path, params=params)
 
 
 def rows(soup: BeautifulSoup, table_id: str) -> list[list[str]]:
@@ -22,8 +30,8 @@ def rows(soup: BeautifulSoup, table_id: str) -> list[list[str]]:
     ]
 
 
-def test_page_opens_with_the_ceftazidime_example(live_server: str) -> None:
-    response = get(live_server, "/protocols/preview")
+def test_page_opens_with_the_ceftazidime_example(nurse: SignedInClient) -> None:
+    response = get(nurse, "/protocols/preview")
     assert response.status_code == 200
     soup = BeautifulSoup(response.text, "html.parser")
     assert soup.find(id="input-dose")["value"] == "2000"
@@ -47,9 +55,9 @@ def test_page_opens_with_the_ceftazidime_example(live_server: str) -> None:
     assert form["hx-get"] == "/protocols/preview/result"
 
 
-def test_fragment_follows_the_parameters(live_server: str) -> None:
+def test_fragment_follows_the_parameters(nurse: SignedInClient) -> None:
     response = get(
-        live_server,
+        nurse,
         "/protocols/preview/result",
         template="brigham-8",
         dose="500",
@@ -73,9 +81,9 @@ def test_fragment_follows_the_parameters(live_server: str) -> None:
     assert response.headers["HX-Replace-Url"].startswith("/protocols/preview?template=brigham-8")
 
 
-def test_dose_ladder_on_the_page(live_server: str) -> None:
+def test_dose_ladder_on_the_page(nurse: SignedInClient) -> None:
     response = get(
-        live_server,
+        nurse,
         "/protocols/preview/result",
         template="doses",
         unit="units",
@@ -106,10 +114,10 @@ def test_dose_ladder_on_the_page(live_server: str) -> None:
     ],
 )
 def test_bad_input_shows_the_reason_beside_the_field(
-    live_server: str, params: dict[str, str], field: str, reason: str
+    nurse: SignedInClient, params: dict[str, str], field: str, reason: str
 ) -> None:
     query = {"template": "brigham-12", "dose": "2000", "unit": "mg", **params}
-    fragment = get(live_server, "/protocols/preview/result", **query)
+    fragment = get(nurse, "/protocols/preview/result", **query)
     assert fragment.status_code == 422
     soup = BeautifulSoup(fragment.text, "html.parser")
     assert reason in soup.find(id=f"error-{field}").get_text()
@@ -118,7 +126,7 @@ def test_bad_input_shows_the_reason_beside_the_field(
     assert all(soup.find(id=f"error-{n}").get_text(strip=True) == "" for n in others)
     assert "Traceback" not in fragment.text
 
-    page = get(live_server, "/protocols/preview", **query)  # without htmx: the whole page
+    page = get(nurse, "/protocols/preview", **query)  # without htmx: the whole page
     assert page.status_code == 422
     soup = BeautifulSoup(page.text, "html.parser")
     assert reason in soup.find(id=f"field-{field}").find(class_="field-error").get_text()

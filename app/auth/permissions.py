@@ -1,0 +1,59 @@
+"""Who may do what: one table, action -> roles allowed. Pure data, read by `require_permission`
+on every route and by services for their object checks.
+
+Admins manage accounts and have no clinical powers; auditors read everything and change nothing.
+An action missing from the table is refused for everyone (fail closed).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ROLES: Final = ("nurse", "physician", "pharmacist", "auditor", "admin")
+ROLE_TITLES: Final = {
+    "nurse": "Nurse",
+    "physician": "Physician",
+    "pharmacist": "Pharmacist",
+    "auditor": "Auditor",
+    "admin": "Administrator",
+}
+
+_EVERYONE = frozenset(ROLES)
+_CLINICAL_AND_AUDIT = frozenset({"nurse", "physician", "pharmacist", "auditor"})
+
+PERMISSIONS: Final[dict[str, frozenset[str]]] = {
+    # Any signed-in person: their home page, their own account, signing out.
+    "account.use": _EVERYONE,
+    # The protocol calculator is clinical reading; admins have no clinical role.
+    "protocol.preview": _CLINICAL_AND_AUDIT,
+    "user.read": frozenset({"admin", "auditor"}),
+    "user.manage": frozenset({"admin"}),
+}
+
+# Actions that change something. Auditors may do none of them; every unsafe HTTP route must
+# require one of these (or account.use, for a person's own sign-out).
+WRITE_ACTIONS: Final = frozenset({"user.manage"})
+
+ACTION_TITLES: Final = {
+    "account.use": "use Stepwise",
+    "protocol.preview": "preview protocols",
+    "user.read": "see user accounts",
+    "user.manage": "manage user accounts",
+}
+
+
+def roles_allowed(action: str) -> frozenset[str]:
+    return PERMISSIONS.get(action, frozenset())
+
+
+def is_allowed(role: str, action: str) -> bool:
+    return role in roles_allowed(action)
+
+
+def refusal_reason(role: str, action: str) -> str:
+    title = ACTION_TITLES.get(action, action)
+    allowed = sorted(roles_allowed(action))
+    if not allowed:
+        return f"nobody may {title}"
+    names = ", ".join(ROLE_TITLES[r].lower() for r in allowed)
+    return f"a {ROLE_TITLES.get(role, role).lower()} may not {title}; this is for: {names}"

@@ -1,0 +1,360 @@
+"""Sign-in, sign-out and account management: pages and the JSON API. Thin: parse, authorize,
+call app.auth.service, render."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import service
+from app.auth.dependencies import (
+    current_login,
+    get_db,
+    request_info,
+    require_permission,
+    session_cookie_name,
+)
+from app.auth.permissions import ROLE_TITLES, ROLES, is_allowed
+from app.auth.schemas import AccountChange, Me, UserCreate, UserOut
+from app.auth.service import AccountError, LoginRefused, SignedIn
+from app.templating import templates
+
+router = APIRouter()
+api = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+LOGIN_NONCE_COOKIE = "stepwise_login_nonce"
+DB = Annotated[AsyncSession, Depends(get_db)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never another host, never a scheme."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _login_token(request: Request, nonce: str) -> str:
+    secret = request.app.state.settings.secret_key.get_secret_value().encode()
+    return hmac.new(secret, f"login:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def _nonce_cookie_name(request: Request) -> str:
+    return ("__Host-" if request.url.scheme == "https" else "") + LOGIN_NONCE_COOKIE
+
+
+def _login_page(
+    request: Request, *, next_path: str, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    # The user name is never written back into the form: people type passwords into it, and a
+    # bedside tablet is shared.
+    nonce = secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(
+        request,
+        "auth/login.html",
+        {
+            "login_token": _login_token(request, nonce),
+            "next_path": next_path,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        _nonce_cookie_name(request),
+        nonce,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_form(request: Request, db: DB, next: str | None = None) -> Response:
+    if await current_login(request, db) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_page(request, next_path=_safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_submit(
+    request: Request,
+    db: DB,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    login_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    next_path = _safe_next(next)
+    nonce = request.cookies.get(_nonce_cookie_name(request))
+    if not nonce or not hmac.compare_digest(_login_token(request, nonce), login_token):
+        return _login_page(
+            request,
+            next_path=next_path,
+            status_code=403,
+            error="the sign-in form expired; please sign in again",
+        )
+    if not username.strip() or not password:
+        return _login_page(
+            request,
+            next_path=next_path,
+            status_code=422,
+            error="enter your user name and password",
+        )
+    try:
+        new_login = await service.login(
+            db,
+            request.app.state.clock,
+            request.app.state.settings,
+            username=username,
+            password=password,
+            request=request_info(request),
+        )
+    except LoginRefused as refused:
+        return _login_page(
+            request,
+            next_path=next_path,
+            error=refused.message,
+            status_code=refused.status_code,
+        )
+    settings = request.app.state.settings
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        session_cookie_name(request),
+        new_login.token,
+        max_age=settings.session_absolute_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    response.delete_cookie(_nonce_cookie_name(request), path="/")
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+async def logout(
+    request: Request, db: DB, signed_in: SignedIn = require_permission("account.use")
+) -> Response:
+    await service.logout(db, request.app.state.clock, signed_in, request_info(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(session_cookie_name(request), path="/")
+    if request.headers.get("hx-request"):
+        response.headers["HX-Redirect"] = "/login"
+    return response
+
+
+# --- account management pages ------------------------------------------------------------------
+
+
+async def _users_page(
+    request: Request,
+    db: AsyncSession,
+    signed_in: SignedIn,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "auth/users.html",
+        {
+            "users": await service.list_users(db),
+            "may_manage": is_allowed(signed_in.user.role, "user.manage"),
+            "roles": [(role, ROLE_TITLES[role]) for role in ROLES],
+            "errors": errors or {},
+            "values": values or {},
+            "notice": notice,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
+async def users_page(
+    request: Request, db: DB, signed_in: SignedIn = require_permission("user.read")
+) -> HTMLResponse:
+    return await _users_page(request, db, signed_in)
+
+
+@router.post("/admin/users", response_class=HTMLResponse, include_in_schema=False)
+async def users_create(
+    request: Request,
+    db: DB,
+    username: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=40)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    signed_in: SignedIn = require_permission("user.manage"),
+) -> HTMLResponse:
+    values = {"username": username, "role": role, "display_name": display_name}
+    try:
+        user = await service.create_user(
+            db,
+            request.app.state.clock,
+            actor=signed_in.actor,
+            username=username,
+            role=role,
+            password=password,
+            display_name=display_name,
+            request=request_info(request),
+        )
+    except AccountError as error:
+        return await _users_page(
+            request,
+            db,
+            signed_in,
+            errors={error.field or "general": error.message},
+            values=values,
+            status_code=422,
+        )
+    return await _users_page(
+        request, db, signed_in, notice=f"Created {user.username} ({ROLE_TITLES[user.role]})."
+    )
+
+
+@router.post(
+    "/admin/users/{username}/{change}", response_class=HTMLResponse, include_in_schema=False
+)
+async def users_change(
+    request: Request,
+    db: DB,
+    username: str,
+    change: str,
+    reason: Annotated[str, Form(max_length=500)] = "",
+    signed_in: SignedIn = require_permission("user.manage"),
+) -> HTMLResponse:
+    if change not in ("disable", "enable"):
+        return await _users_page(
+            request,
+            db,
+            signed_in,
+            errors={"general": f"unknown change {change!r}"},
+            status_code=404,
+        )
+    try:
+        user = await service.set_disabled(
+            db,
+            request.app.state.clock,
+            actor=signed_in.actor,
+            username=username,
+            disabled=change == "disable",
+            reason=reason or None,
+            request=request_info(request),
+        )
+    except AccountError as error:
+        return await _users_page(
+            request, db, signed_in, errors={"general": error.message}, status_code=422
+        )
+    return await _users_page(request, db, signed_in, notice=f"{user.username}: {change}d.")
+
+
+# --- JSON API ----------------------------------------------------------------------------------
+
+
+def _user_out(user) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        disabled=user.disabled_at is not None,
+        created_at=user.created_at,
+    )
+
+
+def _account_error(error: AccountError, status_code: int = 422) -> JSONResponse:
+    return JSONResponse({"detail": error.message, "field": error.field}, status_code=status_code)
+
+
+@api.get("/me", response_model=Me)
+async def me(signed_in: SignedIn = require_permission("account.use")) -> Me:
+    return Me(
+        username=signed_in.user.username,
+        display_name=signed_in.user.display_name,
+        role=signed_in.user.role,
+        session_expires_at=signed_in.login.expires_at,
+    )
+
+
+@api.get("/users", response_model=list[UserOut])
+async def api_list_users(db: DB, _: SignedIn = require_permission("user.read")) -> list[UserOut]:
+    return [_user_out(user) for user in await service.list_users(db)]
+
+
+@api.post("/users", response_model=UserOut, status_code=201)
+async def api_create_user(
+    request: Request,
+    body: UserCreate,
+    db: DB,
+    signed_in: SignedIn = require_permission("user.manage"),
+) -> UserOut | JSONResponse:
+    try:
+        user = await service.create_user(
+            db,
+            request.app.state.clock,
+            actor=signed_in.actor,
+            username=body.username,
+            role=body.role,
+            password=body.password,
+            display_name=body.display_name,
+            request=request_info(request),
+        )
+    except AccountError as error:
+        status = 409 if "already exists" in error.message else 422
+        return _account_error(error, status)
+    return _user_out(user)
+
+
+@api.post("/users/{username}/disable", response_model=UserOut)
+async def api_disable_user(
+    request: Request,
+    username: str,
+    db: DB,
+    body: AccountChange | None = None,
+    signed_in: SignedIn = require_permission("user.manage"),
+) -> UserOut | JSONResponse:
+    return await _api_change(request, db, signed_in, username, True, body)
+
+
+@api.post("/users/{username}/enable", response_model=UserOut)
+async def api_enable_user(
+    request: Request,
+    username: str,
+    db: DB,
+    body: AccountChange | None = None,
+    signed_in: SignedIn = require_permission("user.manage"),
+) -> UserOut | JSONResponse:
+    return await _api_change(request, db, signed_in, username, False, body)
+
+
+async def _api_change(
+    request: Request,
+    db: AsyncSession,
+    signed_in: SignedIn,
+    username: str,
+    disabled: bool,
+    body: AccountChange | None,
+) -> UserOut | JSONResponse:
+    try:
+        user = await service.set_disabled(
+            db,
+            request.app.state.clock,
+            actor=signed_in.actor,
+            username=username,
+            disabled=disabled,
+            reason=body.reason if body else None,
+            request=request_info(request),
+        )
+    except AccountError as error:
+        return _account_error(error, 404 if error.message.startswith("no user") else 422)
+    return _user_out(user)

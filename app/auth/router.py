@@ -241,6 +241,14 @@ async def users_change(
             errors={"general": f"unknown change {change!r}"},
             status_code=404,
         )
+    if change == "disable" and not reason.strip():
+        return await _users_page(
+            request,
+            db,
+            signed_in,
+            errors={"general": f"give a reason to disable {username}"},
+            status_code=422,
+        )
     try:
         user = await service.set_disabled(
             db,

@@ -90,6 +90,9 @@ def test_admin_disables_a_user_through_the_page(
     victim = create_account(database_url, "nurse", prefix="leaver")
     victim_client = SignedInClient(live_server, victim)
     admin = signed_in("admin")
+    no_reason = admin.post(f"/admin/users/{victim.username}/disable", data={"reason": " "})
+    assert no_reason.status_code == 422 and "give a reason" in no_reason.text
+    assert victim_client.get("/api/v1/me").status_code == 200
     response = admin.post(f"/admin/users/{victim.username}/disable", data={"reason": "left"})
     assert response.status_code == 200 and f"{victim.username}: disabled" in response.text
     assert victim_client.get("/api/v1/me").status_code == 401

@@ -20,6 +20,7 @@ from app.clock import clock_from_settings
 from app.config import Settings, get_settings
 from app.db import backend_name, create_engine, session_factory
 from app.middleware import SecurityMiddleware
+from app.patients import router as patients_router
 from app.protocol import router as protocol_router
 from app.schema import head_revision
 from app.templating import STATIC_DIR, templates
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router.router)
     app.include_router(auth_router.api)
     app.include_router(home.router)
+    app.include_router(patients_router.api)
     app.include_router(protocol_router.router)
 
     @app.get("/openapi.json", include_in_schema=False)

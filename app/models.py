@@ -4,6 +4,7 @@ the test that compares the models with the migrations."""
 from app.audit.model import AuditChainHead, AuditEvent
 from app.auth.models import LoginFailure, LoginSession, User
 from app.db import Installation
+from app.patients.models import Patient
 
 __all__ = [
     "AuditChainHead",
@@ -11,5 +12,6 @@ __all__ = [
     "Installation",
     "LoginFailure",
     "LoginSession",
+    "Patient",
     "User",
 ]

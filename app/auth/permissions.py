@@ -26,17 +26,23 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "account.use": _EVERYONE,
     # The protocol calculator is clinical reading; admins have no clinical role.
     "protocol.preview": _CLINICAL_AND_AUDIT,
+    # Patient records: the clinical team and auditors read them; nurses and physicians, who
+    # admit the patient to the chair, register and correct them.
+    "patient.read": _CLINICAL_AND_AUDIT,
+    "patient.write": frozenset({"nurse", "physician"}),
     "user.read": frozenset({"admin", "auditor"}),
     "user.manage": frozenset({"admin"}),
 }
 
 # Actions that change something. Auditors may do none of them; every unsafe HTTP route must
 # require one of these (or account.use, for a person's own sign-out).
-WRITE_ACTIONS: Final = frozenset({"user.manage"})
+WRITE_ACTIONS: Final = frozenset({"patient.write", "user.manage"})
 
 ACTION_TITLES: Final = {
     "account.use": "use Stepwise",
     "protocol.preview": "preview protocols",
+    "patient.read": "see patients",
+    "patient.write": "register and edit patients",
     "user.read": "see user accounts",
     "user.manage": "manage user accounts",
 }

@@ -1,0 +1,119 @@
+"""The patients JSON API. Thin: parse, authorize, call app.patients.service, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import get_db, request_info, require_permission
+from app.auth.service import SignedIn
+from app.patients import rules, service
+from app.patients.models import Patient
+from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
+from app.patients.service import DuplicateMrn, PatientError, PatientNotFound
+
+api = APIRouter(prefix="/api/v1/patients", tags=["patients"])
+
+DB = Annotated[AsyncSession, Depends(get_db)]
+# Ids are 32-bit in the database; a larger number would be a driver error, not a 404.
+PatientId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+
+
+def _out(request: Request, patient: Patient) -> PatientOut:
+    today = request.app.state.clock.now().date()
+    # A manual (training or test) clock may be set before a birth date recorded later.
+    age = rules.age_in_years(patient.birth_date, today) if patient.birth_date <= today else 0
+    return PatientOut(
+        id=patient.id,
+        mrn=patient.mrn,
+        family_name=patient.family_name,
+        given_name=patient.given_name,
+        birth_date=patient.birth_date,
+        age_years=age,
+        sex=patient.sex,
+        weight_kg=patient.weight_kg,
+        asthma=patient.asthma,
+        allergy_history=patient.allergy_history,
+        created_at=patient.created_at,
+        created_by=patient.created_by,
+        updated_at=patient.updated_at,
+    )
+
+
+def _refusal(error: PatientError) -> JSONResponse:
+    if isinstance(error, PatientNotFound):
+        status = 404
+    elif isinstance(error, DuplicateMrn):
+        status = 409
+    else:
+        status = 422
+    return JSONResponse({"detail": error.message, "field": error.field}, status_code=status)
+
+
+@api.post("", response_model=PatientOut, status_code=201)
+async def create_patient(
+    request: Request,
+    body: PatientCreate,
+    db: DB,
+    signed_in: SignedIn = require_permission("patient.write"),
+) -> PatientOut | JSONResponse:
+    try:
+        patient = await service.create_patient(
+            db,
+            request.app.state.clock,
+            actor=signed_in.actor,
+            request=request_info(request),
+            **body.model_dump(),
+        )
+    except PatientError as error:
+        return _refusal(error)
+    return _out(request, patient)
+
+
+@api.get("", response_model=list[PatientOut])
+async def list_patients(
+    request: Request,
+    db: DB,
+    q: Annotated[str | None, Query(max_length=service.SEARCH_MAX)] = None,
+    _: SignedIn = require_permission("patient.read"),
+) -> list[PatientOut]:
+    return [_out(request, patient) for patient in await service.list_patients(db, q)]
+
+
+@api.get("/{patient_id}", response_model=PatientOut)
+async def get_patient(
+    request: Request,
+    patient_id: PatientId,
+    db: DB,
+    _: SignedIn = require_permission("patient.read"),
+) -> PatientOut | JSONResponse:
+    try:
+        patient = await service.get_patient(db, patient_id)
+    except PatientError as error:
+        return _refusal(error)
+    return _out(request, patient)
+
+
+@api.patch("/{patient_id}", response_model=PatientOut)
+async def update_patient(
+    request: Request,
+    patient_id: PatientId,
+    body: PatientUpdate,
+    db: DB,
+    signed_in: SignedIn = require_permission("patient.write"),
+) -> PatientOut | JSONResponse:
+    try:
+        patient = await service.update_patient(
+            db,
+            request.app.state.clock,
+            actor=signed_in.actor,
+            patient_id=patient_id,
+            changes=body.changes(),
+            request=request_info(request),
+        )
+    except PatientError as error:
+        return _refusal(error)
+    return _out(request, patient)

@@ -8,7 +8,6 @@ Every clock returns timezone-aware UTC datetimes and never runs backwards.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -65,31 +64,36 @@ class RealClock:
 class AcceleratedClock:
     """Training clock: simulated time runs ``speed`` times faster than real time.
 
-    Simulated time is ``start + speed * (elapsed monotonic time)``. The monotonic source never
-    goes backwards, so neither does this clock, whatever happens to the wall clock.
+    Simulated time is ``anchor + speed * (wall time - anchor)``: a function of the wall clock
+    alone, so a restarted server continues exactly where the previous process was (a clock
+    counted from process start would fall behind what was already recorded). The wall source
+    never goes backwards (RealClock), so neither does this clock.
     """
 
     def __init__(
         self,
         speed: float,
-        start: datetime | None = None,
+        anchor: datetime | None = None,
         *,
-        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
         if not speed >= 1.0:
             raise ValueError(f"accelerated clock speed must be >= 1, got {speed!r}")
         self._speed = float(speed)
-        self._monotonic = monotonic
-        self._origin = require_aware(start, "start") if start is not None else datetime.now(UTC)
-        self._origin_mono = monotonic()
+        self._wall = wall or RealClock().now
+        self._anchor = require_aware(anchor, "anchor") if anchor is not None else self._wall()
 
     @property
     def speed(self) -> float:
         return self._speed
 
+    @property
+    def anchor(self) -> datetime:
+        return self._anchor
+
     def now(self) -> datetime:
-        elapsed = max(0.0, self._monotonic() - self._origin_mono)
-        return self._origin + timedelta(seconds=elapsed * self._speed)
+        elapsed = max(timedelta(0), require_aware(self._wall(), "wall time") - self._anchor)
+        return self._anchor + elapsed * self._speed
 
 
 class ManualClock:
@@ -122,12 +126,16 @@ class ManualClock:
         return self._now
 
 
-def clock_from_settings(settings: Settings) -> Clock:
-    """Build the clock selected by ``STEPWISE_CLOCK_MODE``."""
+def clock_from_settings(settings: Settings, anchor: datetime | None = None) -> Clock:
+    """Build the clock selected by ``STEPWISE_CLOCK_MODE``; a ``STEPWISE_CLOCK_SPEED`` above 1
+    turns the real clock into the training clock. ``anchor`` (the installation's creation time,
+    passed by the app) keeps training time continuous across restarts."""
+    if settings.clock_mode == "accelerated" or (
+        settings.clock_mode == "real" and settings.clock_speed > 1
+    ):
+        return AcceleratedClock(settings.clock_speed, anchor)
     if settings.clock_mode == "real":
         return RealClock()
-    if settings.clock_mode == "accelerated":
-        return AcceleratedClock(settings.clock_speed)
     if settings.clock_mode == "manual":
         return ManualClock(datetime.now(UTC))
     raise ValueError(f"unknown clock mode {settings.clock_mode!r}")

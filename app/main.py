@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__, health, home
 from app.auth import router as auth_router
@@ -18,12 +23,25 @@ from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
 from app.auth.service import SignedIn
 from app.clock import clock_from_settings
 from app.config import Settings, get_settings
-from app.db import backend_name, create_engine, session_factory
+from app.db import Installation, backend_name, create_engine, session_factory
+from app.live.doorbell import Doorbell
 from app.middleware import SecurityMiddleware
 from app.patients import router as patients_router
 from app.protocol import router as protocol_router
 from app.schema import head_revision
+from app.session import router as session_router
+from app.session import timers
 from app.templating import STATIC_DIR, templates
+
+
+async def _clock_anchor(engine: AsyncEngine) -> datetime | None:
+    """The training clock counts from when this installation was created, so its time is the
+    same in every process and after every restart. None when the schema is not there yet."""
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(select(Installation.created_at).order_by(Installation.id))
+    except (SQLAlchemyError, OSError):  # unreachable or not migrated: healthz will say so
+        return None
 
 
 def _is_api(request: Request) -> bool:
@@ -68,11 +86,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = session_factory(engine)
-        app.state.clock = clock_from_settings(settings)
+        training = settings.clock_mode == "accelerated" or (
+            settings.clock_mode == "real" and settings.clock_speed > 1
+        )
+        anchor = await _clock_anchor(engine) if training else None
+        app.state.clock = clock_from_settings(settings, anchor)
         app.state.head_revision = head_revision()
+        app.state.doorbell = Doorbell()
+        timer_loop = asyncio.create_task(
+            timers.run_forever(app.state.sessionmaker, app.state.clock, app.state.doorbell),
+            name="stepwise-timers",
+        )
         try:
             yield
         finally:
+            timer_loop.cancel()
+            with suppress(asyncio.CancelledError):
+                await timer_loop
             await engine.dispose()
 
     # Built-in docs routes would be public; the OpenAPI document is served behind sign-in.
@@ -97,8 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router.router)
     app.include_router(auth_router.api)
     app.include_router(home.router)
-    app.include_router(patients_router.api)
     app.include_router(protocol_router.router)
+    app.include_router(session_router.router)
+    app.include_router(patients_router.api)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_document(

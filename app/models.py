@@ -5,13 +5,31 @@ from app.audit.model import AuditChainHead, AuditEvent
 from app.auth.models import LoginFailure, LoginSession, User
 from app.db import Installation
 from app.patients.models import Patient
+from app.session.models import (
+    DesensitizationSession,
+    IdempotentAnswer,
+    SessionEvent,
+    SessionPlanStep,
+    SessionReaction,
+    SessionTimer,
+    StepSegment,
+    VitalsSet,
+)
 
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
+    "DesensitizationSession",
+    "IdempotentAnswer",
     "Installation",
     "LoginFailure",
     "LoginSession",
     "Patient",
+    "SessionEvent",
+    "SessionPlanStep",
+    "SessionReaction",
+    "SessionTimer",
+    "StepSegment",
     "User",
+    "VitalsSet",
 ]

@@ -18,14 +18,6 @@ from app.config import Settings
 START = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
-class FakeMonotonic:
-    def __init__(self, value: float = 1000.0) -> None:
-        self.value = value
-
-    def __call__(self) -> float:
-        return self.value
-
-
 # --- RealClock -------------------------------------------------------------------------------
 
 
@@ -66,54 +58,68 @@ def test_real_clock_refuses_a_naive_source() -> None:
 # --- AcceleratedClock ------------------------------------------------------------------------
 
 
+class FakeWall:
+    def __init__(self, value: datetime = START) -> None:
+        self.value = value
+
+    def __call__(self) -> datetime:
+        return self.value
+
+
 def test_accelerated_clock_runs_speed_times_faster() -> None:
-    mono = FakeMonotonic()
-    clock = AcceleratedClock(60, START, monotonic=mono)
+    wall = FakeWall()
+    clock = AcceleratedClock(60, START, wall=wall)
 
     assert clock.speed == 60
     assert clock.now() == START
-    mono.value += 10  # ten real seconds
+    wall.value += timedelta(seconds=10)  # ten real seconds
     assert clock.now() == START + timedelta(minutes=10)
-    mono.value += 0.5
+    wall.value += timedelta(seconds=0.5)
     assert clock.now() == START + timedelta(minutes=10, seconds=30)
 
 
 def test_accelerated_clock_at_speed_one_follows_real_time() -> None:
-    mono = FakeMonotonic()
-    clock = AcceleratedClock(1.0, START, monotonic=mono)
-    mono.value += 90
+    wall = FakeWall()
+    clock = AcceleratedClock(1.0, START, wall=wall)
+    wall.value += timedelta(seconds=90)
     assert clock.now() == START + timedelta(seconds=90)
 
 
-def test_accelerated_clock_never_runs_backwards() -> None:
-    mono = FakeMonotonic()
-    clock = AcceleratedClock(10, START, monotonic=mono)
-    mono.value += 3
-    later = clock.now()
-    mono.value -= 100  # a misbehaving source must not drag the clock before its origin
-    assert clock.now() >= START
-    mono.value += 200
-    assert clock.now() > later
+def test_a_restarted_training_clock_continues_where_the_last_one_was() -> None:
+    wall = FakeWall(START + timedelta(minutes=2))
+    before_restart = AcceleratedClock(30, START, wall=wall).now()
+    after_restart = AcceleratedClock(30, START, wall=wall).now()  # same anchor, new process
+    assert after_restart == before_restart == START + timedelta(hours=1)
+
+
+def test_accelerated_clock_never_runs_before_its_anchor() -> None:
+    wall = FakeWall(START - timedelta(hours=1))  # a wall clock behind the anchor
+    assert AcceleratedClock(10, START, wall=wall).now() == START
 
 
 def test_accelerated_clock_defaults_to_starting_now() -> None:
     before = datetime.now(UTC)
-    clock = AcceleratedClock(5, monotonic=FakeMonotonic())
+    clock = AcceleratedClock(5)
     after = datetime.now(UTC)
 
-    assert before <= clock.now() <= after
+    assert before <= clock.anchor <= after
     assert clock.now().tzinfo is UTC
 
 
 @pytest.mark.parametrize("speed", [0.5, 0, -2, float("nan")])
 def test_accelerated_clock_refuses_slow_speeds(speed: float) -> None:
     with pytest.raises(ValueError, match=">= 1"):
-        AcceleratedClock(speed, START, monotonic=FakeMonotonic())
+        AcceleratedClock(speed, START, wall=FakeWall())
 
 
-def test_accelerated_clock_refuses_naive_start() -> None:
+def test_accelerated_clock_refuses_naive_anchor() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        AcceleratedClock(2, datetime(2024, 5, 6), monotonic=FakeMonotonic())
+        AcceleratedClock(2, datetime(2024, 5, 6), wall=FakeWall())
+
+
+def test_a_speed_above_one_alone_turns_on_the_training_clock() -> None:
+    clock = clock_from_settings(Settings(env="test", clock_speed=60), anchor=START)
+    assert isinstance(clock, AcceleratedClock) and clock.speed == 60 and clock.anchor == START
 
 
 # --- ManualClock -----------------------------------------------------------------------------
@@ -161,12 +167,12 @@ def test_manual_clock_refuses_naive_datetimes() -> None:
 @pytest.mark.parametrize(
     ("mode", "expected_type", "speed"),
     [
-        ("real", RealClock, 1.0),
         ("accelerated", AcceleratedClock, 30.0),
         ("manual", ManualClock, 1.0),
     ],
 )
 def test_clock_from_settings(mode: str, expected_type: type, speed: float) -> None:
+    assert isinstance(clock_from_settings(Settings(env="test", clock_mode="real")), RealClock)
     settings = Settings(env="test", clock_mode=mode, clock_speed=30)
 
     clock = clock_from_settings(settings)

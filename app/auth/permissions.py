@@ -30,16 +30,44 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     # admit the patient to the chair, register and correct them.
     "patient.read": _CLINICAL_AND_AUDIT,
     "patient.write": frozenset({"nurse", "physician"}),
+    # Desensitization sessions: anyone on the team may draft a plan; a physician approves,
+    # resumes after a reaction and aborts; a pharmacist verifies the bags; the nurse (or the
+    # physician) runs the bedside.
+    "session.read": _CLINICAL_AND_AUDIT,
+    "session.create": frozenset({"nurse", "physician", "pharmacist"}),
+    "session.approve": frozenset({"physician"}),
+    "session.verify_bags": frozenset({"pharmacist"}),
+    "session.bedside": frozenset({"nurse", "physician"}),
+    "session.resume": frozenset({"physician"}),
+    "session.abort": frozenset({"physician"}),
     "user.read": frozenset({"admin", "auditor"}),
     "user.manage": frozenset({"admin"}),
 }
 
 # Actions that change something. Auditors may do none of them; every unsafe HTTP route must
 # require one of these (or account.use, for a person's own sign-out).
-WRITE_ACTIONS: Final = frozenset({"patient.write", "user.manage"})
+WRITE_ACTIONS: Final = frozenset(
+    {
+        "patient.write",
+        "session.create",
+        "session.approve",
+        "session.verify_bags",
+        "session.bedside",
+        "session.resume",
+        "session.abort",
+        "user.manage",
+    }
+)
 
 ACTION_TITLES: Final = {
     "account.use": "use Stepwise",
+    "session.read": "see desensitization sessions",
+    "session.create": "draft a desensitization plan",
+    "session.approve": "approve a plan",
+    "session.verify_bags": "verify the bags",
+    "session.bedside": "run the bedside steps",
+    "session.resume": "resume after a reaction",
+    "session.abort": "abort a session",
     "protocol.preview": "preview protocols",
     "patient.read": "see patients",
     "patient.write": "register and edit patients",

@@ -50,13 +50,38 @@ class LoginRefused(Exception):
 
 
 @dataclass(frozen=True)
+class UserView:
+    """Who is signed in, as plain data: safe to read after the database session rolled back
+    (an ORM object would expire and try to reload)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class LoginView:
+    id: int
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class SignedIn:
-    user: User
-    login: LoginSession
+    user: UserView
+    login: LoginView
+
+    @classmethod
+    def of(cls, user: User, session: LoginSession) -> SignedIn:
+        return cls(
+            UserView(user.id, user.username, user.display_name, user.role),
+            LoginView(session.id, session.csrf_token, session.expires_at),
+        )
 
     @property
     def actor(self) -> Actor:
-        return actor_of(self.user)
+        return Actor(user_id=self.user.id, username=self.user.username, role=self.user.role)
 
 
 @dataclass(frozen=True)
@@ -353,7 +378,7 @@ async def login(
         request=request,
     )
     await db.commit()
-    return NewLogin(token=token, signed_in=SignedIn(user=user, login=session))
+    return NewLogin(token=token, signed_in=SignedIn.of(user, session))
 
 
 async def resolve(
@@ -401,7 +426,7 @@ async def resolve(
     if now - session.last_seen_at >= TOUCH_INTERVAL:
         session.last_seen_at = now
         await db.commit()
-    return SignedIn(user=user, login=session)
+    return SignedIn.of(user, session)
 
 
 async def logout(db: AsyncSession, clock: Clock, signed_in: SignedIn, request: RequestInfo) -> None:

@@ -175,6 +175,13 @@ class RecordVitals:
 
 
 @dataclass(frozen=True)
+class AmendLatestVitals:
+    """The latest reading was corrected: its verdict changes, the count of sets does not."""
+
+    within_limits: bool
+
+
+@dataclass(frozen=True)
 class Start:
     pass
 
@@ -242,6 +249,7 @@ Command = (
     | VerifyBags
     | ChecklistItem
     | RecordVitals
+    | AmendLatestVitals
     | Start
     | ConfirmStep
     | Pause
@@ -259,6 +267,7 @@ COMMAND_NAMES: dict[type, str] = {
     VerifyBags: "verify-bags",
     ChecklistItem: "checklist",
     RecordVitals: "vitals",
+    AmendLatestVitals: "amend-vitals",
     Start: "start",
     ConfirmStep: "confirm-step",
     Pause: "pause",
@@ -276,6 +285,7 @@ ROLES_ALLOWED: dict[type, frozenset[str]] = {
     VerifyBags: frozenset({"pharmacist"}),
     ChecklistItem: CLINICAL,
     RecordVitals: CLINICAL,
+    AmendLatestVitals: CLINICAL,
     Start: CLINICAL,
     ConfirmStep: CLINICAL,
     Pause: CLINICAL,
@@ -526,6 +536,13 @@ def _record_vitals(state: SessionState, command: RecordVitals, ctx: Ctx) -> Resu
         new,
         Event("vitals_recorded", {"within_limits": command.within_limits, "status": state.status}),
     )
+
+
+def _amend_latest_vitals(state: SessionState, command: AmendLatestVitals, ctx: Ctx) -> Result:
+    if state.last_vitals_at is None:
+        return Refused("there are no vitals to amend", "invalid")
+    new = replace(state, last_vitals_within_limits=command.within_limits)
+    return _accept(new, Event("vitals_amended", {"within_limits": command.within_limits}))
 
 
 def _start(state: SessionState, _: Start, ctx: Ctx) -> Result:
@@ -1024,6 +1041,7 @@ _HANDLERS: dict[type, Any] = {
     VerifyBags: _verify_bags,
     ChecklistItem: _checklist,
     RecordVitals: _record_vitals,
+    AmendLatestVitals: _amend_latest_vitals,
     Start: _start,
     ConfirmStep: _confirm_step,
     Pause: _pause,

@@ -1,0 +1,349 @@
+"""JSON API of sessions (product-spec §3). Thin: parse, authorize, call the service, answer.
+
+Every command accepts `expected_version` in its body (409 when the session moved on) and an
+`Idempotency-Key` header (a resend gets the first answer and writes nothing)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import get_db, request_info, require_permission
+from app.auth.service import SignedIn
+from app.protocol.parsing import ProtocolRequest
+from app.protocol.screening import IndexReaction
+from app.session import codec, schemas, service
+from app.session import machine as M
+from app.session.service import Caller, NewSession, SessionError
+from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
+
+router = APIRouter(prefix="/api/v1", tags=["sessions"])
+DB = Annotated[AsyncSession, Depends(get_db)]
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def _caller(request: Request, signed_in: SignedIn) -> Caller:
+    return Caller(signed_in.actor, request_info(request))
+
+
+def _error(error: SessionError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status_code)
+
+
+def _key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
+        raise SessionError(422, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    return key
+
+
+async def _command(
+    request: Request,
+    db: AsyncSession,
+    signed_in: SignedIn,
+    session_id: int,
+    command: M.Command,
+    body: schemas.Versioned,
+) -> JSONResponse:
+    state = request.app.state
+    try:
+        status, payload = await service.run_command(
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            session_id,
+            command,
+            expected_version=body.expected_version,
+            idempotency_key=_key(request),
+            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
+        )
+    except SessionError as error:
+        return _error(error)
+    return JSONResponse(payload, status_code=status)
+
+
+@router.post("/sessions", status_code=201)
+async def create_session(
+    request: Request,
+    body: schemas.SessionCreate,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.create"),
+) -> JSONResponse:
+    protocol = ProtocolRequest(**body.protocol.model_dump())
+    index = IndexReaction(
+        reactions=frozenset(body.index_reaction.reactions),
+        hypotension=body.index_reaction.hypotension,
+        desaturation=body.index_reaction.desaturation,
+        beta_blocker=body.index_reaction.beta_blocker,
+        cardiac_disease=body.index_reaction.cardiac_disease,
+        fev1_percent_predicted=body.index_reaction.fev1_percent_predicted,
+    )
+    new = NewSession(
+        patient_id=body.patient_id,
+        drug=body.drug.strip(),
+        route=body.route,
+        protocol=protocol,
+        index_reaction=index,
+        spirometry_required=body.spirometry_required,
+        pharmacist_signoff=body.pharmacist_signoff,
+        observation_minutes=body.observation_minutes,
+    )
+    state = request.app.state
+    try:
+        row = await service.create_session(
+            db, state.clock, state.doorbell, _caller(request, signed_in), new
+        )
+    except SessionError as error:
+        return _error(error)
+    except ValueError as error:  # e.g. an unknown index reaction, from the screening
+        return JSONResponse({"detail": str(error), "field": "index_reaction"}, status_code=422)
+    return JSONResponse(
+        service.view(row, codec.loads(row.state_json), state.clock.now()), status_code=201
+    )
+
+
+@router.get("/sessions/{session_id}")
+async def get_session(
+    request: Request,
+    session_id: int,
+    db: DB,
+    _: SignedIn = require_permission("session.read"),
+) -> JSONResponse:
+    try:
+        row = await service.load(db, session_id)
+    except SessionError as error:
+        return _error(error)
+    now = request.app.state.clock.now()
+    vitals = await service.vitals_of(db, session_id)
+    return JSONResponse(service.view(row, codec.loads(row.state_json), now, vitals))
+
+
+@router.get("/clock")
+async def server_clock(
+    request: Request, _: SignedIn = require_permission("account.use")
+) -> dict[str, Any]:
+    """The server's time and speed: every screen shows it, and a training banner when fast."""
+    clock = request.app.state.clock
+    return {"now": clock.now().isoformat(), "speed": clock.speed, "training": clock.speed > 1}
+
+
+# Commands without parameters: (path, command, permission).
+SIMPLE_COMMANDS: tuple[tuple[str, type[M.Command], str], ...] = (
+    ("approve", M.Approve, "session.approve"),
+    ("verify-bags", M.VerifyBags, "session.verify_bags"),
+    ("start", M.Start, "session.bedside"),
+    ("confirm-step", M.ConfirmStep, "session.bedside"),
+    ("complete", M.Complete, "session.bedside"),
+)
+
+
+def _simple_endpoint(command: type[M.Command], action: str):
+    async def endpoint(
+        request: Request,
+        session_id: int,
+        body: schemas.Empty,
+        db: DB,
+        signed_in: SignedIn = require_permission(action),
+    ) -> JSONResponse:
+        return await _command(request, db, signed_in, session_id, command(), body)
+
+    return endpoint
+
+
+for _path, _command_type, _action in SIMPLE_COMMANDS:
+    router.add_api_route(
+        f"/sessions/{{session_id}}/{_path}",
+        _simple_endpoint(_command_type, _action),
+        methods=["POST"],
+        name=_path.replace("-", "_"),
+    )
+
+
+@router.post("/sessions/{session_id}/checklist")
+async def checklist(
+    request: Request,
+    session_id: int,
+    body: schemas.ChecklistIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    premeds = tuple(
+        M.Premedication(p.drug, p.dose, p.route, p.given_at) for p in body.premedications
+    )
+    command = M.ChecklistItem(body.item, body.done, premeds, body.none_reason)
+    return await _command(request, db, signed_in, session_id, command, body)
+
+
+def _reading(body: schemas.VitalsIn, spirometry_required: bool) -> VitalsReading:
+    raw = {k: v for k, v in body.model_dump().items() if k not in ("expected_version", "reason")}
+    reading = validate_vitals(raw, spirometry_required=spirometry_required)
+    if isinstance(reading, VitalsRefusal):
+        raise SessionError(422, reading.message, field=",".join(reading.fields))
+    return reading
+
+
+@router.post("/sessions/{session_id}/vitals")
+async def vitals(
+    request: Request,
+    session_id: int,
+    body: schemas.VitalsIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    state = request.app.state
+    try:
+        row = await service.load(db, session_id)
+        # FEV1 or peak flow is part of the baseline when spirometry is required
+        required = codec.loads(row.state_json).checklist.spirometry_required
+        baseline = row.status == "ready"
+        await db.rollback()
+        status, payload = await service.record_vitals(
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            session_id,
+            _reading(body, required and baseline),
+            expected_version=body.expected_version,
+            idempotency_key=_key(request),
+            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
+        )
+    except SessionError as error:
+        return _error(error)
+    return JSONResponse(payload, status_code=status)
+
+
+@router.post("/sessions/{session_id}/vitals/{vitals_id}/amend")
+async def amend_vitals(
+    request: Request,
+    session_id: int,
+    vitals_id: int,
+    body: schemas.VitalsAmendIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    state = request.app.state
+    try:
+        status, payload = await service.amend_vitals(
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            session_id,
+            vitals_id,
+            _reading(body, False),
+            body.reason,
+            idempotency_key=_key(request),
+            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
+        )
+    except SessionError as error:
+        return _error(error)
+    return JSONResponse(payload, status_code=status)
+
+
+@router.post("/sessions/{session_id}/reactions")
+async def report_reaction(
+    request: Request,
+    session_id: int,
+    body: schemas.ReactionIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    command = M.ReportReaction(tuple(body.symptoms), body.onset_at, body.stopped_at, body.note)
+    return await _command(request, db, signed_in, session_id, command, body)
+
+
+@router.post("/sessions/{session_id}/reactions/{number}/treatments")
+async def record_treatment(
+    request: Request,
+    session_id: int,
+    number: int,
+    body: schemas.TreatmentIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    refusal = await _check_open_reaction(db, session_id, number)
+    if refusal is not None:
+        return refusal
+    command = M.RecordTreatment(body.drug, body.dose, body.route, body.given_at)
+    return await _command(request, db, signed_in, session_id, command, body)
+
+
+@router.post("/sessions/{session_id}/reactions/{number}/resolve")
+async def resolve_reaction(
+    request: Request,
+    session_id: int,
+    number: int,
+    body: schemas.ResolveIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    refusal = await _check_open_reaction(db, session_id, number)
+    if refusal is not None:
+        return refusal
+    command = M.ResolveReaction(body.brown_grade, body.ctcae_grade, body.resolved_at, body.note)
+    return await _command(request, db, signed_in, session_id, command, body)
+
+
+async def _check_open_reaction(
+    db: AsyncSession, session_id: int, number: int
+) -> JSONResponse | None:
+    try:
+        row = await service.load(db, session_id)
+    except SessionError as error:
+        return _error(error)
+    state = codec.loads(row.state_json)
+    current = service.summary(row)
+    await db.rollback()
+    open_reaction = state.open_reaction
+    if open_reaction is None or open_reaction.number != number:
+        detail = (
+            f"reaction {number} is not the open reaction"
+            if open_reaction
+            else "there is no open reaction"
+        )
+        return JSONResponse({"detail": detail, "current": current}, 409)
+    return None
+
+
+@router.post("/sessions/{session_id}/pause")
+async def pause(
+    request: Request,
+    session_id: int,
+    body: schemas.PauseIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    return await _command(
+        request, db, signed_in, session_id, M.Pause(body.reason, body.stopped_at), body
+    )
+
+
+@router.post("/sessions/{session_id}/resume")
+async def resume(
+    request: Request,
+    session_id: int,
+    body: schemas.ResumeIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.resume"),
+) -> JSONResponse:
+    command = M.Resume(
+        body.resume_from, Decimal(body.stretch), body.insert_intermediate, body.cap_rate_ml_h
+    )
+    return await _command(request, db, signed_in, session_id, command, body)
+
+
+@router.post("/sessions/{session_id}/abort")
+async def abort(
+    request: Request,
+    session_id: int,
+    body: schemas.AbortIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.abort"),
+) -> JSONResponse:
+    return await _command(request, db, signed_in, session_id, M.Abort(body.reason), body)

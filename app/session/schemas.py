@@ -1,0 +1,120 @@
+"""Request bodies of the session API. Unknown fields are refused; each command body may carry
+`expected_version` (409 when the session moved on)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Text120 = Field(min_length=1, max_length=120)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Versioned(Strict):
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class ProtocolParameters(Strict):
+    template: str = Field(max_length=20)
+    dose: str | None = Field(default=None, max_length=40)
+    unit: str = Field(max_length=10)
+    final_rate: str | None = Field(default=None, max_length=40)
+    bag_volume: str | None = Field(default=None, max_length=40)
+    step_minutes: str | None = Field(default=None, max_length=40)
+    bags: list[str] = Field(default_factory=list, max_length=8)
+    start_fraction: str | None = Field(default=None, max_length=40)
+    factor: str | None = Field(default=None, max_length=40)
+    steps: str | None = Field(default=None, max_length=10)
+    interval: str | None = Field(default=None, max_length=40)
+    doses: str | None = Field(default=None, max_length=2000)
+
+
+class IndexReactionIn(Strict):
+    reactions: list[str] = Field(min_length=1, max_length=20)
+    hypotension: bool = False
+    desaturation: bool = False
+    beta_blocker: bool = False
+    cardiac_disease: bool = False
+    fev1_percent_predicted: Decimal | None = Field(default=None, gt=0, le=200)
+
+
+class SessionCreate(Strict):
+    patient_id: int = Field(ge=1)
+    drug: str = Text120
+    route: Literal["IV", "PO", "SC", "IM"] = "IV"
+    protocol: ProtocolParameters
+    index_reaction: IndexReactionIn
+    spirometry_required: bool = False
+    pharmacist_signoff: bool = True
+    observation_minutes: Decimal = Field(default=Decimal(30), ge=0, le=24 * 60)
+
+
+class Empty(Versioned):
+    pass
+
+
+class PremedicationIn(Strict):
+    drug: str = Text120
+    dose: str = Field(min_length=1, max_length=60)
+    route: str = Field(min_length=1, max_length=40)
+    given_at: datetime
+
+
+class ChecklistIn(Versioned):
+    item: Literal["consent", "rescue_kit", "premedications"]
+    done: bool = True
+    premedications: list[PremedicationIn] = Field(default_factory=list, max_length=10)
+    none_reason: str = Field(default="", max_length=500)
+
+
+class PauseIn(Versioned):
+    reason: str = Field(min_length=1, max_length=500)
+    stopped_at: datetime | None = None
+
+
+class ReactionIn(Versioned):
+    symptoms: list[str] = Field(min_length=1, max_length=30)
+    onset_at: datetime | None = None
+    stopped_at: datetime | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class TreatmentIn(Versioned):
+    drug: str = Text120
+    dose: str = Field(min_length=1, max_length=60)
+    route: str = Field(min_length=1, max_length=40)
+    given_at: datetime | None = None
+
+
+class ResolveIn(Versioned):
+    brown_grade: int = Field(ge=1, le=3)
+    ctcae_grade: int | None = Field(default=None, ge=1, le=4)
+    resolved_at: datetime | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class ResumeIn(Versioned):
+    resume_from: Literal["finish", "repeat", "back1", "back2"] = "repeat"
+    stretch: Decimal = Field(default=Decimal(1), ge=1, le=4)
+    insert_intermediate: int = Field(default=0, ge=0, le=3)
+    cap_rate_ml_h: Decimal | None = Field(default=None, gt=0, le=1000)
+
+
+class AbortIn(Versioned):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class VitalsIn(Versioned):
+    """The values themselves are checked by app.vitals.validation (ranges, statuses)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class VitalsAmendIn(VitalsIn):
+    reason: str = Field(min_length=1, max_length=2000)

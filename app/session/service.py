@@ -1,0 +1,786 @@
+"""Session commands: the one place that writes sessions. Each public function is one
+transaction — lock the session row, run the pure machine, write state, rows, events, timer and
+audit, commit — and only then rings the doorbell."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import Actor, RequestInfo
+from app.audit import service as audit_service
+from app.clock import Clock
+from app.live.doorbell import Doorbell
+from app.patients.models import Patient
+from app.protocol.model import ProtocolError
+from app.protocol.parsing import ProtocolRequest, build_from_request
+from app.protocol.screening import IndexReaction, screen
+from app.session import codec
+from app.session import machine as M
+from app.session.ledger import ledger
+from app.session.models import (
+    DesensitizationSession,
+    IdempotentAnswer,
+    SessionEvent,
+    SessionPlanStep,
+    SessionReaction,
+    SessionTimer,
+    StepSegment,
+    VitalsSet,
+)
+from app.session.plan import plan_from_protocol
+from app.vitals.validation import VitalsReading
+
+STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
+SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
+
+
+class SessionError(Exception):
+    """A refused request: HTTP status, one-line reason, and the current state when useful."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        current: dict[str, Any] | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.current = current
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.detail}
+        if self.field:
+            body["field"] = self.field
+        if self.current is not None:
+            body["current"] = self.current
+        return body
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: Actor
+    request: RequestInfo
+
+
+@dataclass(frozen=True)
+class NewSession:
+    patient_id: int
+    drug: str
+    route: str
+    protocol: ProtocolRequest
+    index_reaction: IndexReaction
+    spirometry_required: bool = False
+    pharmacist_signoff: bool = True
+    observation_minutes: Decimal = Decimal(30)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def summary(row: DesensitizationSession) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "version": row.version,
+        "current_step": row.current_step,
+    }
+
+
+async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> DesensitizationSession:
+    query = select(DesensitizationSession).where(DesensitizationSession.id == session_id)
+    if lock:
+        query = query.with_for_update()  # PostgreSQL; SQLite writers are already serialized
+    row = await db.scalar(query)
+    if row is None:
+        raise SessionError(404, f"no session {session_id}")
+    return row
+
+
+# --- creating ----------------------------------------------------------------------------------
+
+
+async def create_session(
+    db: AsyncSession, clock: Clock, doorbell: Doorbell, caller: Caller, new: NewSession
+) -> DesensitizationSession:
+    patient = await db.get(Patient, new.patient_id)
+    if patient is None:
+        raise SessionError(404, f"no patient {new.patient_id}", field="patient_id")
+    screening = screen(new.index_reaction)
+    if not screening.may_desensitize:
+        raise SessionError(422, " ".join(screening.reasons), field="index_reaction")
+    try:
+        protocol = build_from_request(new.protocol, strict_options=False)
+    except ProtocolError as error:
+        raise SessionError(422, error.message, field=error.field) from None
+    spirometry = new.spirometry_required or bool(patient.asthma)
+    state = M.new_session(
+        plan_from_protocol(protocol),
+        pharmacist_signoff=new.pharmacist_signoff,
+        spirometry_required=spirometry,
+        observation_minutes=new.observation_minutes,
+    )
+    now = clock.now()
+    row = DesensitizationSession(
+        patient_id=patient.id,
+        drug=new.drug,
+        route=new.route,
+        target_dose=protocol.target_dose,
+        unit=protocol.unit,
+        template=protocol.template,
+        parameters_json=json.dumps(_protocol_parameters(new.protocol), sort_keys=True),
+        index_reaction_json=json.dumps(_index_reaction(new.index_reaction), sort_keys=True),
+        screening_json=json.dumps(
+            {
+                "outcome": screening.outcome,
+                "reasons": screening.reasons,
+                "suggested_template": screening.suggested_template,
+                "icu_setting": screening.icu_setting,
+            },
+            sort_keys=True,
+        ),
+        risk_tier="high" if screening.high_risk else "standard",
+        status=state.status,
+        version=state.version,
+        current_step=None,
+        state_json=codec.dumps(state),
+        last_event_seq=0,
+        created_at=now,
+        created_by=caller.actor.user_id or 0,
+        updated_at=now,
+    )
+    db.add(row)
+    await db.flush()
+    _sync_plan(db, row.id, state, existing=0)
+    seq = await _append_events(
+        db,
+        row,
+        (
+            M.Event(
+                "created",
+                {
+                    "template": protocol.template,
+                    "target_dose": str(protocol.target_dose),
+                    "unit": protocol.unit,
+                    "risk_tier": row.risk_tier,
+                },
+            ),
+        ),
+        caller,
+        now,
+        state.version,
+    )
+    await audit_service.append(
+        db,
+        at=now,
+        actor=caller.actor,
+        action="session.create",
+        entity="session",
+        entity_id=str(row.id),
+        after={
+            **summary(row),
+            "patient_id": patient.id,
+            "drug": new.drug,
+            "template": protocol.template,
+            "target_dose": str(protocol.target_dose),
+        },
+        request=caller.request,
+    )
+    await db.commit()
+    doorbell.ring(row.id, seq)
+    return row
+
+
+def _protocol_parameters(request: ProtocolRequest) -> dict[str, Any]:
+    return {k: v for k, v in request.__dict__.items() if v not in (None, "", [])}
+
+
+def _index_reaction(index: IndexReaction) -> dict[str, Any]:
+    return {
+        "reactions": sorted(index.reactions),
+        "hypotension": index.hypotension,
+        "desaturation": index.desaturation,
+        "beta_blocker": index.beta_blocker,
+        "cardiac_disease": index.cardiac_disease,
+        "fev1_percent_predicted": str(index.fev1_percent_predicted)
+        if index.fev1_percent_predicted is not None
+        else None,
+    }
+
+
+# --- running a command -------------------------------------------------------------------------
+
+ExtraWrite = Callable[[AsyncSession, DesensitizationSession, M.SessionState], Awaitable[None]]
+
+
+async def run_command(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    command: M.Command,
+    *,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    extra: ExtraWrite | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Returns (HTTP status, body). Refusals are answers too: audited and, with a key, kept."""
+    if idempotency_key is not None and caller.actor.user_id is not None:
+        previous = await db.scalar(
+            select(IdempotentAnswer).where(
+                IdempotentAnswer.user_id == caller.actor.user_id,
+                IdempotentAnswer.key == idempotency_key,
+            )
+        )
+        if previous is not None:
+            # read before rolling back: a rollback expires what was loaded
+            same, status, body = (
+                previous.fingerprint == fingerprint,
+                previous.status_code,
+                previous.body_json,
+            )
+            await db.rollback()
+            if not same:
+                raise SessionError(422, "this Idempotency-Key was used for a different request")
+            return status, json.loads(body)
+    row = await load(db, session_id, lock=True)
+    state = codec.loads(row.state_json)
+    name = M.COMMAND_NAMES[type(command)]
+    if expected_version is not None and expected_version != row.version:
+        current = summary(row)
+        await db.rollback()
+        raise SessionError(
+            409,
+            f"the session changed (version {current['version']}, you "
+            f"expected {expected_version}); reload and try again",
+            current,
+        )
+    now = clock.now()
+    result = M.decide(state, command, M.Ctx(now, caller.actor.role, caller.actor.user_id))
+    if isinstance(result, M.Refused):
+        status = STATUS_OF_REFUSAL[result.kind]
+        body = {"detail": result.reason, "current": summary(row)}
+        await audit_service.append(
+            db,
+            at=now,
+            actor=caller.actor,
+            action=f"session.{name}.refused",
+            entity="session",
+            entity_id=str(row.id),
+            reason=result.reason,
+            after=summary(row),
+            request=caller.request,
+        )
+        await _remember(db, caller, idempotency_key, fingerprint, status, body, now)
+        await db.commit()
+        return status, body
+    new = result.state
+    before = summary(row)
+    _write_state(row, new, now)
+    await _sync_rows(db, row.id, state, new, now)
+    if extra is not None:
+        await extra(db, row, new)
+    if result.timer_changed:
+        await _replace_timer(db, row.id, new)
+    seq = await _append_events(db, row, result.events, caller, now, new.version)
+    await audit_service.append(
+        db,
+        at=now,
+        actor=caller.actor,
+        action=f"session.{name}",
+        entity="session",
+        entity_id=str(row.id),
+        before=before,
+        after=summary(row),
+        request=caller.request,
+    )
+    await db.flush()
+    body = view(row, new, now, await vitals_of(db, row.id))
+    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
+    await db.commit()
+    doorbell.ring(row.id, seq)
+    return 200, body
+
+
+async def _remember(
+    db: AsyncSession,
+    caller: Caller,
+    key: str | None,
+    fingerprint: str | None,
+    status: int,
+    body: dict[str, Any],
+    now: datetime,
+) -> None:
+    if key is None or caller.actor.user_id is None:
+        return
+    db.add(
+        IdempotentAnswer(
+            user_id=caller.actor.user_id,
+            key=key,
+            fingerprint=fingerprint or "",
+            status_code=status,
+            body_json=json.dumps(body, sort_keys=True),
+            created_at=now,
+        )
+    )
+
+
+def fingerprint_of(path: str, payload: Any) -> str:
+    text = json.dumps({"path": path, "payload": payload}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_state(row: DesensitizationSession, state: M.SessionState, now: datetime) -> None:
+    row.status = state.status
+    row.version = state.version
+    row.current_step = state.current
+    row.state_json = codec.dumps(state)
+    row.updated_at = now
+
+
+async def _sync_rows(
+    db: AsyncSession, session_id: int, old: M.SessionState, new: M.SessionState, now: datetime
+) -> None:
+    _sync_plan(db, session_id, new, existing=len(old.plan.steps))
+    book = ledger(new.plan, new.segments, now)
+    existing = {
+        s.ordinal: s
+        for s in await db.scalars(select(StepSegment).where(StepSegment.session_id == session_id))
+    }
+    for ordinal, delivery in enumerate(book.deliveries):
+        segment = delivery.segment
+        stored = existing.get(ordinal)
+        if stored is None:
+            db.add(
+                StepSegment(
+                    session_id=session_id,
+                    ordinal=ordinal,
+                    step_position=segment.step,
+                    solution=segment.solution,
+                    rate_ml_h=segment.rate_ml_h,
+                    started_at=segment.started_at,
+                    stopped_at=segment.stopped_at,
+                    volume_ml=delivery.volume_ml,
+                    dose=delivery.dose,
+                )
+            )
+        elif stored.stopped_at is None:
+            stored.stopped_at = segment.stopped_at
+            stored.volume_ml = delivery.volume_ml
+            stored.dose = delivery.dose
+    reactions = {
+        r.number: r
+        for r in await db.scalars(
+            select(SessionReaction).where(SessionReaction.session_id == session_id)
+        )
+    }
+    for reaction in new.reactions:
+        treatments = json.dumps([codec.encode(t) for t in reaction.treatments])
+        stored = reactions.get(reaction.number)
+        if stored is None:
+            db.add(
+                SessionReaction(
+                    session_id=session_id,
+                    number=reaction.number,
+                    onset_at=reaction.onset_at,
+                    symptoms_json=json.dumps(list(reaction.symptoms)),
+                    at_step=reaction.at_step,
+                    brown_grade=reaction.brown_grade,
+                    ctcae_grade=reaction.ctcae_grade,
+                    resolved_at=reaction.resolved_at,
+                    treatments_json=treatments,
+                    note=reaction.note,
+                )
+            )
+        else:
+            stored.brown_grade = reaction.brown_grade
+            stored.ctcae_grade = reaction.ctcae_grade
+            stored.resolved_at = reaction.resolved_at
+            stored.treatments_json = treatments
+            stored.note = reaction.note
+
+
+def _sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing: int) -> None:
+    for position, step in enumerate(state.plan.steps[existing:], start=existing):
+        db.add(
+            SessionPlanStep(
+                session_id=session_id,
+                position=position,
+                solution=step.solution,
+                rate_ml_h=step.rate_ml_h,
+                minutes=step.minutes,
+                dose=step.dose,
+                origin=step.origin,
+                of_step=step.of_step,
+            )
+        )
+
+
+async def _replace_timer(db: AsyncSession, session_id: int, state: M.SessionState) -> None:
+    await db.execute(
+        update(SessionTimer)
+        .where(
+            SessionTimer.session_id == session_id,
+            SessionTimer.status == "pending",
+        )
+        .values(status="cancelled")
+    )
+    if state.deadline is not None and state.status not in M.TERMINAL:
+        db.add(
+            SessionTimer(
+                session_id=session_id,
+                generation=state.timer_generation,
+                due_at=state.deadline,
+                status="pending",
+            )
+        )
+
+
+async def _append_events(
+    db: AsyncSession,
+    row: DesensitizationSession,
+    events: tuple[M.Event, ...],
+    caller: Caller,
+    now: datetime,
+    version: int,
+) -> int:
+    seq = row.last_event_seq
+    for event in events:
+        seq += 1
+        db.add(
+            SessionEvent(
+                session_id=row.id,
+                seq=seq,
+                at=now,
+                kind=event.kind,
+                data_json=json.dumps(event.data, sort_keys=True, default=str),
+                actor_id=caller.actor.user_id,
+                actor_role=caller.actor.role,
+                version=version,
+            )
+        )
+    row.last_event_seq = seq
+    return seq
+
+
+# --- vitals ------------------------------------------------------------------------------------
+
+
+def _vitals_row(
+    session_id: int,
+    reading: VitalsReading,
+    ok: bool,
+    caller: Caller,
+    clock: Clock,
+    status: str,
+    step: int | None,
+    *,
+    baseline: bool,
+) -> VitalsSet:
+    return VitalsSet(
+        session_id=session_id,
+        version=1,
+        recorded_at=clock.now(),
+        recorded_by=caller.actor.user_id or 0,
+        session_status=status,
+        step_position=step,
+        baseline=baseline,
+        values_json=json.dumps(reading.as_dict(), default=str, sort_keys=True),
+        within_limits=ok,
+    )
+
+
+def within_limits(reading: VitalsReading) -> bool:
+    """The absolute limits every session shares (product-spec §4, HIGH): systolic below 90 mmHg,
+    SpO2 at or below 92 %. Baseline-relative rules come with the alarm rules."""
+    systolic, spo2 = reading.systolic_bp, reading.spo2
+    return not ((systolic is not None and systolic < 90) or (spo2 is not None and spo2 <= 92))
+
+
+async def record_vitals(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    reading: VitalsReading,
+    *,
+    expected_version: int | None,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> tuple[int, dict[str, Any]]:
+    ok = within_limits(reading)
+    spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
+
+    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
+        vitals = _vitals_row(
+            row.id,
+            reading,
+            ok,
+            caller,
+            clock,
+            state.status,
+            state.current,
+            baseline=state.status == "ready",
+        )
+        db.add(vitals)
+        await db.flush()
+        vitals.reading_id = vitals.id
+
+    return await run_command(
+        db,
+        clock,
+        doorbell,
+        caller,
+        session_id,
+        M.RecordVitals(within_limits=ok, has_spirometry=spirometry),
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        extra=store,
+    )
+
+
+async def amend_vitals(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    vitals_id: int,
+    reading: VitalsReading,
+    reason: str,
+    *,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> tuple[int, dict[str, Any]]:
+    """A correction is a new version naming the one it corrects, with a reason; the original
+    stays as it was. Correcting the newest reading also corrects what the gates see."""
+    reason = reason.strip()
+    if not reason:
+        raise SessionError(422, "an amendment needs a reason", field="reason")
+    original = await db.scalar(
+        select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
+    )
+    if original is None:
+        await db.rollback()
+        raise SessionError(404, f"no vitals set {vitals_id} in session {session_id}")
+    reading_id = original.reading_id or original.id
+    newest_id = await db.scalar(
+        select(VitalsSet.id)
+        .where(VitalsSet.reading_id == reading_id)
+        .order_by(VitalsSet.version.desc())
+    )
+    if newest_id is not None and newest_id != vitals_id:
+        await db.rollback()
+        raise SessionError(
+            409, f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})"
+        )
+    latest_reading = await db.scalar(
+        select(VitalsSet.reading_id)
+        .where(VitalsSet.session_id == session_id)
+        .order_by(VitalsSet.id.desc())
+    )
+    version, step, baseline = original.version, original.step_position, original.baseline
+    row = await load(db, session_id)
+    ok = within_limits(reading)
+    verdict = (
+        ok
+        if latest_reading == reading_id
+        else codec.loads(row.state_json).last_vitals_within_limits
+    )
+
+    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
+        amended = _vitals_row(
+            row.id, reading, ok, caller, clock, state.status, step, baseline=baseline
+        )
+        amended.reading_id, amended.version, amended.supersedes_id = (
+            reading_id,
+            version + 1,
+            vitals_id,
+        )
+        amended.amendment_reason = reason[:2000]
+        db.add(amended)
+
+    return await run_command(
+        db,
+        clock,
+        doorbell,
+        caller,
+        session_id,
+        M.AmendLatestVitals(verdict),
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        extra=store,
+    )
+
+
+async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:
+    """Every version of every reading, oldest first."""
+    return list(
+        await db.scalars(
+            select(VitalsSet).where(VitalsSet.session_id == session_id).order_by(VitalsSet.id)
+        )
+    )
+
+
+def _vitals_view(rows: list[VitalsSet]) -> list[dict[str, Any]]:
+    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+    return [
+        {
+            "id": r.id,
+            "reading_id": r.reading_id or r.id,
+            "version": r.version,
+            "current": r.id not in superseded,
+            "supersedes": r.supersedes_id,
+            "amendment_reason": r.amendment_reason,
+            "recorded_at": r.recorded_at.isoformat(),
+            "recorded_by": r.recorded_by,
+            "step": r.step_position,
+            "baseline": r.baseline,
+            "within_limits": r.within_limits,
+            "values": json.loads(r.values_json),
+        }
+        for r in rows
+    ]
+
+
+# --- the view every screen and the API share ---------------------------------------------------
+
+
+def view(
+    row: DesensitizationSession,
+    state: M.SessionState,
+    now: datetime,
+    vitals: list[VitalsSet] | None = None,
+) -> dict[str, Any]:
+    book = ledger(state.plan, state.segments, now)
+    plan = state.plan
+    return {
+        "id": row.id,
+        "patient_id": row.patient_id,
+        "drug": row.drug,
+        "route": row.route,
+        "template": row.template,
+        "risk_tier": row.risk_tier,
+        "status": state.status,
+        "version": state.version,
+        "current_step": state.current,
+        "next_step": state.next_step,
+        "deadline": state.deadline.isoformat() if state.deadline else None,
+        "overdue": state.overdue,
+        "target_dose": str(plan.target_dose),
+        "unit": plan.unit,
+        "delivered_dose": str(book.delivered),
+        "delivered_percent": str(book.delivered / plan.target_dose * 100),
+        "plan": {
+            "kind": plan.kind,
+            "bags": [
+                {
+                    "number": b.number,
+                    "label": b.label,
+                    "volume_ml": str(b.volume_ml),
+                    "concentration": str(b.concentration),
+                }
+                for b in plan.bags
+            ],
+            "steps": [
+                {
+                    "position": i,
+                    "solution": s.solution,
+                    "rate_ml_h": _str(s.rate_ml_h),
+                    "minutes": _str(s.minutes),
+                    "dose": _str(s.dose if not s.is_infusion else plan.planned_dose(i)),
+                    "origin": s.origin,
+                    "of_step": s.of_step,
+                }
+                for i, s in enumerate(plan.steps)
+            ],
+        },
+        "segments": [
+            {
+                "step": d.segment.step,
+                "solution": d.segment.solution,
+                "rate_ml_h": _str(d.segment.rate_ml_h),
+                "started_at": d.segment.started_at.isoformat(),
+                "stopped_at": d.segment.stopped_at.isoformat() if d.segment.stopped_at else None,
+                "volume_ml": _str(d.volume_ml),
+                "dose": str(d.dose),
+            }
+            for d in book.deliveries
+        ],
+        "checklist": {
+            "missing": state.checklist.missing(),
+            "consent": state.checklist.consent,
+            "baseline_vitals": state.checklist.baseline_vitals,
+            "spirometry_required": state.checklist.spirometry_required,
+            "rescue_kit": state.checklist.rescue_kit,
+            "premedications": [codec.encode(p) for p in state.checklist.premedications],
+        },
+        "reactions": [codec.encode(r) for r in state.reactions],
+        "vitals_needed": not M.vitals_gate_met(state),
+        "last_vitals_at": state.last_vitals_at.isoformat() if state.last_vitals_at else None,
+        "observation_done": state.observation_done,
+        "abort_reason": state.abort_reason or None,
+        "vitals": _vitals_view(vitals or []),
+    }
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- timers ------------------------------------------------------------------------------------
+
+
+async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
+    """Fire one due timer: compare-and-set pending -> fired and the transition, in one
+    transaction. False when another process (or a replacement) got there first."""
+    now = clock.now()
+    timer = await db.get(SessionTimer, timer_id)
+    if timer is None or timer.status != "pending" or timer.due_at > now:
+        await db.rollback()
+        return False
+    claimed = await db.execute(
+        update(SessionTimer)
+        .where(
+            SessionTimer.id == timer_id,
+            SessionTimer.status == "pending",
+        )
+        .values(
+            status="fired",
+            fired_at=now,
+            late_seconds=Decimal(str(round((now - timer.due_at).total_seconds(), 3))),
+        )
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await db.rollback()
+        return False
+    caller = Caller(SYSTEM_ACTOR, RequestInfo())
+    await run_command(db, clock, doorbell, caller, timer.session_id, M.TimerFired(timer.generation))
+    return True
+
+
+async def due_timer_ids(db: AsyncSession, now: datetime, limit: int = 50) -> list[int]:
+    rows = await db.scalars(
+        select(SessionTimer.id)
+        .where(SessionTimer.status == "pending", SessionTimer.due_at <= now)
+        .order_by(SessionTimer.due_at)
+        .limit(limit)
+    )
+    ids = list(rows)
+    await db.rollback()
+    return ids

@@ -1,0 +1,50 @@
+"""The timer loop: every process runs one. Due timers are fired by compare-and-set in the
+transaction of their transition (app.session.service.fire_timer), so a timer fires once however
+many loops see it, and a timer that came due while the server was down fires at start-up, its
+lateness recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.clock import Clock
+from app.live.doorbell import Doorbell
+from app.session import service
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+
+
+async def fire_due(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, doorbell: Doorbell
+) -> int:
+    async with sessionmaker() as db:
+        ids = await service.due_timer_ids(db, clock.now())
+    fired = 0
+    for timer_id in ids:
+        async with sessionmaker() as db:
+            try:
+                fired += await service.fire_timer(db, clock, doorbell, timer_id)
+            except service.SessionError as error:  # the session vanished or changed shape
+                logger.warning("timer %s not fired: %s", timer_id, error.detail)
+    return fired
+
+
+async def run_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    doorbell: Doorbell,
+    poll_seconds: float = POLL_SECONDS,
+) -> None:
+    while True:
+        try:
+            await fire_due(sessionmaker, clock, doorbell)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keep the clock running; the next pass retries
+            logger.exception("timer loop pass failed")
+        await asyncio.sleep(poll_seconds)

@@ -10,7 +10,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 VENDOR := app/static/vendor
-VENDOR_ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/ws.min.js
+VENDOR_ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/ws.min.js \
+	$(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css
 LINT_PATHS := $(wildcard app tests migrations bench)
 PYTEST_ARGS ?=
 
@@ -38,6 +39,11 @@ $(VENDOR)/htmx.min.js: node_modules/.installed
 $(VENDOR)/ws.min.js: node_modules/.installed
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx-ext-ws/dist/ws.min.js $@
+
+# Swagger UI for the API page at /docs.
+$(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.installed
+	mkdir -p $(VENDOR)
+	cp node_modules/swagger-ui-dist/$(notdir $@) $@
 
 var:
 	mkdir -p var

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -130,6 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(protocol_router.router)
     app.include_router(session_router.router)
     app.include_router(patients_router.api)
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    async def api_docs(
+        request: Request, _: SignedIn = require_permission("account.use")
+    ) -> HTMLResponse:
+        return templates.TemplateResponse(request, "api_docs.html")
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_document(

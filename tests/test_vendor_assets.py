@@ -58,3 +58,11 @@ def test_htmx_is_served(live_server: str) -> None:
     assert response.status_code == 200
     assert "javascript" in response.headers["content-type"]
     assert response.content == _vendored("htmx.min.js")
+
+
+@pytest.mark.parametrize("name", ["swagger-ui-bundle.js", "swagger-ui.css"])
+def test_swagger_ui_is_the_installed_pinned_package(name: str) -> None:
+    package_dir = PROJECT_ROOT / "node_modules" / "swagger-ui-dist"
+    installed = json.loads((package_dir / "package.json").read_text())["version"]
+    assert installed == _pinned()["swagger-ui-dist"]
+    assert _vendored(name) == (package_dir / name).read_bytes()

@@ -678,6 +678,7 @@ def view(
         "risk_tier": row.risk_tier,
         "status": state.status,
         "version": state.version,
+        "last_event_seq": row.last_event_seq,
         "current_step": state.current,
         "next_step": state.next_step,
         "deadline": state.deadline.isoformat() if state.deadline else None,

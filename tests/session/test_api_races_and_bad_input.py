@@ -215,3 +215,22 @@ def test_an_amendment_adds_a_version_and_never_overwrites(
     assert versions[1]["amendment_reason"] == "typed 72 for 82"
     again = team["nurse"].post(path, json={**OK_VITALS, "reason": "once more"})
     assert again.status_code == 409 and "amend the newest" in again.text
+
+
+def test_every_committed_command_rings_the_doorbell_with_its_last_event(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = ready_session(session_server, team)
+    bell = session_server.app.state.doorbell
+    queue = bell.listen()
+    try:
+        b.post("nurse", "start")
+        refused = team["nurse"].post(f"/api/v1/sessions/{b.sid}/start", json={})
+        assert refused.status_code == 409
+        rings = []
+        while not queue.empty():
+            rings.append(queue.get_nowait())
+    finally:
+        bell.stop_listening(queue)
+    # one ring for the start (after its commit); a refusal changes nothing and rings nothing
+    assert [(r.session_id, r.seq) for r in rings] == [(b.sid, b.get()["last_event_seq"])]

@@ -161,6 +161,14 @@ class VerifyBags:
 
 
 @dataclass(frozen=True)
+class EditPlan:
+    """A draft plan edited before approval (computed by the protocol engine)."""
+
+    plan: Plan
+    summary: str
+
+
+@dataclass(frozen=True)
 class ChecklistItem:
     item: Literal["consent", "rescue_kit", "premedications"]
     done: bool = True
@@ -247,6 +255,7 @@ class Abort:
 Command = (
     Approve
     | VerifyBags
+    | EditPlan
     | ChecklistItem
     | RecordVitals
     | AmendLatestVitals
@@ -265,6 +274,7 @@ Command = (
 COMMAND_NAMES: dict[type, str] = {
     Approve: "approve",
     VerifyBags: "verify-bags",
+    EditPlan: "edit-plan",
     ChecklistItem: "checklist",
     RecordVitals: "vitals",
     AmendLatestVitals: "amend-vitals",
@@ -283,6 +293,7 @@ COMMAND_NAMES: dict[type, str] = {
 ROLES_ALLOWED: dict[type, frozenset[str]] = {
     Approve: frozenset({"physician"}),
     VerifyBags: frozenset({"pharmacist"}),
+    EditPlan: frozenset({"nurse", "physician", "pharmacist"}),
     ChecklistItem: CLINICAL,
     RecordVitals: CLINICAL,
     AmendLatestVitals: CLINICAL,
@@ -462,6 +473,15 @@ def _approve(state: SessionState, _: Approve, ctx: Ctx) -> Result:
     if not state.pharmacist_signoff:
         new = replace(new, status="ready")
     return _accept(new, Event("approved", {"status": new.status}))
+
+
+def _edit_plan(state: SessionState, command: EditPlan, ctx: Ctx) -> Result:
+    if state.status != "planned" or state.approved_by is not None:
+        return Refused("the plan is frozen once approved; only a draft can be edited")
+    new = replace(state, plan=command.plan, approved=command.plan)
+    return _accept(
+        new, Event("plan_edited", {"edit": command.summary, "steps": len(command.plan.steps)})
+    )
 
 
 def _verify_bags(state: SessionState, _: VerifyBags, ctx: Ctx) -> Result:
@@ -1039,6 +1059,7 @@ def _abort(state: SessionState, command: Abort, ctx: Ctx) -> Result:
 _HANDLERS: dict[type, Any] = {
     Approve: _approve,
     VerifyBags: _verify_bags,
+    EditPlan: _edit_plan,
     ChecklistItem: _checklist,
     RecordVitals: _record_vitals,
     AmendLatestVitals: _amend_latest_vitals,

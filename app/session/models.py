@@ -50,6 +50,8 @@ class DesensitizationSession(Base):
     unit: Mapped[str] = mapped_column(String(10), nullable=False)
     template: Mapped[str] = mapped_column(String(20), nullable=False)
     parameters_json: Mapped[str] = mapped_column(Text, nullable=False)
+    # Edits of the draft plan, in order: the plan is the template's, rebuilt, then edited.
+    plan_edits_json: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")
     index_reaction_json: Mapped[str] = mapped_column(Text, nullable=False)
     screening_json: Mapped[str] = mapped_column(Text, nullable=False)
     risk_tier: Mapped[str] = mapped_column(String(20), nullable=False)

@@ -164,6 +164,38 @@ for _path, _command_type, _action in SIMPLE_COMMANDS:
     )
 
 
+@router.post("/sessions/{session_id}/plan/edit")
+async def edit_plan(
+    request: Request,
+    session_id: int,
+    body: schemas.PlanEditIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.create"),
+) -> JSONResponse:
+    """Insert a step, delete an inserted one, or change a rate/duration/dose — before approval.
+    The bag recipe and the last step are recomputed by the protocol engine."""
+    needed = "after" if body.action == "insert" else "step"
+    if getattr(body, needed) is None:
+        return JSONResponse({"detail": f"{body.action} needs '{needed}'", "field": needed}, 422)
+    state = request.app.state
+    edit = body.model_dump(mode="json", exclude={"expected_version"}, exclude_none=True)
+    try:
+        status, payload = await service.edit_plan(
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            session_id,
+            edit,
+            expected_version=body.expected_version,
+            idempotency_key=_key(request),
+            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
+        )
+    except SessionError as error:
+        return _error(error)
+    return JSONResponse(payload, status_code=status)
+
+
 @router.post("/sessions/{session_id}/checklist")
 async def checklist(
     request: Request,

@@ -59,6 +59,16 @@ class Empty(Versioned):
     pass
 
 
+class PlanEditIn(Versioned):
+    action: Literal["insert", "delete", "edit"]
+    after: int | None = Field(default=None, ge=1, le=200)  # insert: between step after, after+1
+    step: int | None = Field(default=None, ge=1, le=200)  # delete / edit: which step (1-based)
+    rate_ml_h: Decimal | None = Field(default=None, gt=0, le=1000)
+    minutes: Decimal | None = Field(default=None, gt=0, le=24 * 60)
+    dose: Decimal | None = Field(default=None, gt=0)
+    solution: int | None = Field(default=None, ge=1, le=10)
+
+
 class PremedicationIn(Strict):
     drug: str = Text120
     dose: str = Field(min_length=1, max_length=60)

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import Actor, RequestInfo
@@ -20,8 +20,9 @@ from app.audit import service as audit_service
 from app.clock import Clock
 from app.live.doorbell import Doorbell
 from app.patients.models import Patient
-from app.protocol.model import ProtocolError
-from app.protocol.parsing import ProtocolRequest, build_from_request
+from app.protocol import editing
+from app.protocol.model import Protocol, ProtocolError
+from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
 from app.session import codec
 from app.session import machine as M
@@ -140,6 +141,7 @@ async def create_session(
         unit=protocol.unit,
         template=protocol.template,
         parameters_json=json.dumps(_protocol_parameters(new.protocol), sort_keys=True),
+        plan_edits_json="[]",
         index_reaction_json=json.dumps(_index_reaction(new.index_reaction), sort_keys=True),
         screening_json=json.dumps(
             {
@@ -354,7 +356,12 @@ def _write_state(row: DesensitizationSession, state: M.SessionState, now: dateti
 async def _sync_rows(
     db: AsyncSession, session_id: int, old: M.SessionState, new: M.SessionState, now: datetime
 ) -> None:
-    _sync_plan(db, session_id, new, existing=len(old.plan.steps))
+    if old.status == "planned" and old.plan != new.plan:
+        # a draft edit may renumber steps: the draft's rows are rewritten
+        await db.execute(delete(SessionPlanStep).where(SessionPlanStep.session_id == session_id))
+        _sync_plan(db, session_id, new, existing=0)
+    else:
+        _sync_plan(db, session_id, new, existing=len(old.plan.steps))
     book = ledger(new.plan, new.segments, now)
     existing = {
         s.ordinal: s
@@ -474,6 +481,83 @@ async def _append_events(
         )
     row.last_event_seq = seq
     return seq
+
+
+# --- editing a draft plan ----------------------------------------------------------------------
+
+PlanEdit = dict[str, Any]
+
+
+def apply_edit(protocol: Protocol, edit: PlanEdit) -> Protocol:
+    """One edit of the protocol engine: insert a step, delete an inserted one, change one."""
+
+    def number(name: str) -> Decimal | None:
+        value = edit.get(name)
+        return None if value in (None, "") else parse_positive(str(value), name, name)
+
+    action = edit.get("action")
+    if action == "insert":
+        return editing.insert_step(
+            protocol,
+            int(edit["after"]),
+            rate_ml_h=number("rate_ml_h"),
+            minutes=number("minutes"),
+            dose=number("dose"),
+            solution=edit.get("solution"),
+        )
+    if action == "delete":
+        return editing.delete_step(protocol, int(edit["step"]))
+    if action == "edit":
+        return editing.edit_step(
+            protocol,
+            int(edit["step"]),
+            rate_ml_h=number("rate_ml_h"),
+            minutes=number("minutes"),
+            dose=number("dose"),
+        )
+    raise ProtocolError(f"unknown plan edit {action!r}: insert, delete or edit", field="action")
+
+
+async def edit_plan(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    edit: PlanEdit,
+    *,
+    expected_version: int | None,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> tuple[int, dict[str, Any]]:
+    row = await load(db, session_id)
+    edits = [*json.loads(row.plan_edits_json), edit]
+    try:
+        protocol = build_from_request(
+            ProtocolRequest(**json.loads(row.parameters_json)), strict_options=False
+        )
+        for each in edits:
+            protocol = apply_edit(protocol, each)
+    except ProtocolError as error:
+        await db.rollback()
+        raise SessionError(422, error.message, field=error.field) from None
+    summary_text = json.dumps(edit, sort_keys=True, default=str)
+
+    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
+        row.plan_edits_json = json.dumps(edits, sort_keys=True, default=str)
+
+    return await run_command(
+        db,
+        clock,
+        doorbell,
+        caller,
+        session_id,
+        M.EditPlan(plan_from_protocol(protocol), summary_text),
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        extra=store,
+    )
 
 
 # --- vitals ------------------------------------------------------------------------------------

@@ -234,3 +234,30 @@ def test_every_committed_command_rings_the_doorbell_with_its_last_event(
         bell.stop_listening(queue)
     # one ring for the start (after its commit); a refusal changes nothing and rings nothing
     assert [(r.session_id, r.seq) for r in rings] == [(b.sid, b.get()["last_event_seq"])]
+
+
+def test_a_draft_plan_can_be_edited_until_it_is_approved(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    nurse = team["nurse"]
+    sid = nurse.post("/api/v1/sessions", json=session_body(new_patient(nurse))).json()["id"]
+    path = f"/api/v1/sessions/{sid}/plan/edit"
+    inserted = team["pharmacist"].post(
+        path, json={"action": "insert", "after": 10, "rate_ml_h": 30}
+    )
+    assert inserted.status_code == 200, inserted.text
+    steps = inserted.json()["plan"]["steps"]
+    assert len(steps) == 13 and steps[10]["origin"] == "inserted"
+    assert steps[10]["rate_ml_h"] == "30" and steps[10]["solution"] == 3
+    edited = team["physician"].post(path, json={"action": "edit", "step": 12, "rate_ml_h": 60})
+    assert edited.status_code == 200
+    assert [s["origin"] for s in edited.json()["plan"]["steps"]][-2:] == ["edited", "plan"]
+    refused = nurse.post(path, json={"action": "delete", "step": 3})
+    assert refused.status_code == 422
+    assert "only inserted steps can be deleted" in refused.json()["detail"]
+    assert nurse.post(path, json={"action": "insert"}).status_code == 422  # needs 'after'
+    before = nurse.get(f"/api/v1/sessions/{sid}").json()
+    assert before["version"] == edited.json()["version"]  # the refusals changed nothing
+    team["physician"].post(f"/api/v1/sessions/{sid}/approve", json={})
+    frozen = nurse.post(path, json={"action": "delete", "step": 11})
+    assert frozen.status_code == 409 and "frozen once approved" in frozen.json()["detail"]

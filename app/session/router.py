@@ -212,7 +212,8 @@ async def checklist(
 
 
 def _reading(body: schemas.VitalsIn, spirometry_required: bool) -> VitalsReading:
-    raw = {k: v for k, v in body.model_dump().items() if k not in ("expected_version", "reason")}
+    meta = ("expected_version", "reason", "confirm")
+    raw = {k: v for k, v in body.model_dump().items() if k not in meta}
     reading = validate_vitals(raw, spirometry_required=spirometry_required)
     if isinstance(reading, VitalsRefusal):
         raise SessionError(422, reading.message, field=",".join(reading.fields))
@@ -241,6 +242,7 @@ async def vitals(
             _caller(request, signed_in),
             session_id,
             _reading(body, required and baseline),
+            confirmed=body.confirm,
             expected_version=body.expected_version,
             idempotency_key=_key(request),
             fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),

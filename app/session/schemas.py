@@ -125,6 +125,9 @@ class VitalsIn(Versioned):
 
     model_config = ConfigDict(extra="allow")
 
+    # A set that meets an alarm condition is saved only when resent with confirm: true.
+    confirm: bool = False
+
 
 class VitalsAmendIn(VitalsIn):
     reason: str = Field(min_length=1, max_length=2000)

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from app.audit import service as audit_service
 from app.clock import Clock
 from app.live.doorbell import Doorbell
 from app.patients.models import Patient
+from app.patients.rules import age_in_years
 from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
@@ -38,7 +39,8 @@ from app.session.models import (
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
-from app.vitals.validation import VitalsReading
+from app.vitals.rules import Evaluation, Finding, Thresholds, evaluate
+from app.vitals.validation import VitalsReading, validate_vitals
 
 STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
@@ -67,6 +69,22 @@ class SessionError(Exception):
         if self.current is not None:
             body["current"] = self.current
         return body
+
+
+class ConfirmationNeeded(SessionError):
+    """Values that meet an alarm condition are saved only when the client confirms them."""
+
+    def __init__(self, findings: list[dict[str, Any]]) -> None:
+        messages = "; ".join(f["message"] for f in findings)
+        super().__init__(422, f"confirm these values before they are saved: {messages}")
+        self.findings = findings
+
+    def body(self) -> dict[str, Any]:
+        return {
+            **super().body(),
+            "needs_confirmation": self.findings,
+            "confirm_with": {"confirm": True},
+        }
 
 
 @dataclass(frozen=True)
@@ -238,8 +256,13 @@ async def run_command(
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
     extra: ExtraWrite | None = None,
+    follow_up: M.Command | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Returns (HTTP status, body). Refusals are answers too: audited and, with a key, kept."""
+    """Returns (HTTP status, body). Refusals are answers too: audited and, with a key, kept.
+
+    `follow_up` is a second command that belongs to the same act (vitals that meet reaction
+    criteria open the reaction): applied in the same transaction when the first is accepted,
+    and simply left out when the machine refuses it."""
     if idempotency_key is not None and caller.actor.user_id is not None:
         previous = await db.scalar(
             select(IdempotentAnswer).where(
@@ -289,6 +312,16 @@ async def run_command(
         await _remember(db, caller, idempotency_key, fingerprint, status, body, now)
         await db.commit()
         return status, body
+    if follow_up is not None:
+        second = M.decide(
+            result.state, follow_up, M.Ctx(now, caller.actor.role, caller.actor.user_id)
+        )
+        if isinstance(second, M.Accepted):
+            result = M.Accepted(
+                second.state,
+                result.events + second.events,
+                result.timer_changed or second.timer_changed,
+            )
     new = result.state
     before = summary(row)
     _write_state(row, new, now)
@@ -587,11 +620,44 @@ def _vitals_row(
     )
 
 
-def within_limits(reading: VitalsReading) -> bool:
-    """The absolute limits every session shares (product-spec §4, HIGH): systolic below 90 mmHg,
-    SpO2 at or below 92 %. Baseline-relative rules come with the alarm rules."""
-    systolic, spo2 = reading.systolic_bp, reading.spo2
-    return not ((systolic is not None and systolic < 90) or (spo2 is not None and spo2 <= 92))
+def within_limits(evaluation: Evaluation) -> bool:
+    """Fresh vitals allow a resume when no HIGH condition is met and no symptom is present."""
+    return evaluation.highest != "HIGH" and not evaluation.meets_reaction_criteria
+
+
+async def _baseline(db: AsyncSession, session_id: int) -> VitalsReading | None:
+    """The newest version of the latest baseline reading, or None."""
+    rows = list(
+        await db.scalars(
+            select(VitalsSet)
+            .where(VitalsSet.session_id == session_id, VitalsSet.baseline.is_(True))
+            .order_by(VitalsSet.id)
+        )
+    )
+    if not rows:
+        return None
+    reading = validate_vitals(json.loads(rows[-1].values_json), spirometry_required=False)
+    return reading if isinstance(reading, VitalsReading) else None
+
+
+async def evaluate_vitals(
+    db: AsyncSession, row: DesensitizationSession, reading: VitalsReading, on: date
+) -> Evaluation:
+    patient = await db.get(Patient, row.patient_id)
+    age = age_in_years(patient.birth_date, on) if patient is not None else None
+    baseline = None if row.status == "ready" else await _baseline(db, row.id)
+    return evaluate(reading, baseline, Thresholds(), age_years=age)
+
+
+def _finding_view(finding: Finding) -> dict[str, Any]:
+    return {
+        "priority": finding.priority,
+        "condition": finding.condition,
+        "field": finding.field,
+        "value": str(finding.value),
+        "limit": None if finding.limit is None else str(finding.limit),
+        "message": finding.message,
+    }
 
 
 async def record_vitals(
@@ -602,12 +668,30 @@ async def record_vitals(
     session_id: int,
     reading: VitalsReading,
     *,
+    confirmed: bool,
     expected_version: int | None,
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
-    ok = within_limits(reading)
+    """Save a vitals set. One that meets an alarm condition is not saved until confirmed (422
+    naming the values); once saved, one that meets reaction criteria opens a reaction and
+    pauses the session in the same transaction."""
+    row = await load(db, session_id)
+    evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
+    if evaluation.needs_confirmation and not confirmed:
+        await db.rollback()
+        findings = [_finding_view(f) for f in evaluation.findings]
+        raise ConfirmationNeeded(findings)
+    ok = within_limits(evaluation)
     spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
+    follow_up = None
+    if evaluation.meets_reaction_criteria:
+        symptoms = tuple(sorted(reading.symptoms)) or tuple(
+            f.condition for f in evaluation.findings if f.priority == "HIGH"
+        )
+        follow_up = M.ReportReaction(
+            symptoms=symptoms, note="; ".join(f.message for f in evaluation.findings)
+        )
 
     async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
         vitals = _vitals_row(
@@ -635,6 +719,7 @@ async def record_vitals(
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         extra=store,
+        follow_up=follow_up,
     )
 
 
@@ -680,7 +765,7 @@ async def amend_vitals(
     )
     version, step, baseline = original.version, original.step_position, original.baseline
     row = await load(db, session_id)
-    ok = within_limits(reading)
+    ok = within_limits(await evaluate_vitals(db, row, reading, clock.now().date()))
     verdict = (
         ok
         if latest_reading == reading_id

@@ -1,0 +1,67 @@
+"""Vitals that meet an alarm condition through the API: confirm before commit, then a reaction."""
+
+from __future__ import annotations
+
+from tests.session.conftest import SessionServer
+from tests.session.test_api_races_and_bad_input import ready_session
+from tests.session.test_api_walk import OK_VITALS
+from tests.support import SignedInClient
+
+
+def test_sbp_85_against_a_baseline_of_120_is_confirmed_then_pauses_the_session(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = ready_session(session_server, team)  # baseline: SBP 124
+    view = b.post("nurse", "start")
+    session_server.advance(minutes=6)
+    low = {**OK_VITALS, "systolic_bp": 85}
+    path = f"/api/v1/sessions/{b.sid}/vitals"
+
+    refused = team["nurse"].post(path, json=low)
+    assert refused.status_code == 422
+    body = refused.json()
+    conditions = {f["condition"] for f in body["needs_confirmation"]}
+    assert {"sbp_low_absolute", "sbp_fall_percent"} <= conditions
+    assert "85 mmHg" in body["detail"] and body["confirm_with"] == {"confirm": True}
+    assert b.get()["version"] == view["version"]  # nothing saved
+
+    confirmed = team["nurse"].post(path, json={**low, "confirm": True})
+    assert confirmed.status_code == 200, confirmed.text
+    after = confirmed.json()
+    assert after["status"] == "paused"  # the same transaction opened a reaction
+    (reaction,) = after["reactions"]
+    assert reaction["resolved_at"] is None and "85 mmHg" in reaction["note"]
+    assert after["segments"][-1]["stopped_at"] is not None  # the infusion is stopped
+    assert after["vitals"][-1]["within_limits"] is False
+    # two changes (the vitals, the reaction), one transaction: no state in between was visible
+    assert after["version"] == view["version"] + 2
+
+
+def test_ordinary_vitals_need_no_confirmation(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = ready_session(session_server, team)
+    b.post("nurse", "start")
+    session_server.advance(minutes=6)
+    assert b.post("nurse", "vitals", OK_VITALS)["status"] == "running"
+
+
+def test_hypoxia_after_a_resolved_reaction_opens_a_new_one_and_blocks_the_resume(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = ready_session(session_server, team)
+    b.post("nurse", "start")
+    session_server.advance(minutes=6)
+    b.post("nurse", "reactions", {"symptoms": ["flushing"]})
+    b.post("physician", "reactions/1/resolve", {"brown_grade": 1})
+    session_server.advance(minutes=5)
+    low_spo2 = {**OK_VITALS, "spo2": 91, "confirm": True}
+    view = b.post("nurse", "vitals", low_spo2)
+    assert view["status"] == "paused"
+    assert [r["resolved_at"] is None for r in view["reactions"]] == [False, True]
+    refused = b.post("physician", "resume", {"resume_from": "repeat"}, expect=409)
+    assert "must be marked resolved" in refused["detail"]
+    b.post("physician", "reactions/2/resolve", {"brown_grade": 3})
+    session_server.advance(minutes=10)
+    b.vitals()
+    assert b.post("physician", "resume", {"resume_from": "repeat"})["status"] == "step_due"

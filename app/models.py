@@ -1,6 +1,7 @@
 """Every ORM model, imported in one place so Base.metadata is complete for Alembic's env and for
 the test that compares the models with the migrations."""
 
+from app.alarms.models import AlarmTimer, SessionAlarm
 from app.audit.model import AuditChainHead, AuditEvent
 from app.auth.models import LoginFailure, LoginSession, User
 from app.db import Installation
@@ -17,6 +18,7 @@ from app.session.models import (
 )
 
 __all__ = [
+    "AlarmTimer",
     "AuditChainHead",
     "AuditEvent",
     "DesensitizationSession",
@@ -25,6 +27,7 @@ __all__ = [
     "LoginFailure",
     "LoginSession",
     "Patient",
+    "SessionAlarm",
     "SessionEvent",
     "SessionPlanStep",
     "SessionReaction",

@@ -59,6 +59,12 @@ class DesensitizationSession(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     current_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     state_json: Mapped[str] = mapped_column(Text, nullable=False)
+    # The session's alarm board (app.alarms.logic), changed under the same row lock.
+    alarms_json: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        server_default='{"alarms":[],"audio_pause":null,"last_at":null,"next_id":1}',
+    )
     # Gap-free per-session event numbering: incremented under the row lock.
     last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

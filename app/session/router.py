@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alarms import logic
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.protocol.parsing import ProtocolRequest
@@ -343,6 +344,72 @@ async def _check_open_reaction(
         )
         return JSONResponse({"detail": detail, "current": current}, 409)
     return None
+
+
+@router.post("/sessions/{session_id}/alarms/{alarm_id}/acknowledge")
+async def acknowledge_alarm(
+    request: Request,
+    session_id: int,
+    alarm_id: int,
+    body: schemas.Empty,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    """Acknowledge (logged by person and time): a latched HIGH ends, escalation is cancelled."""
+    user = signed_in.user.id
+    return await _alarm_command(
+        request,
+        db,
+        signed_in,
+        session_id,
+        body,
+        lambda board, now: logic.acknowledge(board, alarm_id, user, now),
+    )
+
+
+@router.post("/sessions/{session_id}/alarms/audio-pause")
+async def pause_alarm_audio(
+    request: Request,
+    session_id: int,
+    body: schemas.Empty,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    """Silence the sounding alarms for 2 minutes; acknowledges nothing."""
+    user = signed_in.user.id
+    return await _alarm_command(
+        request,
+        db,
+        signed_in,
+        session_id,
+        body,
+        lambda board, now: logic.pause_audio(board, user, now),
+    )
+
+
+async def _alarm_command(
+    request: Request,
+    db: AsyncSession,
+    signed_in: SignedIn,
+    session_id: int,
+    body: schemas.Versioned,
+    change,
+) -> JSONResponse:
+    state = request.app.state
+    try:
+        status, payload = await service.run_alarm_command(
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            session_id,
+            change,
+            idempotency_key=_key(request),
+            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
+        )
+    except SessionError as error:
+        return _error(error)
+    return JSONResponse(payload, status_code=status)
 
 
 @router.post("/sessions/{session_id}/pause")

@@ -15,6 +15,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alarms import board as alarm_board
+from app.alarms import logic
+from app.alarms import service as alarm_service
 from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
 from app.clock import Clock
@@ -160,6 +163,7 @@ async def create_session(
         template=protocol.template,
         parameters_json=json.dumps(_protocol_parameters(new.protocol), sort_keys=True),
         plan_edits_json="[]",
+        alarms_json=alarm_board.EMPTY_BOARD_JSON,
         index_reaction_json=json.dumps(_index_reaction(new.index_reaction), sort_keys=True),
         screening_json=json.dumps(
             {
@@ -242,6 +246,111 @@ def _index_reaction(index: IndexReaction) -> dict[str, Any]:
 # --- running a command -------------------------------------------------------------------------
 
 ExtraWrite = Callable[[AsyncSession, DesensitizationSession, M.SessionState], Awaitable[None]]
+AlarmWork = Callable[
+    [logic.AlarmBoard, M.SessionState, M.SessionState, datetime],
+    tuple[logic.AlarmBoard, list[logic.Event]],
+]
+
+
+def board_of(row: DesensitizationSession) -> logic.AlarmBoard:
+    return alarm_board.loads(row.alarms_json)
+
+
+async def _write_board(
+    db: AsyncSession, row: DesensitizationSession, board: logic.AlarmBoard
+) -> None:
+    row.alarms_json = alarm_board.dumps(board)
+    await alarm_service.sync(db, row.id, board)
+
+
+def _as_session_events(events: list[logic.Event]) -> tuple[M.Event, ...]:
+    return tuple(M.Event(f"alarm_{e.kind}", dict(e.data)) for e in events)
+
+
+async def _audit_alarm_events(
+    db: AsyncSession,
+    row: DesensitizationSession,
+    events: list[logic.Event],
+    caller: Caller,
+    now: datetime,
+) -> None:
+    for event in events:
+        await audit_service.append(
+            db,
+            at=now,
+            actor=caller.actor,
+            action=f"alarm.{event.kind}",
+            entity="session",
+            entity_id=str(row.id),
+            after=dict(event.data),
+            request=caller.request,
+        )
+
+
+async def run_alarm_command(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    change: Callable[[logic.AlarmBoard, datetime], logic.Result],
+    *,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Acknowledge, pause the audio, escalate: one transaction under the session row lock."""
+    if idempotency_key is not None and caller.actor.user_id is not None:
+        previous = await db.scalar(
+            select(IdempotentAnswer).where(
+                IdempotentAnswer.user_id == caller.actor.user_id,
+                IdempotentAnswer.key == idempotency_key,
+            )
+        )
+        if previous is not None:
+            same, status, body = (
+                previous.fingerprint == fingerprint,
+                previous.status_code,
+                previous.body_json,
+            )
+            await db.rollback()
+            if not same:
+                raise SessionError(422, "this Idempotency-Key was used for a different request")
+            return status, json.loads(body)
+    row = await load(db, session_id, lock=True)
+    now = clock.now()
+    result = change(board_of(row), now)
+    if isinstance(result, logic.Refused):
+        current = summary(row)
+        await db.rollback()
+        status = {"unknown": 404, "state": 409, "invalid": 422}.get(result.kind, 409)
+        raise SessionError(status, result.reason, current)
+    await _write_board(db, row, result.board)
+    row.updated_at = now
+    seq = await _append_events(
+        db, row, _as_session_events(list(result.events)), caller, now, row.version
+    )
+    await _audit_alarm_events(db, row, list(result.events), caller, now)
+    await db.flush()
+    body = view(row, codec.loads(row.state_json), now, await vitals_of(db, row.id))
+    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
+    await db.commit()
+    if result.events:
+        doorbell.ring(row.id, seq)
+    return 200, body
+
+
+async def fire_alarm_timer(
+    db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int
+) -> bool:
+    """Escalate by compare-and-set on the stored deadline, in the escalation's transaction."""
+    session_id = await alarm_service.claim(db, timer_id, clock.now())
+    if session_id is None:
+        await db.rollback()
+        return False
+    await run_alarm_command(
+        db, clock, doorbell, Caller(SYSTEM_ACTOR, RequestInfo()), session_id, logic.escalate_due
+    )
+    return True
 
 
 async def run_command(
@@ -257,6 +366,7 @@ async def run_command(
     fingerprint: str | None = None,
     extra: ExtraWrite | None = None,
     follow_up: M.Command | None = None,
+    alarm_work: AlarmWork | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Returns (HTTP status, body). Refusals are answers too: audited and, with a key, kept.
 
@@ -324,13 +434,20 @@ async def run_command(
             )
     new = result.state
     before = summary(row)
+    alarm_events: list[logic.Event] = []
+    if alarm_work is not None:
+        board, alarm_events = alarm_work(board_of(row), state, new, now)
+        await _write_board(db, row, board)
     _write_state(row, new, now)
     await _sync_rows(db, row.id, state, new, now)
     if extra is not None:
         await extra(db, row, new)
     if result.timer_changed:
         await _replace_timer(db, row.id, new)
-    seq = await _append_events(db, row, result.events, caller, now, new.version)
+    seq = await _append_events(
+        db, row, result.events + _as_session_events(alarm_events), caller, now, new.version
+    )
+    await _audit_alarm_events(db, row, alarm_events, caller, now)
     await audit_service.append(
         db,
         at=now,
@@ -720,6 +837,14 @@ async def record_vitals(
         fingerprint=fingerprint,
         extra=store,
         follow_up=follow_up,
+        alarm_work=lambda board, old, new, at: alarm_board.after_vitals(
+            board,
+            evaluation,
+            ", ".join(new.reactions[-1].symptoms)
+            if len(new.reactions) > len(old.reactions)
+            else None,
+            at,
+        ),
     )
 
 
@@ -906,6 +1031,7 @@ def view(
         "observation_done": state.observation_done,
         "abort_reason": state.abort_reason or None,
         "vitals": _vitals_view(vitals or []),
+        "alarms": alarm_service.view(board_of(row), now),
     }
 
 

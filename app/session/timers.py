@@ -10,6 +10,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.alarms import service as alarm_service
 from app.clock import Clock
 from app.live.doorbell import Doorbell
 from app.session import service
@@ -24,13 +25,16 @@ async def fire_due(
 ) -> int:
     async with sessionmaker() as db:
         ids = await service.due_timer_ids(db, clock.now())
+    async with sessionmaker() as db:
+        alarm_ids = await alarm_service.due_timer_ids(db, clock.now())
     fired = 0
-    for timer_id in ids:
-        async with sessionmaker() as db:
-            try:
-                fired += await service.fire_timer(db, clock, doorbell, timer_id)
-            except service.SessionError as error:  # the session vanished or changed shape
-                logger.warning("timer %s not fired: %s", timer_id, error.detail)
+    for fire, timer_ids in ((service.fire_timer, ids), (service.fire_alarm_timer, alarm_ids)):
+        for timer_id in timer_ids:
+            async with sessionmaker() as db:
+                try:
+                    fired += await fire(db, clock, doorbell, timer_id)
+                except service.SessionError as error:  # e.g. escalated already, or refused
+                    logger.warning("timer %s not fired: %s", timer_id, error.detail)
     return fired
 
 

@@ -1,0 +1,106 @@
+"""Writing a session's alarm board: its rows and its escalation timers. No commit here — the
+session service calls these inside its own transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alarms import logic
+from app.alarms.models import AlarmTimer, SessionAlarm
+
+
+async def sync(db: AsyncSession, session_id: int, board: logic.AlarmBoard) -> None:
+    stored = {
+        a.number: a
+        for a in await db.scalars(select(SessionAlarm).where(SessionAlarm.session_id == session_id))
+    }
+    for alarm in board.alarms:
+        row = stored.get(alarm.id)
+        if row is None:
+            row = SessionAlarm(session_id=session_id, number=alarm.id)
+            db.add(row)
+        row.priority, row.kind, row.condition = alarm.priority, alarm.kind, alarm.condition
+        row.message, row.value, row.limit_in_force = alarm.message, alarm.value, alarm.limit
+        row.raised_at, row.acknowledged_by = alarm.raised_at, alarm.acknowledged_by
+        row.acknowledged_at, row.audio_paused_until = (
+            alarm.acknowledged_at,
+            alarm.audio_paused_until,
+        )
+        row.cleared_at, row.escalated_at = alarm.cleared_at, alarm.escalated_at
+
+    deadlines = dict(logic.escalation_deadlines(board))
+    timers = {
+        t.alarm_number: t
+        for t in await db.scalars(select(AlarmTimer).where(AlarmTimer.session_id == session_id))
+    }
+    for alarm_id, due_at in deadlines.items():
+        if alarm_id not in timers:
+            db.add(
+                AlarmTimer(
+                    session_id=session_id, alarm_number=alarm_id, due_at=due_at, status="pending"
+                )
+            )
+    for alarm_id, timer in timers.items():
+        if timer.status == "pending" and alarm_id not in deadlines:
+            timer.status = "cancelled"  # acknowledged (or ended) before its deadline
+
+
+async def due_timer_ids(db: AsyncSession, now, limit: int = 50) -> list[int]:
+    ids = list(
+        await db.scalars(
+            select(AlarmTimer.id)
+            .where(AlarmTimer.status == "pending", AlarmTimer.due_at <= now)
+            .order_by(AlarmTimer.due_at)
+            .limit(limit)
+        )
+    )
+    await db.rollback()
+    return ids
+
+
+async def claim(db: AsyncSession, timer_id: int, now) -> int | None:
+    """Compare-and-set pending -> fired; the session id when this caller won."""
+    timer = await db.get(AlarmTimer, timer_id)
+    if timer is None or timer.status != "pending" or timer.due_at > now:
+        return None
+    session_id = timer.session_id
+    claimed = await db.execute(
+        update(AlarmTimer)
+        .where(AlarmTimer.id == timer_id, AlarmTimer.status == "pending")
+        .values(status="fired", fired_at=now)
+    )
+    return session_id if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def view(board: logic.AlarmBoard, now) -> dict:
+    sounding = logic.sounding(board, now)
+    remaining = logic.pause_remaining(board, now)
+    return {
+        "sounding": sounding,
+        "audio_paused_seconds": remaining.total_seconds() if remaining else None,
+        "audio_paused_until": board.audio_pause.until.isoformat()
+        if board.audio_pause and remaining
+        else None,
+        "items": [
+            {
+                "id": a.id,
+                "priority": a.priority,
+                "kind": a.kind,
+                "condition": a.condition,
+                "message": a.message,
+                "value": a.value,
+                "limit": a.limit,
+                "raised_at": a.raised_at.isoformat(),
+                "active": a.active,
+                "latched": a.latched,
+                "acknowledged_by": a.acknowledged_by,
+                "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+                "escalated_at": a.escalated_at.isoformat() if a.escalated_at else None,
+                "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None,
+                "colour": a.visual[0],
+                "flashing": a.visual[1],
+            }
+            for a in board.alarms
+        ],
+    }

@@ -1,0 +1,121 @@
+"""Alarms through the API, with a manual clock: raised by vitals, acknowledged, paused,
+latched, and escalated by the stored timers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.audit import AuditEvent
+from app.db import create_engine, session_factory
+from tests.session.conftest import SessionServer, wait_for
+from tests.session.test_api_races_and_bad_input import ready_session
+from tests.session.test_api_walk import OK_VITALS, Bedside
+from tests.support import SignedInClient, run_async
+
+
+def low_pressure_reaction(server: SessionServer, team: dict[str, SignedInClient]) -> Bedside:
+    b = ready_session(server, team)
+    b.post("nurse", "start")
+    server.advance(minutes=6)
+    b.post("nurse", "vitals", {**OK_VITALS, "systolic_bp": 85, "confirm": True})
+    return b
+
+
+def by_condition(view: dict) -> dict[str, dict]:
+    return {a["condition"]: a for a in view["alarms"]["items"]}
+
+
+def escalations(database_url: str, session_id: int) -> int:
+    async def count() -> int:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as db:
+                rows = await db.scalars(
+                    select(AuditEvent).where(
+                        AuditEvent.action == "alarm.escalated",
+                        AuditEvent.entity_id == str(session_id),
+                    )
+                )
+                return len(list(rows))
+        finally:
+            await engine.dispose()
+
+    return run_async(count)
+
+
+def test_low_pressure_raises_high_alarms_that_sound(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    view = low_pressure_reaction(session_server, team).get()
+    alarms = by_condition(view)
+    assert alarms["sbp_low_absolute"]["priority"] == "HIGH"
+    assert alarms["sbp_low_absolute"]["value"] == "85"
+    assert alarms["reaction"]["priority"] == "HIGH"
+    assert "stop the infusion" in alarms["reaction"]["message"]
+    assert (alarms["reaction"]["colour"], alarms["reaction"]["flashing"]) == ("red", True)
+    assert view["alarms"]["sounding"] == "HIGH"
+
+
+def test_an_unacknowledged_high_alarm_escalates_at_30_seconds_once(
+    session_server: SessionServer, team: dict[str, SignedInClient], database_url: str
+) -> None:
+    b = low_pressure_reaction(session_server, team)
+    session_server.advance(seconds=29)
+    assert all(a["escalated_at"] is None for a in b.get()["alarms"]["items"])
+    session_server.advance(seconds=1)
+    view = wait_for(b.get, lambda v: by_condition(v)["reaction"]["escalated_at"] is not None)
+    high = [a for a in view["alarms"]["items"] if a["priority"] == "HIGH"]
+    assert all(a["escalated_at"] is not None for a in high)
+    count = escalations(database_url, b.sid)
+    assert count == len(high)  # audited, one each
+    session_server.advance(minutes=5)
+    b.get()
+    assert escalations(database_url, b.sid) == count  # never twice
+
+
+def test_acknowledging_before_the_deadline_cancels_the_escalation(
+    session_server: SessionServer, team: dict[str, SignedInClient], database_url: str
+) -> None:
+    b = low_pressure_reaction(session_server, team)
+    session_server.advance(seconds=10)
+    for alarm in b.get()["alarms"]["items"]:
+        view = b.post("nurse", f"alarms/{alarm['id']}/acknowledge")
+    acked = by_condition(view)["reaction"]
+    assert acked["acknowledged_by"] is not None  # logged by person
+    assert all(a["acknowledged_at"] is not None for a in view["alarms"]["items"])
+    assert view["alarms"]["sounding"] is None
+    session_server.advance(minutes=3)
+    b.get()
+    assert escalations(database_url, b.sid) == 0
+    twice = team["nurse"].post(
+        f"/api/v1/sessions/{b.sid}/alarms/{acked['id']}/acknowledge", json={}
+    )
+    assert twice.status_code == 409
+    unknown = team["nurse"].post(f"/api/v1/sessions/{b.sid}/alarms/999/acknowledge", json={})
+    assert unknown.status_code == 404
+
+
+def test_audio_pause_silences_for_two_minutes_and_acknowledges_nothing(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = low_pressure_reaction(session_server, team)
+    view = b.post("nurse", "alarms/audio-pause")
+    assert view["alarms"]["sounding"] is None
+    assert view["alarms"]["audio_paused_seconds"] == 120
+    assert all(a["acknowledged_at"] is None for a in view["alarms"]["items"])
+    session_server.advance(seconds=119)
+    assert b.get()["alarms"]["sounding"] is None
+    session_server.advance(seconds=1)
+    assert b.get()["alarms"]["sounding"] == "HIGH"
+
+
+def test_a_high_alarm_latches_after_its_condition_clears(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = low_pressure_reaction(session_server, team)
+    session_server.advance(minutes=3)
+    view = b.post("nurse", "vitals", OK_VITALS)  # pressure back to 124
+    sbp = by_condition(view)["sbp_low_absolute"]
+    assert sbp["active"] and sbp["latched"]  # still shown until acknowledged
+    view = b.post("physician", f"alarms/{sbp['id']}/acknowledge")
+    assert not by_condition(view)["sbp_low_absolute"]["active"]

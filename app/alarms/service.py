@@ -59,6 +59,10 @@ async def due_timer_ids(db: AsyncSession, now, limit: int = 50) -> list[int]:
     return ids
 
 
+async def session_of(db: AsyncSession, timer_id: int) -> int | None:
+    return await db.scalar(select(AlarmTimer.session_id).where(AlarmTimer.id == timer_id))
+
+
 async def claim(db: AsyncSession, timer_id: int, now) -> int | None:
     """Compare-and-set pending -> fired; the session id when this caller won."""
     timer = await db.get(AlarmTimer, timer_id)

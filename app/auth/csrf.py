@@ -27,7 +27,11 @@ def request_origin(headers: Mapping[str, str], scope: Scope) -> str:
 
 
 def _normalise_origin(origin: str) -> str:
-    parts = urlsplit(origin.strip().lower())
+    try:
+        parts = urlsplit(origin.strip().lower())
+        parts.port  # noqa: B018 - raises on a malformed port, which is not this site either
+    except ValueError:
+        return ""
     if not parts.scheme or not parts.netloc:
         return ""
     netloc = parts.netloc

@@ -399,6 +399,11 @@ def _text(value: str, what: str, limit: int = 500) -> str | Refused:
     return cleaned
 
 
+def session_start(state: SessionState) -> datetime | None:
+    """When the first step began: nothing of the infusion can have happened before it."""
+    return state.segments[0].started_at if state.segments else None
+
+
 def vitals_gate_met(state: SessionState) -> bool:
     return state.vitals_gate is None or state.vitals_count > state.vitals_gate
 
@@ -506,6 +511,8 @@ def _checklist(state: SessionState, command: ChecklistItem, ctx: Ctx) -> Result:
     elif command.item == "premedications":
         if command.premedications:
             for premed in command.premedications:
+                if premed.given_at.tzinfo is None:
+                    return Refused("a premedication time needs a time zone", "invalid")
                 if premed.given_at > ctx.now:
                     return Refused("a premedication cannot be given in the future", "invalid")
                 for value, what in (
@@ -632,12 +639,10 @@ def _pause_common(
     if state.status not in ("running", "step_due", "observing"):
         return Refused(f"only a running or observed session can be paused; it is {state.status}")
     running = state.running_segment
-    stopped_at = _user_time(
-        stopped_given,
-        ctx,
-        running.started_at if running else None,
-        "the time the infusion was stopped",
+    earliest = (
+        running.started_at if running else (state.observation_started_at or session_start(state))
     )
+    stopped_at = _user_time(stopped_given, ctx, earliest, "the time the infusion was stopped")
     if isinstance(stopped_at, Refused):
         return stopped_at
     new = _stop_segment(state, stopped_at)
@@ -684,7 +689,7 @@ def _report_reaction(state: SessionState, command: ReportReaction, ctx: Ctx) -> 
         new = _pause_common(state, ctx, command.stopped_at)
         if isinstance(new, Refused):
             return new
-    onset = _user_time(command.onset_at, ctx, None, "the onset time")
+    onset = _user_time(command.onset_at, ctx, session_start(state), "the onset time")
     if isinstance(onset, Refused):
         return onset
     reaction = Reaction(
@@ -849,9 +854,11 @@ def _replan(state: SessionState, command: Resume) -> tuple[Plan, int] | Refused:
     if not 0 <= command.insert_intermediate <= MAX_INTERMEDIATE:
         return Refused(f"insert between 0 and {MAX_INTERMEDIATE} intermediate steps", "invalid")
     if command.cap_rate_ml_h is not None and (
-        plan.kind != "infusion" or not command.cap_rate_ml_h > 0
+        plan.kind != "infusion" or command.cap_rate_ml_h < PUMP_RATE_STEP
     ):
-        return Refused("a rate cap applies to infusions and must be greater than 0", "invalid")
+        return Refused(
+            f"a rate cap applies to infusions and is at least {PUMP_RATE_STEP} mL/h", "invalid"
+        )
     back = {"finish": 0, "repeat": 0, "back1": 1, "back2": 2}[command.resume_from]
     reacted = _original(plan, k)
     if reacted - back < 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,7 @@ from app.session.service import Caller, NewSession, SessionError
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
+Id = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
 DB = Annotated[AsyncSession, Depends(get_db)]
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -46,7 +47,7 @@ async def _command(
     request: Request,
     db: AsyncSession,
     signed_in: SignedIn,
-    session_id: int,
+    session_id: Id,
     command: M.Command,
     body: schemas.Versioned,
 ) -> JSONResponse:
@@ -111,7 +112,7 @@ async def create_session(
 @router.get("/sessions/{session_id}")
 async def get_session(
     request: Request,
-    session_id: int,
+    session_id: Id,
     db: DB,
     _: SignedIn = require_permission("session.read"),
 ) -> JSONResponse:
@@ -146,7 +147,7 @@ SIMPLE_COMMANDS: tuple[tuple[str, type[M.Command], str], ...] = (
 def _simple_endpoint(command: type[M.Command], action: str):
     async def endpoint(
         request: Request,
-        session_id: int,
+        session_id: Id,
         body: schemas.Empty,
         db: DB,
         signed_in: SignedIn = require_permission(action),
@@ -168,7 +169,7 @@ for _path, _command_type, _action in SIMPLE_COMMANDS:
 @router.post("/sessions/{session_id}/plan/edit")
 async def edit_plan(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.PlanEditIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.create"),
@@ -200,7 +201,7 @@ async def edit_plan(
 @router.post("/sessions/{session_id}/checklist")
 async def checklist(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.ChecklistIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -224,7 +225,7 @@ def _reading(body: schemas.VitalsIn, spirometry_required: bool) -> VitalsReading
 @router.post("/sessions/{session_id}/vitals")
 async def vitals(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.VitalsIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -256,8 +257,8 @@ async def vitals(
 @router.post("/sessions/{session_id}/vitals/{vitals_id}/amend")
 async def amend_vitals(
     request: Request,
-    session_id: int,
-    vitals_id: int,
+    session_id: Id,
+    vitals_id: Id,
     body: schemas.VitalsAmendIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -284,7 +285,7 @@ async def amend_vitals(
 @router.post("/sessions/{session_id}/reactions")
 async def report_reaction(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.ReactionIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -296,8 +297,8 @@ async def report_reaction(
 @router.post("/sessions/{session_id}/reactions/{number}/treatments")
 async def record_treatment(
     request: Request,
-    session_id: int,
-    number: int,
+    session_id: Id,
+    number: Id,
     body: schemas.TreatmentIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -312,8 +313,8 @@ async def record_treatment(
 @router.post("/sessions/{session_id}/reactions/{number}/resolve")
 async def resolve_reaction(
     request: Request,
-    session_id: int,
-    number: int,
+    session_id: Id,
+    number: Id,
     body: schemas.ResolveIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -326,7 +327,7 @@ async def resolve_reaction(
 
 
 async def _check_open_reaction(
-    db: AsyncSession, session_id: int, number: int
+    db: AsyncSession, session_id: Id, number: int
 ) -> JSONResponse | None:
     try:
         row = await service.load(db, session_id)
@@ -349,8 +350,8 @@ async def _check_open_reaction(
 @router.post("/sessions/{session_id}/alarms/{alarm_id}/acknowledge")
 async def acknowledge_alarm(
     request: Request,
-    session_id: int,
-    alarm_id: int,
+    session_id: Id,
+    alarm_id: Id,
     body: schemas.Empty,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -370,7 +371,7 @@ async def acknowledge_alarm(
 @router.post("/sessions/{session_id}/alarms/audio-pause")
 async def pause_alarm_audio(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.Empty,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -391,7 +392,7 @@ async def _alarm_command(
     request: Request,
     db: AsyncSession,
     signed_in: SignedIn,
-    session_id: int,
+    session_id: Id,
     body: schemas.Versioned,
     change,
 ) -> JSONResponse:
@@ -415,7 +416,7 @@ async def _alarm_command(
 @router.post("/sessions/{session_id}/pause")
 async def pause(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.PauseIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
@@ -428,7 +429,7 @@ async def pause(
 @router.post("/sessions/{session_id}/resume")
 async def resume(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.ResumeIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.resume"),
@@ -442,7 +443,7 @@ async def resume(
 @router.post("/sessions/{session_id}/abort")
 async def abort(
     request: Request,
-    session_id: int,
+    session_id: Id,
     body: schemas.AbortIn,
     db: DB,
     signed_in: SignedIn = require_permission("session.abort"),

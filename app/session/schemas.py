@@ -3,13 +3,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 Text120 = Field(min_length=1, max_length=120)
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+def _plausible(value: datetime) -> datetime:
+    """A time a person typed, with its zone, in this century: anything else is a typing error
+    (and a year-1 time with an offset cannot even be converted to UTC)."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+    if not 2000 <= utc.year <= 2100:
+        raise ValueError("time out of range (2000-2100)")
+    return utc
+
+
+# Times in request bodies: a time zone is required (a naive time is ambiguous at the bedside).
+Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class Strict(BaseModel):
@@ -45,7 +62,7 @@ class IndexReactionIn(Strict):
 
 
 class SessionCreate(Strict):
-    patient_id: int = Field(ge=1)
+    patient_id: int = Field(ge=1, le=MAX_ID)
     drug: str = Text120
     route: Literal["IV", "PO", "SC", "IM"] = "IV"
     protocol: ProtocolParameters
@@ -73,7 +90,7 @@ class PremedicationIn(Strict):
     drug: str = Text120
     dose: str = Field(min_length=1, max_length=60)
     route: str = Field(min_length=1, max_length=40)
-    given_at: datetime
+    given_at: Timestamp
 
 
 class ChecklistIn(Versioned):
@@ -85,13 +102,13 @@ class ChecklistIn(Versioned):
 
 class PauseIn(Versioned):
     reason: str = Field(min_length=1, max_length=500)
-    stopped_at: datetime | None = None
+    stopped_at: Timestamp | None = None
 
 
 class ReactionIn(Versioned):
     symptoms: list[str] = Field(min_length=1, max_length=30)
-    onset_at: datetime | None = None
-    stopped_at: datetime | None = None
+    onset_at: Timestamp | None = None
+    stopped_at: Timestamp | None = None
     note: str = Field(default="", max_length=2000)
 
 
@@ -99,13 +116,13 @@ class TreatmentIn(Versioned):
     drug: str = Text120
     dose: str = Field(min_length=1, max_length=60)
     route: str = Field(min_length=1, max_length=40)
-    given_at: datetime | None = None
+    given_at: Timestamp | None = None
 
 
 class ResolveIn(Versioned):
     brown_grade: int = Field(ge=1, le=3)
     ctcae_grade: int | None = Field(default=None, ge=1, le=4)
-    resolved_at: datetime | None = None
+    resolved_at: Timestamp | None = None
     note: str = Field(default="", max_length=2000)
 
 
@@ -113,7 +130,10 @@ class ResumeIn(Versioned):
     resume_from: Literal["finish", "repeat", "back1", "back2"] = "repeat"
     stretch: Decimal = Field(default=Decimal(1), ge=1, le=4)
     insert_intermediate: int = Field(default=0, ge=0, le=3)
-    cap_rate_ml_h: Decimal | None = Field(default=None, gt=0, le=1000)
+    # a rate a pump can be set to: 0.1 mL/h steps, at least 0.1
+    cap_rate_ml_h: Decimal | None = Field(
+        default=None, ge=Decimal("0.1"), le=1000, decimal_places=1
+    )
 
 
 class AbortIn(Versioned):

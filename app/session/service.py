@@ -123,7 +123,9 @@ def summary(row: DesensitizationSession) -> dict[str, Any]:
 async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> DesensitizationSession:
     query = select(DesensitizationSession).where(DesensitizationSession.id == session_id)
     if lock:
-        query = query.with_for_update()  # PostgreSQL; SQLite writers are already serialized
+        # FOR UPDATE on PostgreSQL (SQLite writers are already serialized). populate_existing:
+        # after waiting for the lock, take the row as committed, not an object read before.
+        query = query.with_for_update().execution_options(populate_existing=True)
     row = await db.scalar(query)
     if row is None:
         raise SessionError(404, f"no session {session_id}")
@@ -299,24 +301,10 @@ async def run_alarm_command(
     fingerprint: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Acknowledge, pause the audio, escalate: one transaction under the session row lock."""
-    if idempotency_key is not None and caller.actor.user_id is not None:
-        previous = await db.scalar(
-            select(IdempotentAnswer).where(
-                IdempotentAnswer.user_id == caller.actor.user_id,
-                IdempotentAnswer.key == idempotency_key,
-            )
-        )
-        if previous is not None:
-            same, status, body = (
-                previous.fingerprint == fingerprint,
-                previous.status_code,
-                previous.body_json,
-            )
-            await db.rollback()
-            if not same:
-                raise SessionError(422, "this Idempotency-Key was used for a different request")
-            return status, json.loads(body)
     row = await load(db, session_id, lock=True)
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
     now = clock.now()
     result = change(board_of(row), now)
     if isinstance(result, logic.Refused):
@@ -343,7 +331,10 @@ async def fire_alarm_timer(
     db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int
 ) -> bool:
     """Escalate by compare-and-set on the stored deadline, in the escalation's transaction."""
-    session_id = await alarm_service.claim(db, timer_id, clock.now())
+    session_id = await alarm_service.session_of(db, timer_id)
+    if session_id is not None:
+        await load(db, session_id, lock=True)  # the session row first, as commands do
+        session_id = await alarm_service.claim(db, timer_id, clock.now())
     if session_id is None:
         await db.rollback()
         return False
@@ -373,25 +364,10 @@ async def run_command(
     `follow_up` is a second command that belongs to the same act (vitals that meet reaction
     criteria open the reaction): applied in the same transaction when the first is accepted,
     and simply left out when the machine refuses it."""
-    if idempotency_key is not None and caller.actor.user_id is not None:
-        previous = await db.scalar(
-            select(IdempotentAnswer).where(
-                IdempotentAnswer.user_id == caller.actor.user_id,
-                IdempotentAnswer.key == idempotency_key,
-            )
-        )
-        if previous is not None:
-            # read before rolling back: a rollback expires what was loaded
-            same, status, body = (
-                previous.fingerprint == fingerprint,
-                previous.status_code,
-                previous.body_json,
-            )
-            await db.rollback()
-            if not same:
-                raise SessionError(422, "this Idempotency-Key was used for a different request")
-            return status, json.loads(body)
     row = await load(db, session_id, lock=True)
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
     state = codec.loads(row.state_json)
     name = M.COMMAND_NAMES[type(command)]
     if expected_version is not None and expected_version != row.version:
@@ -467,6 +443,31 @@ async def run_command(
     return 200, body
 
 
+async def _replay(
+    db: AsyncSession, caller: Caller, key: str | None, fingerprint: str | None
+) -> tuple[int, dict[str, Any]] | None:
+    """The first answer to this Idempotency-Key, if there was one. Called under the session
+    row lock, so a resend racing its original waits for it and then gets its answer."""
+    if key is None or caller.actor.user_id is None:
+        return None
+    previous = await db.scalar(
+        select(IdempotentAnswer).where(
+            IdempotentAnswer.user_id == caller.actor.user_id, IdempotentAnswer.key == key
+        )
+    )
+    if previous is None:
+        return None
+    same, status, body = (
+        previous.fingerprint == fingerprint,
+        previous.status_code,
+        previous.body_json,
+    )
+    await db.rollback()
+    if not same:
+        raise SessionError(422, "this Idempotency-Key was used for a different request")
+    return status, json.loads(body)
+
+
 async def _remember(
     db: AsyncSession,
     caller: Caller,
@@ -506,12 +507,24 @@ def _write_state(row: DesensitizationSession, state: M.SessionState, now: dateti
 async def _sync_rows(
     db: AsyncSession, session_id: int, old: M.SessionState, new: M.SessionState, now: datetime
 ) -> None:
-    if old.status == "planned" and old.plan != new.plan:
-        # a draft edit may renumber steps: the draft's rows are rewritten
-        await db.execute(delete(SessionPlanStep).where(SessionPlanStep.session_id == session_id))
-        _sync_plan(db, session_id, new, existing=0)
-    else:
-        _sync_plan(db, session_id, new, existing=len(old.plan.steps))
+    if old.plan != new.plan:
+        # A draft edit or a resume replaces the steps from some position on (steps already run
+        # never change): rewrite the rows from the first position that differs.
+        first = next(
+            (
+                i
+                for i, (a, b) in enumerate(zip(old.plan.steps, new.plan.steps, strict=False))
+                if a != b
+            ),
+            min(len(old.plan.steps), len(new.plan.steps)),
+        )
+        await db.execute(
+            delete(SessionPlanStep).where(
+                SessionPlanStep.session_id == session_id, SessionPlanStep.position >= first
+            )
+        )
+        await db.flush()
+        _sync_plan(db, session_id, new, existing=first)
     book = ledger(new.plan, new.segments, now)
     existing = {
         s.ordinal: s
@@ -680,6 +693,10 @@ async def edit_plan(
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
+    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
     row = await load(db, session_id)
     edits = [*json.loads(row.plan_edits_json), edit]
     try:
@@ -793,6 +810,10 @@ async def record_vitals(
     """Save a vitals set. One that meets an alarm condition is not saved until confirmed (422
     naming the values); once saved, one that meets reaction criteria opens a reaction and
     pauses the session in the same transaction."""
+    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
     row = await load(db, session_id)
     evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
     if evaluation.needs_confirmation and not confirmed:
@@ -863,6 +884,10 @@ async def amend_vitals(
 ) -> tuple[int, dict[str, Any]]:
     """A correction is a new version naming the one it corrects, with a reason; the original
     stays as it was. Correcting the newest reading also corrects what the gates see."""
+    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
     reason = reason.strip()
     if not reason:
         raise SessionError(422, "an amendment needs a reason", field="reason")
@@ -1050,6 +1075,9 @@ async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_i
     if timer is None or timer.status != "pending" or timer.due_at > now:
         await db.rollback()
         return False
+    session_id, generation, due_at = timer.session_id, timer.generation, timer.due_at
+    # Locks in the order every command takes them: the session row, then its timers.
+    await load(db, session_id, lock=True)
     claimed = await db.execute(
         update(SessionTimer)
         .where(
@@ -1059,14 +1087,14 @@ async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_i
         .values(
             status="fired",
             fired_at=now,
-            late_seconds=Decimal(str(round((now - timer.due_at).total_seconds(), 3))),
+            late_seconds=Decimal(str(round((now - due_at).total_seconds(), 3))),
         )
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         await db.rollback()
         return False
     caller = Caller(SYSTEM_ACTOR, RequestInfo())
-    await run_command(db, clock, doorbell, caller, timer.session_id, M.TimerFired(timer.generation))
+    await run_command(db, clock, doorbell, caller, session_id, M.TimerFired(generation))
     return True
 
 

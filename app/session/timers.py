@@ -35,6 +35,8 @@ async def fire_due(
                     fired += await fire(db, clock, doorbell, timer_id)
                 except service.SessionError as error:  # e.g. escalated already, or refused
                     logger.warning("timer %s not fired: %s", timer_id, error.detail)
+                except Exception:  # one broken timer must not hold up the ones due after it
+                    logger.exception("timer %s failed; it will be retried", timer_id)
     return fired
 
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # Extra origins (scheme://host[:port]) allowed for unsafe requests and websocket
     # handshakes besides the request's own Host, e.g. behind a proxy. Comma-separated.
     allowed_origins: str = ""
+    # Escalations are also POSTed as JSON to this URL (optional), retried with backoff, never
+    # holding up the session.
+    escalation_webhook: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    webhook_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=1.0, gt=0, le=300)
 
     @field_validator("env", "clock_mode", "log_level", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__, health, home
+from app.alarms.webhook import EscalationWebhook
 from app.auth import router as auth_router
 from app.auth.csrf import parse_allowed_origins
 from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
@@ -93,8 +94,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.clock = clock_from_settings(settings, anchor)
         app.state.head_revision = head_revision()
         app.state.doorbell = Doorbell()
+        webhook = (
+            EscalationWebhook(
+                settings.escalation_webhook,
+                settings.webhook_attempts,
+                settings.webhook_backoff_seconds,
+            )
+            if settings.escalation_webhook
+            else None
+        )
+        app.state.escalation_webhook = webhook
         timer_loop = asyncio.create_task(
-            timers.run_forever(app.state.sessionmaker, app.state.clock, app.state.doorbell),
+            timers.run_forever(
+                app.state.sessionmaker, app.state.clock, app.state.doorbell, webhook
+            ),
             name="stepwise-timers",
         )
         try:
@@ -103,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timer_loop.cancel()
             with suppress(asyncio.CancelledError):
                 await timer_loop
+            if webhook is not None:
+                await webhook.close()
             await engine.dispose()
 
     # Built-in docs routes would be public; the OpenAPI document is served behind sign-in.

@@ -299,6 +299,7 @@ async def run_alarm_command(
     *,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
+    on_escalated: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Acknowledge, pause the audio, escalate: one transaction under the session row lock."""
     row = await load(db, session_id, lock=True)
@@ -324,11 +325,21 @@ async def run_alarm_command(
     await db.commit()
     if result.events:
         doorbell.ring(row.id, seq)
+    if on_escalated is not None:  # after the commit: the record does not wait for the network
+        for event in result.events:
+            if event.kind == "escalated":
+                on_escalated(
+                    {"event": "alarm.escalated", "session_id": session_id, **dict(event.data)}
+                )
     return 200, body
 
 
 async def fire_alarm_timer(
-    db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    timer_id: int,
+    on_escalated: Callable[[dict[str, Any]], None] | None = None,
 ) -> bool:
     """Escalate by compare-and-set on the stored deadline, in the escalation's transaction."""
     session_id = await alarm_service.session_of(db, timer_id)
@@ -339,7 +350,13 @@ async def fire_alarm_timer(
         await db.rollback()
         return False
     await run_alarm_command(
-        db, clock, doorbell, Caller(SYSTEM_ACTOR, RequestInfo()), session_id, logic.escalate_due
+        db,
+        clock,
+        doorbell,
+        Caller(SYSTEM_ACTOR, RequestInfo()),
+        session_id,
+        logic.escalate_due,
+        on_escalated=on_escalated,
     )
     return True
 

@@ -11,6 +11,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alarms import service as alarm_service
+from app.alarms.webhook import EscalationWebhook
 from app.clock import Clock
 from app.live.doorbell import Doorbell
 from app.session import service
@@ -21,14 +22,22 @@ POLL_SECONDS = 0.2
 
 
 async def fire_due(
-    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, doorbell: Doorbell
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    doorbell: Doorbell,
+    webhook: EscalationWebhook | None = None,
 ) -> int:
     async with sessionmaker() as db:
         ids = await service.due_timer_ids(db, clock.now())
     async with sessionmaker() as db:
         alarm_ids = await alarm_service.due_timer_ids(db, clock.now())
+    notify = webhook.notify if webhook is not None else None
+
+    async def fire_alarm(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
+        return await service.fire_alarm_timer(db, clock, doorbell, timer_id, notify)
+
     fired = 0
-    for fire, timer_ids in ((service.fire_timer, ids), (service.fire_alarm_timer, alarm_ids)):
+    for fire, timer_ids in ((service.fire_timer, ids), (fire_alarm, alarm_ids)):
         for timer_id in timer_ids:
             async with sessionmaker() as db:
                 try:
@@ -44,11 +53,12 @@ async def run_forever(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: Clock,
     doorbell: Doorbell,
+    webhook: EscalationWebhook | None = None,
     poll_seconds: float = POLL_SECONDS,
 ) -> None:
     while True:
         try:
-            await fire_due(sessionmaker, clock, doorbell)
+            await fire_due(sessionmaker, clock, doorbell, webhook)
         except asyncio.CancelledError:
             raise
         except Exception:  # keep the clock running; the next pass retries

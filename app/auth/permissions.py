@@ -39,6 +39,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "session.verify_bags": frozenset({"pharmacist"}),
     "session.bedside": frozenset({"nurse", "physician"}),
     "session.resume": frozenset({"physician"}),
+    "session.thresholds": frozenset({"physician"}),
     "session.abort": frozenset({"physician"}),
     "user.read": frozenset({"admin", "auditor"}),
     "user.manage": frozenset({"admin"}),
@@ -54,6 +55,7 @@ WRITE_ACTIONS: Final = frozenset(
         "session.verify_bags",
         "session.bedside",
         "session.resume",
+        "session.thresholds",
         "session.abort",
         "user.manage",
     }
@@ -67,6 +69,7 @@ ACTION_TITLES: Final = {
     "session.verify_bags": "verify the bags",
     "session.bedside": "run the bedside steps",
     "session.resume": "resume after a reaction",
+    "session.thresholds": "change alarm thresholds",
     "session.abort": "abort a session",
     "protocol.preview": "preview protocols",
     "patient.read": "see patients",

@@ -413,6 +413,33 @@ async def _alarm_command(
     return JSONResponse(payload, status_code=status)
 
 
+@router.post("/sessions/{session_id}/thresholds")
+async def set_thresholds(
+    request: Request,
+    session_id: Id,
+    body: schemas.ThresholdsIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.thresholds"),
+) -> JSONResponse:
+    """Change this session's alarm thresholds (physician; audited with the reason)."""
+    state = request.app.state
+    try:
+        status, payload = await service.set_thresholds(
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            session_id,
+            {k: str(v) for k, v in body.overrides.items()},
+            body.reason,
+            idempotency_key=_key(request),
+            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
+        )
+    except SessionError as error:
+        return _error(error)
+    return JSONResponse(payload, status_code=status)
+
+
 @router.post("/sessions/{session_id}/pause")
 async def pause(
     request: Request,

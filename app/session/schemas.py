@@ -86,6 +86,11 @@ class PlanEditIn(Versioned):
     solution: int | None = Field(default=None, ge=1, le=10)
 
 
+class ThresholdsIn(Strict):
+    overrides: dict[str, Decimal] = Field(min_length=1, max_length=20)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class PremedicationIn(Strict):
     drug: str = Text120
     dose: str = Field(min_length=1, max_length=60)

@@ -166,6 +166,7 @@ async def create_session(
         parameters_json=json.dumps(_protocol_parameters(new.protocol), sort_keys=True),
         plan_edits_json="[]",
         alarms_json=alarm_board.EMPTY_BOARD_JSON,
+        thresholds_json="{}",
         index_reaction_json=json.dumps(_index_reaction(new.index_reaction), sort_keys=True),
         screening_json=json.dumps(
             {
@@ -797,7 +798,73 @@ async def evaluate_vitals(
     patient = await db.get(Patient, row.patient_id)
     age = age_in_years(patient.birth_date, on) if patient is not None else None
     baseline = None if row.status == "ready" else await _baseline(db, row.id)
-    return evaluate(reading, baseline, Thresholds(), age_years=age)
+    return evaluate(reading, baseline, thresholds_of(row), age_years=age)
+
+
+def thresholds_of(row: DesensitizationSession) -> Thresholds:
+    return Thresholds().with_overrides(json.loads(row.thresholds_json))
+
+
+async def set_thresholds(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    overrides: dict[str, Any],
+    reason: str,
+    *,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> tuple[int, dict[str, Any]]:
+    """A physician changes this session's alarm thresholds: validated, audited with before and
+    after, and used by every vitals set from now on."""
+    row = await load(db, session_id, lock=True)
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
+    current = summary(row)
+    if row.status in M.TERMINAL:
+        await db.rollback()
+        raise SessionError(
+            409, f"the session is {current['status']}; nothing more can be done", current
+        )
+    before = json.loads(row.thresholds_json)
+    try:
+        changed = thresholds_of(row).with_overrides(overrides)
+    except ValueError as error:
+        await db.rollback()
+        raise SessionError(422, str(error), field="overrides") from None
+    after = {name: str(value) for name, value in changed.overrides().items()}
+    now = clock.now()
+    row.thresholds_json = json.dumps(after, sort_keys=True)
+    row.updated_at = now
+    seq = await _append_events(
+        db,
+        row,
+        (M.Event("thresholds_changed", {"before": before, "after": after, "reason": reason}),),
+        caller,
+        now,
+        row.version,
+    )
+    await audit_service.append(
+        db,
+        at=now,
+        actor=caller.actor,
+        action="session.thresholds",
+        entity="session",
+        entity_id=str(row.id),
+        before={"thresholds": before},
+        after={"thresholds": after},
+        reason=reason,
+        request=caller.request,
+    )
+    await db.flush()
+    body = view(row, codec.loads(row.state_json), now, await vitals_of(db, row.id))
+    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
+    await db.commit()
+    doorbell.ring(row.id, seq)
+    return 200, body
 
 
 def _finding_view(finding: Finding) -> dict[str, Any]:
@@ -1074,6 +1141,10 @@ def view(
         "abort_reason": state.abort_reason or None,
         "vitals": _vitals_view(vitals or []),
         "alarms": alarm_service.view(board_of(row), now),
+        "thresholds": {
+            "overrides": json.loads(row.thresholds_json),
+            "in_force": list(thresholds_of(row).describe()),
+        },
     }
 
 

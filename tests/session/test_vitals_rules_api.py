@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from app.audit import AuditEvent
+from app.db import create_engine, session_factory
 from tests.session.conftest import SessionServer
 from tests.session.test_api_races_and_bad_input import ready_session
 from tests.session.test_api_walk import OK_VITALS
-from tests.support import SignedInClient
+from tests.support import SignedInClient, run_async
 
 
 def test_sbp_85_against_a_baseline_of_120_is_confirmed_then_pauses_the_session(
@@ -65,3 +69,48 @@ def test_hypoxia_after_a_resolved_reaction_opens_a_new_one_and_blocks_the_resume
     session_server.advance(minutes=10)
     b.vitals()
     assert b.post("physician", "resume", {"resume_from": "repeat"})["status"] == "step_due"
+
+
+def test_a_physician_changes_a_threshold_for_this_session_audited(
+    session_server: SessionServer, team: dict[str, SignedInClient], database_url: str
+) -> None:
+    b = ready_session(session_server, team)
+    b.post("nurse", "start")
+    session_server.advance(minutes=6)
+    path = f"/api/v1/sessions/{b.sid}/thresholds"
+    body = {"overrides": {"sbp_low_mmhg": 100}, "reason": "baseline hypertension"}
+    assert team["nurse"].post(path, json=body).status_code == 403
+    unknown = team["physician"].post(
+        path, json={"overrides": {"heart_rate_max": 150}, "reason": "x"}
+    )
+    assert unknown.status_code == 422 and "unknown threshold" in unknown.json()["detail"]
+    out_of_range = team["physician"].post(
+        path, json={"overrides": {"sbp_low_mmhg": 10}, "reason": "typo"}
+    )
+    assert out_of_range.status_code == 422
+    view = team["physician"].post(path, json=body).json()
+    assert view["thresholds"]["overrides"] == {"sbp_low_mmhg": "100"}
+    assert any("100 mmHg" in line for line in view["thresholds"]["in_force"])
+    # systolic 95 was fine under the default 90 mmHg; under this session's 100 it is not
+    answer = team["nurse"].post(
+        f"/api/v1/sessions/{b.sid}/vitals", json={**OK_VITALS, "systolic_bp": 95}
+    )
+    assert answer.status_code == 422 and "100 mmHg" in answer.json()["detail"]
+
+    async def audited() -> list:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as db:
+                return list(
+                    await db.scalars(
+                        select(AuditEvent).where(
+                            AuditEvent.action == "session.thresholds",
+                            AuditEvent.entity_id == str(b.sid),
+                        )
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    (row,) = run_async(audited)
+    assert row.reason == "baseline hypertension" and '"sbp_low_mmhg":"100"' in row.after_json

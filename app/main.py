@@ -45,6 +45,9 @@ async def _clock_anchor(engine: AsyncEngine) -> datetime | None:
         return None
 
 
+TIMER_STOP_SECONDS = 10.0
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -104,18 +107,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         app.state.escalation_webhook = webhook
+        stop_timers = asyncio.Event()
         timer_loop = asyncio.create_task(
             timers.run_forever(
-                app.state.sessionmaker, app.state.clock, app.state.doorbell, webhook
+                app.state.sessionmaker,
+                app.state.clock,
+                app.state.doorbell,
+                webhook,
+                stop=stop_timers,
             ),
             name="stepwise-timers",
         )
         try:
             yield
         finally:
-            timer_loop.cancel()
-            with suppress(asyncio.CancelledError):
-                await timer_loop
+            stop_timers.set()  # finish the pass under way, then stop
+            try:
+                await asyncio.wait_for(timer_loop, TIMER_STOP_SECONDS)
+            except TimeoutError:
+                timer_loop.cancel()
+                with suppress(asyncio.CancelledError):
+                    await timer_loop
             if webhook is not None:
                 await webhook.close()
             await engine.dispose()

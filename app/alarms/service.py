@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
 from app.alarms.models import AlarmTimer, SessionAlarm
+from app.db import DEFERRED_BEGIN
 
 
 async def sync(db: AsyncSession, session_id: int, board: logic.AlarmBoard) -> None:
@@ -47,6 +48,7 @@ async def sync(db: AsyncSession, session_id: int, board: logic.AlarmBoard) -> No
 
 
 async def due_timer_ids(db: AsyncSession, now, limit: int = 50) -> list[int]:
+    await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
     ids = list(
         await db.scalars(
             select(AlarmTimer.id)

@@ -5,6 +5,7 @@ Every command accepts `expected_version` in its body (409 when the session moved
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -43,6 +44,20 @@ def _key(request: Request) -> str | None:
     return key
 
 
+async def _answer(
+    request: Request,
+    body: schemas.Strict,
+    call: Callable[[str | None, str], Awaitable[tuple[int, dict[str, Any]]]],
+) -> JSONResponse:
+    """Run a service call with this request's Idempotency-Key and fingerprint; answer JSON."""
+    try:
+        fingerprint = service.fingerprint_of(request.url.path, body.model_dump(mode="json"))
+        status, payload = await call(_key(request), fingerprint)
+    except SessionError as error:
+        return _error(error)
+    return JSONResponse(payload, status_code=status)
+
+
 async def _command(
     request: Request,
     db: AsyncSession,
@@ -52,8 +67,10 @@ async def _command(
     body: schemas.Versioned,
 ) -> JSONResponse:
     state = request.app.state
-    try:
-        status, payload = await service.run_command(
+    return await _answer(
+        request,
+        body,
+        lambda key, fingerprint: service.run_command(
             db,
             state.clock,
             state.doorbell,
@@ -61,12 +78,10 @@ async def _command(
             session_id,
             command,
             expected_version=body.expected_version,
-            idempotency_key=_key(request),
-            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
-        )
-    except SessionError as error:
-        return _error(error)
-    return JSONResponse(payload, status_code=status)
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        ),
+    )
 
 
 @router.post("/sessions", status_code=201)
@@ -264,8 +279,10 @@ async def amend_vitals(
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     state = request.app.state
-    try:
-        status, payload = await service.amend_vitals(
+    return await _answer(
+        request,
+        body,
+        lambda key, fingerprint: service.amend_vitals(
             db,
             state.clock,
             state.doorbell,
@@ -274,12 +291,10 @@ async def amend_vitals(
             vitals_id,
             _reading(body, False),
             body.reason,
-            idempotency_key=_key(request),
-            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
-        )
-    except SessionError as error:
-        return _error(error)
-    return JSONResponse(payload, status_code=status)
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        ),
+    )
 
 
 @router.post("/sessions/{session_id}/reactions")
@@ -397,20 +412,20 @@ async def _alarm_command(
     change,
 ) -> JSONResponse:
     state = request.app.state
-    try:
-        status, payload = await service.run_alarm_command(
+    return await _answer(
+        request,
+        body,
+        lambda key, fingerprint: service.run_alarm_command(
             db,
             state.clock,
             state.doorbell,
             _caller(request, signed_in),
             session_id,
             change,
-            idempotency_key=_key(request),
-            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
-        )
-    except SessionError as error:
-        return _error(error)
-    return JSONResponse(payload, status_code=status)
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        ),
+    )
 
 
 @router.post("/sessions/{session_id}/thresholds")
@@ -423,8 +438,10 @@ async def set_thresholds(
 ) -> JSONResponse:
     """Change this session's alarm thresholds (physician; audited with the reason)."""
     state = request.app.state
-    try:
-        status, payload = await service.set_thresholds(
+    return await _answer(
+        request,
+        body,
+        lambda key, fingerprint: service.set_thresholds(
             db,
             state.clock,
             state.doorbell,
@@ -432,12 +449,10 @@ async def set_thresholds(
             session_id,
             {k: str(v) for k, v in body.overrides.items()},
             body.reason,
-            idempotency_key=_key(request),
-            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
-        )
-    except SessionError as error:
-        return _error(error)
-    return JSONResponse(payload, status_code=status)
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        ),
+    )
 
 
 @router.post("/sessions/{session_id}/pause")

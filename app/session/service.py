@@ -21,6 +21,7 @@ from app.alarms import service as alarm_service
 from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
 from app.clock import Clock
+from app.db import DEFERRED_BEGIN
 from app.live.doorbell import Doorbell
 from app.patients.models import Patient
 from app.patients.rules import age_in_years
@@ -1187,6 +1188,7 @@ async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_i
 
 
 async def due_timer_ids(db: AsyncSession, now: datetime, limit: int = 50) -> list[int]:
+    await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
     rows = await db.scalars(
         select(SessionTimer.id)
         .where(SessionTimer.status == "pending", SessionTimer.due_at <= now)

@@ -6,6 +6,7 @@ lateness recorded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,12 +56,15 @@ async def run_forever(
     doorbell: Doorbell,
     webhook: EscalationWebhook | None = None,
     poll_seconds: float = POLL_SECONDS,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    while True:
+    """Fire due timers every `poll_seconds` until `stop` is set. Stopping waits for the pass
+    under way: cancelling one inside a transaction could leave SQLite's write lock held."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         try:
             await fire_due(sessionmaker, clock, doorbell, webhook)
-        except asyncio.CancelledError:
-            raise
         except Exception:  # keep the clock running; the next pass retries
             logger.exception("timer loop pass failed")
-        await asyncio.sleep(poll_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_seconds)

@@ -18,8 +18,8 @@ from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
-from app.session import codec, schemas, service
 from app.session import machine as M
+from app.session import schemas, service
 from app.session.service import Caller, NewSession, SessionError
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
@@ -119,9 +119,7 @@ async def create_session(
         return _error(error)
     except ValueError as error:  # e.g. an unknown index reaction, from the screening
         return JSONResponse({"detail": str(error), "field": "index_reaction"}, status_code=422)
-    return JSONResponse(
-        service.view(row, codec.loads(row.state_json), state.clock.now()), status_code=201
-    )
+    return JSONResponse(await service.current_view(db, row, state.clock.now()), status_code=201)
 
 
 @router.get("/sessions/{session_id}")
@@ -135,9 +133,7 @@ async def get_session(
         row = await service.load(db, session_id)
     except SessionError as error:
         return _error(error)
-    now = request.app.state.clock.now()
-    vitals = await service.vitals_of(db, session_id)
-    return JSONResponse(service.view(row, codec.loads(row.state_json), now, vitals))
+    return JSONResponse(await service.current_view(db, row, request.app.state.clock.now()))
 
 
 @router.get("/clock")
@@ -228,10 +224,14 @@ async def checklist(
     return await _command(request, db, signed_in, session_id, command, body)
 
 
-def _reading(body: schemas.VitalsIn, spirometry_required: bool) -> VitalsReading:
+def _raw_vitals(body: schemas.VitalsIn) -> dict[str, Any]:
+    """The measured values of a body, without the request's own fields."""
     meta = ("expected_version", "reason", "confirm")
-    raw = {k: v for k, v in body.model_dump().items() if k not in meta}
-    reading = validate_vitals(raw, spirometry_required=spirometry_required)
+    return {k: v for k, v in body.model_dump().items() if k not in meta}
+
+
+def _reading(body: schemas.VitalsIn, spirometry_required: bool) -> VitalsReading:
+    reading = validate_vitals(_raw_vitals(body), spirometry_required=spirometry_required)
     if isinstance(reading, VitalsRefusal):
         raise SessionError(422, reading.message, field=",".join(reading.fields))
     return reading
@@ -246,27 +246,22 @@ async def vitals(
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     state = request.app.state
-    try:
-        row = await service.load(db, session_id)
-        # FEV1 or peak flow is part of the baseline when spirometry is required
-        required = codec.loads(row.state_json).checklist.spirometry_required
-        baseline = row.status == "ready"
-        await db.rollback()
-        status, payload = await service.record_vitals(
+    return await _answer(
+        request,
+        body,
+        lambda key, fingerprint: service.record_vitals(
             db,
             state.clock,
             state.doorbell,
             _caller(request, signed_in),
             session_id,
-            _reading(body, required and baseline),
+            _raw_vitals(body),
             confirmed=body.confirm,
             expected_version=body.expected_version,
-            idempotency_key=_key(request),
-            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
-        )
-    except SessionError as error:
-        return _error(error)
-    return JSONResponse(payload, status_code=status)
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        ),
+    )
 
 
 @router.post("/sessions/{session_id}/vitals/{vitals_id}/amend")
@@ -345,20 +340,9 @@ async def _check_open_reaction(
     db: AsyncSession, session_id: Id, number: int
 ) -> JSONResponse | None:
     try:
-        row = await service.load(db, session_id)
+        await service.check_open_reaction(db, session_id, number)
     except SessionError as error:
         return _error(error)
-    state = codec.loads(row.state_json)
-    current = service.summary(row)
-    await db.rollback()
-    open_reaction = state.open_reaction
-    if open_reaction is None or open_reaction.number != number:
-        detail = (
-            f"reaction {number} is not the open reaction"
-            if open_reaction
-            else "there is no open reaction"
-        )
-        return JSONResponse({"detail": detail, "current": current}, 409)
     return None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -44,7 +44,7 @@ from app.session.models import (
 )
 from app.session.plan import plan_from_protocol
 from app.vitals.rules import Evaluation, Finding, Thresholds, evaluate
-from app.vitals.validation import VitalsReading, validate_vitals
+from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
@@ -885,21 +885,27 @@ async def record_vitals(
     doorbell: Doorbell,
     caller: Caller,
     session_id: int,
-    reading: VitalsReading,
+    raw: Mapping[str, Any],
     *,
     confirmed: bool,
     expected_version: int | None,
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
-    """Save a vitals set. One that meets an alarm condition is not saved until confirmed (422
-    naming the values); once saved, one that meets reaction criteria opens a reaction and
-    pauses the session in the same transaction."""
-    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
+    """Save a vitals set. Impossible values are refused (422 naming field and range); one that
+    meets an alarm condition is not saved until confirmed (422 naming the values); once saved,
+    one that meets reaction criteria opens a reaction and pauses the session in the same
+    transaction."""
+    row = await load(db, session_id, lock=True)  # lock first: a racing resend sees our answer
     replayed = await _replay(db, caller, idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
-    row = await load(db, session_id)
+    # FEV1 or peak flow belongs to the baseline when spirometry is required
+    required = row.status == "ready" and codec.loads(row.state_json).checklist.spirometry_required
+    reading = validate_vitals(raw, spirometry_required=required)
+    if isinstance(reading, VitalsRefusal):
+        await db.rollback()
+        raise SessionError(422, reading.message, field=",".join(reading.fields))
     evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
     if evaluation.needs_confirmation and not confirmed:
         await db.rollback()
@@ -1039,6 +1045,27 @@ async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:
             select(VitalsSet).where(VitalsSet.session_id == session_id).order_by(VitalsSet.id)
         )
     )
+
+
+async def current_view(
+    db: AsyncSession, row: DesensitizationSession, now: datetime
+) -> dict[str, Any]:
+    return view(row, codec.loads(row.state_json), now, await vitals_of(db, row.id))
+
+
+async def check_open_reaction(db: AsyncSession, session_id: int, number: int) -> None:
+    """Treatments and resolution name their reaction: it must be the open one."""
+    row = await load(db, session_id)
+    open_reaction = codec.loads(row.state_json).open_reaction
+    current = summary(row)
+    await db.rollback()
+    if open_reaction is None or open_reaction.number != number:
+        detail = (
+            f"reaction {number} is not the open reaction"
+            if open_reaction
+            else "there is no open reaction"
+        )
+        raise SessionError(409, detail, current)
 
 
 def _vitals_view(rows: list[VitalsSet]) -> list[dict[str, Any]]:

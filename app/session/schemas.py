@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from app.vitals.validation import SYMPTOMS
+
 Text120 = Field(min_length=1, max_length=120)
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
@@ -110,8 +112,17 @@ class PauseIn(Versioned):
     stopped_at: Timestamp | None = None
 
 
+def _known_symptoms(codes: list[str]) -> list[str]:
+    unknown = [code for code in codes if code not in SYMPTOMS]
+    if unknown:
+        raise ValueError(f"unknown symptom {unknown[0]!r}; use the codes of the checklist")
+    return codes
+
+
 class ReactionIn(Versioned):
-    symptoms: list[str] = Field(min_length=1, max_length=30)
+    symptoms: Annotated[list[str], AfterValidator(_known_symptoms)] = Field(
+        min_length=1, max_length=30
+    )
     onset_at: Timestamp | None = None
     stopped_at: Timestamp | None = None
     note: str = Field(default="", max_length=2000)

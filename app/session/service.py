@@ -43,7 +43,8 @@ from app.session.models import (
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
-from app.vitals.rules import Evaluation, Finding, Thresholds, evaluate
+from app.vitals.grading import suggest_grade
+from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, evaluate
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
@@ -322,7 +323,7 @@ async def run_alarm_command(
     )
     await _audit_alarm_events(db, row, list(result.events), caller, now)
     await db.flush()
-    body = view(row, codec.loads(row.state_json), now, await vitals_of(db, row.id))
+    body = await _view(db, row, codec.loads(row.state_json), now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     await db.commit()
     if result.events:
@@ -455,7 +456,7 @@ async def run_command(
         request=caller.request,
     )
     await db.flush()
-    body = view(row, new, now, await vitals_of(db, row.id))
+    body = await _view(db, row, new, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     await db.commit()
     doorbell.ring(row.id, seq)
@@ -861,7 +862,7 @@ async def set_thresholds(
         request=caller.request,
     )
     await db.flush()
-    body = view(row, codec.loads(row.state_json), now, await vitals_of(db, row.id))
+    body = await _view(db, row, codec.loads(row.state_json), now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     await db.commit()
     doorbell.ring(row.id, seq)
@@ -1050,7 +1051,7 @@ async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:
 async def current_view(
     db: AsyncSession, row: DesensitizationSession, now: datetime
 ) -> dict[str, Any]:
-    return view(row, codec.loads(row.state_json), now, await vitals_of(db, row.id))
+    return await _view(db, row, codec.loads(row.state_json), now)
 
 
 async def check_open_reaction(db: AsyncSession, session_id: int, number: int) -> None:
@@ -1066,6 +1067,38 @@ async def check_open_reaction(db: AsyncSession, session_id: int, number: int) ->
             else "there is no open reaction"
         )
         raise SessionError(409, detail, current)
+
+
+async def _view(
+    db: AsyncSession, row: DesensitizationSession, state: M.SessionState, now: datetime
+) -> dict[str, Any]:
+    patient = await db.get(Patient, row.patient_id)
+    age = age_in_years(patient.birth_date, now.date()) if patient is not None else None
+    return view(row, state, now, await vitals_of(db, row.id), age)
+
+
+def _reading_of(row: VitalsSet) -> VitalsReading | None:
+    reading = validate_vitals(json.loads(row.values_json), spirometry_required=False)
+    return reading if isinstance(reading, VitalsReading) else None
+
+
+def suggested_grade(
+    reaction: M.Reaction, vitals: list[VitalsSet], age_years: int | None
+) -> dict[str, Any]:
+    """The grade the findings suggest, with the reasons: for the nurse or physician to confirm
+    or change when resolving the reaction (their choice is what is recorded)."""
+    superseded = {r.supersedes_id for r in vitals if r.supersedes_id is not None}
+    current = [r for r in vitals if r.id not in superseded]
+    latest = next((_reading_of(r) for r in reversed(current) if not r.baseline), None)
+    baseline = next((_reading_of(r) for r in reversed(current) if r.baseline), None)
+    symptoms = {s for s in reaction.symptoms if s in SYMPTOM_CLASSES}
+    suggestion = suggest_grade(symptoms, latest, baseline, age_years=age_years)
+    return {
+        "brown_grade": suggestion.brown_grade,
+        "ctcae_grade": suggestion.ctcae_grade,
+        "reasons": list(suggestion.reasons),
+        "ctcae_reason": suggestion.ctcae_reason,
+    }
 
 
 def _vitals_view(rows: list[VitalsSet]) -> list[dict[str, Any]]:
@@ -1097,6 +1130,7 @@ def view(
     state: M.SessionState,
     now: datetime,
     vitals: list[VitalsSet] | None = None,
+    age_years: int | None = None,
 ) -> dict[str, Any]:
     book = ledger(state.plan, state.segments, now)
     plan = state.plan
@@ -1162,7 +1196,15 @@ def view(
             "rescue_kit": state.checklist.rescue_kit,
             "premedications": [codec.encode(p) for p in state.checklist.premedications],
         },
-        "reactions": [codec.encode(r) for r in state.reactions],
+        "reactions": [
+            {
+                **codec.encode(r),
+                "suggested_grade": suggested_grade(r, vitals or [], age_years)
+                if r.is_open
+                else None,
+            }
+            for r in state.reactions
+        ],
         "vitals_needed": not M.vitals_gate_met(state),
         "last_vitals_at": state.last_vitals_at.isoformat() if state.last_vitals_at else None,
         "observation_done": state.observation_done,

@@ -114,3 +114,30 @@ def test_a_physician_changes_a_threshold_for_this_session_audited(
 
     (row,) = run_async(audited)
     assert row.reason == "baseline hypertension" and '"sbp_low_mmhg":"100"' in row.after_json
+
+
+def test_an_open_reaction_carries_the_suggested_grade_and_its_reasons(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = ready_session(session_server, team)
+    b.post("nurse", "start")
+    session_server.advance(minutes=6)
+    unknown = team["nurse"].post(
+        f"/api/v1/sessions/{b.sid}/reactions", json={"symptoms": ["itchy_feeling"]}
+    )
+    assert unknown.status_code == 422 and "unknown symptom" in unknown.text
+    view = b.post("nurse", "reactions", {"symptoms": ["urticaria"]})
+    suggestion = view["reactions"][0]["suggested_grade"]
+    assert suggestion["brown_grade"] == 1 and suggestion["reasons"]
+    # hypoxia recorded while the reaction is open raises the suggestion to grade 3
+    session_server.advance(minutes=2)
+    view = b.post(
+        "nurse", "vitals", {**OK_VITALS, "spo2": 91, "symptoms": ["wheeze"], "confirm": True}
+    )
+    suggestion = view["reactions"][0]["suggested_grade"]
+    assert suggestion["brown_grade"] == 3
+    assert any("SpO2 91" in reason for reason in suggestion["reasons"])
+    # what the physician confirms is what is recorded; the suggestion goes with the open state
+    resolved = b.post("physician", "reactions/1/resolve", {"brown_grade": 3, "ctcae_grade": 3})
+    assert resolved["reactions"][0]["brown_grade"] == 3
+    assert resolved["reactions"][0]["suggested_grade"] is None

@@ -101,6 +101,25 @@ def add(
     typer.echo(_run(database_url, work))
 
 
+def _set_disabled(
+    username: str, disabled: bool, reason: str | None, database_url: str | None
+) -> str:
+    async def work(db: AsyncSession, settings: Settings) -> str:
+        user = await service.set_disabled(
+            db,
+            clock_from_settings(settings),
+            actor=_cli_actor(),
+            username=username,
+            disabled=disabled,
+            reason=reason,
+        )
+        if disabled:
+            return f"disabled {user.username}; their sessions have ended"
+        return f"enabled {user.username}"
+
+    return _run(database_url, work)
+
+
 @user_cli.command("disable")
 def disable(
     username: Annotated[str, typer.Argument(help="User name.")],
@@ -110,19 +129,7 @@ def disable(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Disable an account; its open sessions end at once."""
-
-    async def work(db: AsyncSession, settings: Settings) -> str:
-        user = await service.set_disabled(
-            db,
-            clock_from_settings(settings),
-            actor=_cli_actor(),
-            username=username,
-            disabled=True,
-            reason=reason,
-        )
-        return f"disabled {user.username}; their sessions have ended"
-
-    typer.echo(_run(database_url, work))
+    typer.echo(_set_disabled(username, True, reason, database_url))
 
 
 @user_cli.command("enable")
@@ -131,18 +138,7 @@ def enable(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Enable a disabled account."""
-
-    async def work(db: AsyncSession, settings: Settings) -> str:
-        user = await service.set_disabled(
-            db,
-            clock_from_settings(settings),
-            actor=_cli_actor(),
-            username=username,
-            disabled=False,
-        )
-        return f"enabled {user.username}"
-
-    typer.echo(_run(database_url, work))
+    typer.echo(_set_disabled(username, False, None, database_url))
 
 
 @user_cli.command("seed-demo")

@@ -70,9 +70,6 @@ class Ledger:
     delivered: Decimal
     volume_used: dict[int, Decimal]
 
-    def dose_of_step(self, step: int) -> Decimal:
-        return sum((d.dose for d in self.deliveries if d.segment.step == step), ZERO)
-
     def volume_of_step(self, step: int) -> Decimal:
         return sum((d.volume_ml or ZERO for d in self.deliveries if d.segment.step == step), ZERO)
 

@@ -51,3 +51,19 @@ class AlarmTimer(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False)  # pending|fired|cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AlarmCheckTimer(Base):
+    """When a session's technical alarms next need a look (a due step turning unconfirmed,
+    vitals coming due). At most one pending per session; replaced ones are cancelled."""
+
+    __tablename__ = "alarm_check_timer"
+    __table_args__ = (Index("ix_alarm_check_timer_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("desensitization_session.id"), nullable=False
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)  # pending|fired|cancelled
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

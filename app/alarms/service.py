@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
-from app.alarms.models import AlarmTimer, SessionAlarm
+from app.alarms.models import AlarmCheckTimer, AlarmTimer, SessionAlarm
 from app.db import DEFERRED_BEGIN
 
 
@@ -74,6 +74,55 @@ async def claim(db: AsyncSession, timer_id: int, now) -> int | None:
     claimed = await db.execute(
         update(AlarmTimer)
         .where(AlarmTimer.id == timer_id, AlarmTimer.status == "pending")
+        .values(status="fired", fired_at=now)
+    )
+    return session_id if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+async def set_check(db: AsyncSession, session_id: int, due_at) -> None:
+    """Keep one pending technical-alarm check at `due_at` (None: no check pending)."""
+    pending = list(
+        await db.scalars(
+            select(AlarmCheckTimer).where(
+                AlarmCheckTimer.session_id == session_id, AlarmCheckTimer.status == "pending"
+            )
+        )
+    )
+    keep = next((t for t in pending if due_at is not None and t.due_at == due_at), None)
+    for timer in pending:
+        if timer is not keep:
+            timer.status = "cancelled"
+    if keep is None and due_at is not None:
+        db.add(AlarmCheckTimer(session_id=session_id, due_at=due_at, status="pending"))
+
+
+async def due_check_ids(db: AsyncSession, now, limit: int = 50) -> list[int]:
+    await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
+    ids = list(
+        await db.scalars(
+            select(AlarmCheckTimer.id)
+            .where(AlarmCheckTimer.status == "pending", AlarmCheckTimer.due_at <= now)
+            .order_by(AlarmCheckTimer.due_at)
+            .limit(limit)
+        )
+    )
+    await db.rollback()
+    return ids
+
+
+async def check_session_of(db: AsyncSession, timer_id: int) -> int | None:
+    return await db.scalar(select(AlarmCheckTimer.session_id).where(AlarmCheckTimer.id == timer_id))
+
+
+async def claim_check(db: AsyncSession, timer_id: int, now) -> int | None:
+    """Compare-and-set pending -> fired; the session id when this caller won."""
+    timer = await db.get(AlarmCheckTimer, timer_id)
+    if timer is None or timer.status != "pending" or timer.due_at > now:
+        return None
+    session_id = timer.session_id
+    claimed = await db.execute(
+        update(AlarmCheckTimer)
+        .where(AlarmCheckTimer.id == timer_id, AlarmCheckTimer.status == "pending")
         .values(status="fired", fired_at=now)
     )
     return session_id if claimed.rowcount == 1 else None  # type: ignore[attr-defined]

@@ -109,6 +109,7 @@ class SessionState:
     next_step: int | None = None  # plan index the next confirm-step starts; None = observation
     segments: tuple[Segment, ...] = ()
     deadline: datetime | None = None  # the step (or observation) timer, stored by the shell
+    due_since: datetime | None = None  # step_due: when the pump change became due
     timer_generation: int = 0
     overdue: bool = False
     paused_from: Status | None = None
@@ -624,6 +625,7 @@ def _timer_fired(state: SessionState, command: TimerFired, ctx: Ctx) -> Result:
             status="step_due",
             next_step=state.current + 1,
             deadline=None,
+            due_since=state.deadline,
             overdue=late > LATE_FIRE,
         )
         return _accept(new, Event("step_due", {**info, "next_step": state.current + 1}), timer=True)
@@ -823,6 +825,7 @@ def _resume(state: SessionState, command: Resume, ctx: Ctx) -> Result:
         plan=new_plan,
         status="step_due",
         next_step=first,
+        due_since=ctx.now,
         paused_from=None,
         vitals_gate=None,
         pause_had_reaction=False,

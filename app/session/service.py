@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import board as alarm_board
-from app.alarms import logic
+from app.alarms import logic, technical
 from app.alarms import service as alarm_service
 from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
@@ -292,6 +292,30 @@ async def _audit_alarm_events(
         )
 
 
+def _technical_alarms(
+    board: logic.AlarmBoard, state: M.SessionState, now: datetime
+) -> tuple[logic.AlarmBoard, list[logic.Event]]:
+    return technical.reconcile(board, technical.conditions(state, now), now)
+
+
+async def fire_check_timer(
+    db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int
+) -> bool:
+    """A technical-alarm check came due: claim it by compare-and-set and bring the session's
+    technical alarms up to date, in one transaction."""
+    session_id = await alarm_service.check_session_of(db, timer_id)
+    if session_id is not None:
+        await load(db, session_id, lock=True)  # the session row first, as commands do
+        session_id = await alarm_service.claim_check(db, timer_id, clock.now())
+    if session_id is None:
+        await db.rollback()
+        return False
+    await run_alarm_command(
+        db, clock, doorbell, Caller(SYSTEM_ACTOR, RequestInfo()), session_id, logic.tick
+    )
+    return True
+
+
 async def run_alarm_command(
     db: AsyncSession,
     clock: Clock,
@@ -316,20 +340,22 @@ async def run_alarm_command(
         await db.rollback()
         status = {"unknown": 404, "state": 409, "invalid": 422}.get(result.kind, 409)
         raise SessionError(status, result.reason, current)
-    await _write_board(db, row, result.board)
+    state = codec.loads(row.state_json)
+    board, technical_events = _technical_alarms(result.board, state, now)
+    events = [*result.events, *technical_events]
+    await _write_board(db, row, board)
+    await alarm_service.set_check(db, row.id, technical.next_change(state, now))
     row.updated_at = now
-    seq = await _append_events(
-        db, row, _as_session_events(list(result.events)), caller, now, row.version
-    )
-    await _audit_alarm_events(db, row, list(result.events), caller, now)
+    seq = await _append_events(db, row, _as_session_events(events), caller, now, row.version)
+    await _audit_alarm_events(db, row, events, caller, now)
     await db.flush()
-    body = await _view(db, row, codec.loads(row.state_json), now)
+    body = await _view(db, row, state, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     await db.commit()
-    if result.events:
+    if events:
         doorbell.ring(row.id, seq)
     if on_escalated is not None:  # after the commit: the record does not wait for the network
-        for event in result.events:
+        for event in events:
             if event.kind == "escalated":
                 on_escalated(
                     {"event": "alarm.escalated", "session_id": session_id, **dict(event.data)}
@@ -430,10 +456,14 @@ async def run_command(
             )
     new = result.state
     before = summary(row)
-    alarm_events: list[logic.Event] = []
+    board, alarm_events = board_of(row), []
     if alarm_work is not None:
-        board, alarm_events = alarm_work(board_of(row), state, new, now)
+        board, alarm_events = alarm_work(board, state, new, now)
+    board, technical_events = _technical_alarms(board, new, now)
+    alarm_events += technical_events
+    if alarm_events:
         await _write_board(db, row, board)
+    await alarm_service.set_check(db, row.id, technical.next_change(new, now))
     _write_state(row, new, now)
     await _sync_rows(db, row.id, state, new, now)
     if extra is not None:

@@ -32,13 +32,19 @@ async def fire_due(
         ids = await service.due_timer_ids(db, clock.now())
     async with sessionmaker() as db:
         alarm_ids = await alarm_service.due_timer_ids(db, clock.now())
+    async with sessionmaker() as db:
+        check_ids = await alarm_service.due_check_ids(db, clock.now())
     notify = webhook.notify if webhook is not None else None
 
     async def fire_alarm(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
         return await service.fire_alarm_timer(db, clock, doorbell, timer_id, notify)
 
     fired = 0
-    for fire, timer_ids in ((service.fire_timer, ids), (fire_alarm, alarm_ids)):
+    for fire, timer_ids in (
+        (service.fire_timer, ids),
+        (fire_alarm, alarm_ids),
+        (service.fire_check_timer, check_ids),
+    ):
         for timer_id in timer_ids:
             async with sessionmaker() as db:
                 try:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.patients.history import parse_windows
 
 # Good enough for a laptop, useless for anything else: production refuses to start with it.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
@@ -50,11 +53,25 @@ class Settings(BaseSettings):
     escalation_webhook: str = Field(default="", pattern=r"^(https?://\S+)?$")
     webhook_attempts: int = Field(default=5, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=1.0, gt=0, le=300)
+    # The tolerance window: a planned dose more than this many hours after the last one needs
+    # a full desensitization; per-drug windows as "penicillin=48,carboplatin=24".
+    tolerance_hours: Decimal = Field(default=Decimal(24), gt=0, le=24 * 30)
+    tolerance_hours_by_drug: str = ""
 
     @field_validator("env", "clock_mode", "log_level", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("tolerance_hours_by_drug")
+    @classmethod
+    def _drug_windows(cls, value: str) -> str:
+        parse_windows(value)  # a clear ValueError names the bad entry
+        return value
+
+    @property
+    def tolerance_windows(self) -> dict[str, Decimal]:
+        return parse_windows(self.tolerance_hours_by_drug)
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:

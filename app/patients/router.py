@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
+from app.patients import history as H
 from app.patients import rules, service
 from app.patients.models import Patient
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
 from app.patients.service import DuplicateMrn, PatientError, PatientNotFound
+from app.session import history as session_history
+from app.session.schemas import Timestamp
 
 api = APIRouter(prefix="/api/v1/patients", tags=["patients"])
 
@@ -95,6 +98,39 @@ async def get_patient(
     except PatientError as error:
         return _refusal(error)
     return _out(request, patient)
+
+
+@api.get("/{patient_id}/history", response_model=None)
+async def patient_history(
+    request: Request,
+    patient_id: PatientId,
+    db: DB,
+    planned_at: Annotated[Timestamp | None, Query()] = None,
+    drug: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    _: SignedIn = require_permission("patient.read"),
+) -> dict[str, Any] | JSONResponse:
+    """Sessions, reactions and last dose per drug; the tolerance window at `planned_at` (now
+    when not given); suggestions for the next plan."""
+    try:
+        await service.get_patient(db, patient_id)
+    except PatientError as error:
+        return _refusal(error)
+    settings = request.app.state.settings
+    now = request.app.state.clock.now()
+    at = planned_at or now
+    drugs = H.histories(
+        await session_history.past_sessions(db, patient_id, now),
+        at,
+        settings.tolerance_hours,
+        settings.tolerance_windows,
+    )
+    if drug is not None:
+        drugs = [d for d in drugs if H.drug_key(d.drug) == H.drug_key(drug)]
+    return {
+        "patient_id": patient_id,
+        "planned_at": at.isoformat(),
+        "drugs": [session_history.history_view(d) for d in drugs],
+    }
 
 
 @api.patch("/{patient_id}", response_model=PatientOut)

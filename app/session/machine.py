@@ -874,7 +874,7 @@ def _replan(state: SessionState, command: Resume) -> tuple[Plan, int] | Refused:
         for original in range(reacted - back, reacted):
             new_steps.append(replace(base.steps[original], origin=origin, of_step=original))
         if command.insert_intermediate:
-            made = _intermediates(base, reacted, command.insert_intermediate, plan.steps[k])
+            made = intermediate_steps(base, reacted, command.insert_intermediate, plan.steps[k])
             if isinstance(made, Refused):
                 return made
             new_steps.extend(made)
@@ -939,7 +939,7 @@ def _rest_of_step(plan: Plan, index: int, ledger: L.Ledger) -> Decimal | None:
     return rest if rest > Decimal("0.01") else None
 
 
-def _intermediates(
+def intermediate_steps(
     plan: Plan, reacted: int, count: int, repeated: PlanStep
 ) -> list[PlanStep] | Refused:
     """`count` steps between approved steps reacted-1 and reacted, evenly spaced in dose on a

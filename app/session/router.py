@@ -91,14 +91,19 @@ async def create_session(
     db: DB,
     signed_in: SignedIn = require_permission("session.create"),
 ) -> JSONResponse:
-    protocol = ProtocolRequest(**body.protocol.model_dump())
-    index = IndexReaction(
-        reactions=frozenset(body.index_reaction.reactions),
-        hypotension=body.index_reaction.hypotension,
-        desaturation=body.index_reaction.desaturation,
-        beta_blocker=body.index_reaction.beta_blocker,
-        cardiac_disease=body.index_reaction.cardiac_disease,
-        fev1_percent_predicted=body.index_reaction.fev1_percent_predicted,
+    protocol = ProtocolRequest(**body.protocol.model_dump()) if body.protocol else None
+    given = body.index_reaction
+    index = (
+        IndexReaction(
+            reactions=frozenset(given.reactions),
+            hypotension=given.hypotension,
+            desaturation=given.desaturation,
+            beta_blocker=given.beta_blocker,
+            cardiac_disease=given.cardiac_disease,
+            fev1_percent_predicted=given.fev1_percent_predicted,
+        )
+        if given
+        else None
     )
     new = NewSession(
         patient_id=body.patient_id,
@@ -106,6 +111,7 @@ async def create_session(
         route=body.route,
         protocol=protocol,
         index_reaction=index,
+        copy_from=body.copy_from,
         spirometry_required=body.spirometry_required,
         pharmacist_signoff=body.pharmacist_signoff,
         observation_minutes=body.observation_minutes,
@@ -113,7 +119,13 @@ async def create_session(
     state = request.app.state
     try:
         row = await service.create_session(
-            db, state.clock, state.doorbell, _caller(request, signed_in), new
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            new,
+            tolerance_hours=state.settings.tolerance_hours,
+            tolerance_windows=state.settings.tolerance_windows,
         )
     except SessionError as error:
         return _error(error)

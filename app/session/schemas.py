@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from app.vitals.validation import SYMPTOMS
 
@@ -67,11 +74,24 @@ class SessionCreate(Strict):
     patient_id: int = Field(ge=1, le=MAX_ID)
     drug: str = Text120
     route: Literal["IV", "PO", "SC", "IM"] = "IV"
-    protocol: ProtocolParameters
-    index_reaction: IndexReactionIn
+    # Either the protocol's parameters, or an earlier session of this patient and drug whose
+    # plan (template, parameters and draft edits) and index reaction are copied.
+    protocol: ProtocolParameters | None = None
+    copy_from: int | None = Field(default=None, ge=1, le=MAX_ID)
+    index_reaction: IndexReactionIn | None = None
     spirometry_required: bool = False
     pharmacist_signoff: bool = True
     observation_minutes: Decimal = Field(default=Decimal(30), ge=0, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _protocol_or_copy(self) -> SessionCreate:
+        if self.copy_from is not None and self.protocol is not None:
+            raise ValueError("give either protocol or copy_from, not both")
+        if self.copy_from is None and self.protocol is None:
+            raise ValueError("protocol is required unless copy_from names an earlier session")
+        if self.copy_from is None and self.index_reaction is None:
+            raise ValueError("index_reaction is required unless copy_from names an earlier session")
+        return self
 
 
 class Empty(Versioned):

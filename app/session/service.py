@@ -23,13 +23,14 @@ from app.audit import service as audit_service
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.live.doorbell import Doorbell
+from app.patients import history as H
 from app.patients.models import Patient
 from app.patients.rules import age_in_years
 from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
-from app.session import codec
+from app.session import codec, history
 from app.session import machine as M
 from app.session.ledger import ledger
 from app.session.models import (
@@ -103,11 +104,12 @@ class NewSession:
     patient_id: int
     drug: str
     route: str
-    protocol: ProtocolRequest
-    index_reaction: IndexReaction
+    protocol: ProtocolRequest | None  # None: copied from `copy_from`
+    index_reaction: IndexReaction | None  # None: copied from `copy_from`
     spirometry_required: bool = False
     pharmacist_signoff: bool = True
     observation_minutes: Decimal = Decimal(30)
+    copy_from: int | None = None
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -138,18 +140,43 @@ async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> Dese
 
 
 async def create_session(
-    db: AsyncSession, clock: Clock, doorbell: Doorbell, caller: Caller, new: NewSession
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    new: NewSession,
+    *,
+    tolerance_hours: Decimal = H.DEFAULT_WINDOW_HOURS,
+    tolerance_windows: Mapping[str, Decimal] | None = None,
 ) -> DesensitizationSession:
     patient = await db.get(Patient, new.patient_id)
     if patient is None:
         raise SessionError(404, f"no patient {new.patient_id}", field="patient_id")
-    screening = screen(new.index_reaction)
+    request, edits, index = new.protocol, [], new.index_reaction
+    if new.copy_from is not None:
+        request, edits, copied_index = await _copied_plan(db, new)
+        index = index or copied_index
+    assert request is not None and index is not None  # the request schema sees to it
+    screening = screen(index)
     if not screening.may_desensitize:
         raise SessionError(422, " ".join(screening.reasons), field="index_reaction")
     try:
-        protocol = build_from_request(new.protocol, strict_options=False)
+        protocol = build_from_request(request, strict_options=False)
+        for edit in edits:
+            protocol = apply_edit(protocol, edit)
     except ProtocolError as error:
         raise SessionError(422, error.message, field=error.field) from None
+    now = clock.now()
+    (drug_history,) = [
+        h
+        for h in H.histories(
+            [*await history.past_sessions(db, patient.id, now), _placeholder(new, now)],
+            now,
+            tolerance_hours,
+            tolerance_windows,
+        )
+        if H.drug_key(h.drug) == H.drug_key(new.drug)
+    ]
     spirometry = new.spirometry_required or bool(patient.asthma)
     state = M.new_session(
         plan_from_protocol(protocol),
@@ -157,7 +184,6 @@ async def create_session(
         spirometry_required=spirometry,
         observation_minutes=new.observation_minutes,
     )
-    now = clock.now()
     row = DesensitizationSession(
         patient_id=patient.id,
         drug=new.drug,
@@ -165,17 +191,20 @@ async def create_session(
         target_dose=protocol.target_dose,
         unit=protocol.unit,
         template=protocol.template,
-        parameters_json=json.dumps(_protocol_parameters(new.protocol), sort_keys=True),
-        plan_edits_json="[]",
+        parameters_json=json.dumps(_protocol_parameters(request), sort_keys=True),
+        plan_edits_json=json.dumps(edits, sort_keys=True, default=str),
         alarms_json=alarm_board.EMPTY_BOARD_JSON,
         thresholds_json="{}",
-        index_reaction_json=json.dumps(_index_reaction(new.index_reaction), sort_keys=True),
+        index_reaction_json=json.dumps(_index_reaction(index), sort_keys=True),
         screening_json=json.dumps(
             {
                 "outcome": screening.outcome,
                 "reasons": screening.reasons,
                 "suggested_template": screening.suggested_template,
                 "icu_setting": screening.icu_setting,
+                "copied_from": new.copy_from,
+                "tolerance": history.tolerance_view(drug_history.tolerance),
+                "suggestions": history.history_view(drug_history)["suggestions"],
             },
             sort_keys=True,
         ),
@@ -229,6 +258,44 @@ async def create_session(
     await db.commit()
     doorbell.ring(row.id, seq)
     return row
+
+
+def _placeholder(new: NewSession, now: datetime) -> H.PastSession:
+    """The session being created, so its drug has a history even when it is the first."""
+    return H.PastSession(0, new.drug, "planned", "", Decimal(0), "", now, None)
+
+
+async def _copied_plan(
+    db: AsyncSession, new: NewSession
+) -> tuple[ProtocolRequest, list[PlanEdit], IndexReaction]:
+    """The plan of an earlier session of the same patient and drug, to copy."""
+    assert new.copy_from is not None
+    source = await db.get(DesensitizationSession, new.copy_from)
+    if source is None:
+        raise SessionError(404, f"no session {new.copy_from} to copy", field="copy_from")
+    if source.patient_id != new.patient_id:
+        raise SessionError(
+            422, f"session {source.id} belongs to another patient", field="copy_from"
+        )
+    if H.drug_key(source.drug) != H.drug_key(new.drug):
+        raise SessionError(
+            422,
+            f"session {source.id} gave {source.drug}, not {new.drug}: copy a plan of the same drug",
+            field="copy_from",
+        )
+    given = json.loads(source.index_reaction_json)
+    index = IndexReaction(
+        reactions=frozenset(given["reactions"]),
+        hypotension=given["hypotension"],
+        desaturation=given["desaturation"],
+        beta_blocker=given["beta_blocker"],
+        cardiac_disease=given["cardiac_disease"],
+        fev1_percent_predicted=Decimal(given["fev1_percent_predicted"])
+        if given["fev1_percent_predicted"] is not None
+        else None,
+    )
+    request = ProtocolRequest(**json.loads(source.parameters_json))
+    return request, json.loads(source.plan_edits_json), index
 
 
 def _protocol_parameters(request: ProtocolRequest) -> dict[str, Any]:
@@ -1239,6 +1306,7 @@ def view(
         "last_vitals_at": state.last_vitals_at.isoformat() if state.last_vitals_at else None,
         "observation_done": state.observation_done,
         "abort_reason": state.abort_reason or None,
+        "screening": json.loads(row.screening_json),
         "vitals": _vitals_view(vitals or []),
         "alarms": alarm_service.view(board_of(row), now),
         "thresholds": {

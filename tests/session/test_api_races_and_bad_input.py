@@ -187,7 +187,8 @@ def test_unknown_session_and_bad_creation(
             "unknown index reaction",
         ),
         ({**session_body(patient), "drug": ""}, 422, "drug"),
-        ({"patient_id": patient}, 422, "protocol"),
+        ({"patient_id": patient}, 422, "drug"),
+        ({"patient_id": patient, "drug": "ceftazidime"}, 422, "protocol is required"),
     ]
     for body, status, says in cases:
         answer = nurse.post("/api/v1/sessions", json=body)

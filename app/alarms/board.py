@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
 
 from app.alarms import logic
 from app.alarms.logic import AlarmBoard, AlarmSettings
 from app.session import codec
+from app.session.machine import SessionState
 from app.vitals.rules import Evaluation
 
 REACTION_CONDITION = "reaction"
@@ -32,6 +34,14 @@ def loads(text: str, settings: AlarmSettings | None = None) -> AlarmBoard:
         )
     }
     return AlarmBoard(**fields, settings=settings or AlarmSettings())
+
+
+def shown_value(value: object) -> str:
+    """A computed fall (31.4516… %) to one decimal, cut the way the rule's message cuts it
+    (31.4: still "more than 30"); a measurement or a code as it is."""
+    if isinstance(value, Decimal) and value != value.quantize(Decimal("0.01")):
+        return str(value.quantize(Decimal("0.1"), ROUND_DOWN))
+    return str(value)
 
 
 def after_vitals(
@@ -62,22 +72,50 @@ def after_vitals(
                 finding.priority,
                 "physiological",
                 finding.message,
-                str(finding.value),
+                shown_value(finding.value),
                 limit,
                 now,
             )
         )
     if reaction_opened:
-        apply(
-            logic.raise_alarm(
-                board,
-                REACTION_CONDITION,
-                "HIGH",
-                "physiological",
-                "Reaction: stop the infusion now and call the physician.",
-                reaction_opened,
-                "",
-                now,
-            )
-        )
+        board, opened = reaction_changed(board, reaction_opened, None, now)
+        events.extend(opened)
     return board, events
+
+
+def reaction_changed(
+    board: AlarmBoard, opened: str | None, resolved: bool | None, now: datetime
+) -> tuple[AlarmBoard, list[logic.Event]]:
+    """A reaction was opened (`opened`: its symptoms): a HIGH alarm tells the nurse to stop
+    the infusion. It was resolved: the alarm's condition clears, so it latches until it is
+    acknowledged (or ends, if it already was)."""
+    result: logic.Result
+    if opened is not None:
+        result = logic.raise_alarm(
+            board,
+            REACTION_CONDITION,
+            "HIGH",
+            "physiological",
+            "Reaction: stop the infusion now and call the physician.",
+            opened,
+            "",
+            now,
+        )
+    elif resolved and any(
+        a.condition == REACTION_CONDITION and a.condition_active for a in board.active
+    ):
+        result = logic.condition_cleared(board, REACTION_CONDITION, now)
+    else:
+        return board, []
+    if isinstance(result, logic.Refused):
+        return board, []
+    return result.board, list(result.events)
+
+
+def reaction_work(
+    board: AlarmBoard, old: SessionState, new: SessionState, now: datetime
+) -> tuple[AlarmBoard, list[logic.Event]]:
+    """What a reaction command does to the alarms, from the states before and after."""
+    opened = new.open_reaction if old.open_reaction is None else None
+    resolved = old.open_reaction is not None and new.open_reaction is None
+    return reaction_changed(board, ", ".join(opened.symptoms) if opened else None, resolved, now)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from app.alarms import logic
 from app.alarms.logic import AlarmBoard, Priority
@@ -55,12 +56,21 @@ def _minutes(delta: timedelta) -> str:
     return f"{minutes:g} min"
 
 
+def _plain(value: Decimal | None) -> str:
+    """5.0000 -> '5', 2.50 -> '2.5': as a pump or a syringe shows it."""
+    if value is None:
+        return "?"
+    text = f"{value.normalize():f}"
+    return text
+
+
 def pump_prompt(plan: Plan, index: int) -> str:
     """What the nurse does at a step change: 'Step 4: set the pump to 25 mL/h from bag 2'."""
     step = plan.steps[index]
     if step.is_infusion:
-        return f"Step {index + 1}: set the pump to {step.rate_ml_h} mL/h from bag {step.solution}"
-    dose = "the rest of the target" if plan.is_last(index) else f"{step.dose} {plan.unit}"
+        rate = _plain(step.rate_ml_h)
+        return f"Step {index + 1}: set the pump to {rate} mL/h from bag {step.solution}"
+    dose = "the rest of the target" if plan.is_last(index) else f"{_plain(step.dose)} {plan.unit}"
     return f"Step {index + 1}: give {dose}"
 
 

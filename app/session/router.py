@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
+from app.alarms.board import reaction_work
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.protocol.parsing import ProtocolRequest
@@ -65,6 +66,7 @@ async def _command(
     session_id: Id,
     command: M.Command,
     body: schemas.Versioned,
+    alarm_work: service.AlarmWork | None = None,
 ) -> JSONResponse:
     state = request.app.state
     return await _answer(
@@ -80,6 +82,7 @@ async def _command(
             expected_version=body.expected_version,
             idempotency_key=key,
             fingerprint=fingerprint,
+            alarm_work=alarm_work,
         ),
     )
 
@@ -313,7 +316,9 @@ async def report_reaction(
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     command = M.ReportReaction(tuple(body.symptoms), body.onset_at, body.stopped_at, body.note)
-    return await _command(request, db, signed_in, session_id, command, body)
+    return await _command(
+        request, db, signed_in, session_id, command, body, alarm_work=reaction_work
+    )
 
 
 @router.post("/sessions/{session_id}/reactions/{number}/treatments")
@@ -345,7 +350,9 @@ async def resolve_reaction(
     if refusal is not None:
         return refusal
     command = M.ResolveReaction(body.brown_grade, body.ctcae_grade, body.resolved_at, body.note)
-    return await _command(request, db, signed_in, session_id, command, body)
+    return await _command(
+        request, db, signed_in, session_id, command, body, alarm_work=reaction_work
+    )
 
 
 async def _check_open_reaction(

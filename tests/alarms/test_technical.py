@@ -157,6 +157,5 @@ def test_dose_steps_prompt_for_a_dose_not_a_pump() -> None:
     assert technical.pump_prompt(plan, 1) == "Step 2: give 10 mg"
     assert technical.pump_prompt(plan, 2) == "Step 3: give the rest of the target"
     infusion = Walker().state.plan
-    assert technical.pump_prompt(infusion, 0) == (
-        f"Step 1: set the pump to {infusion.steps[0].rate_ml_h} mL/h from bag 1"
-    )
+    assert infusion.steps[0].rate_ml_h == Decimal("2.0000")
+    assert technical.pump_prompt(infusion, 0) == "Step 1: set the pump to 2 mL/h from bag 1"

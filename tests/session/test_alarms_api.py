@@ -119,3 +119,23 @@ def test_a_high_alarm_latches_after_its_condition_clears(
     assert sbp["active"] and sbp["latched"]  # still shown until acknowledged
     view = b.post("physician", f"alarms/{sbp['id']}/acknowledge")
     assert not by_condition(view)["sbp_low_absolute"]["active"]
+
+
+def test_the_reaction_button_raises_a_high_alarm_that_latches_when_resolved(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = ready_session(session_server, team)
+    b.post("nurse", "start")
+    session_server.advance(minutes=4)
+    view = b.post("nurse", "reactions", {"symptoms": ["urticaria"]})
+    reaction = by_condition(view)["reaction"]
+    assert reaction["priority"] == "HIGH" and reaction["value"] == "urticaria"
+    assert "stop the infusion" in reaction["message"]
+    assert view["status"] == "paused" and view["alarms"]["sounding"] == "HIGH"
+    session_server.advance(minutes=3)
+    b.vitals()
+    view = b.post("nurse", "reactions/1/resolve", {"brown_grade": 1})
+    reaction = by_condition(view)["reaction"]
+    assert reaction["active"] and reaction["latched"]  # shown until someone acknowledges it
+    view = b.post("nurse", f"alarms/{reaction['id']}/acknowledge")
+    assert not by_condition(view)["reaction"]["active"]

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # a full desensitization; per-drug windows as "penicillin=48,carboplatin=24".
     tolerance_hours: Decimal = Field(default=Decimal(24), gt=0, le=24 * 30)
     tolerance_hours_by_drug: str = ""
+    # Live screens: the heartbeat interval, and how many updates a screen may fall behind
+    # before its socket is closed (it reconnects and resyncs from a snapshot).
+    live_heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
+    live_queue_size: int = Field(default=64, ge=1, le=10_000)
 
     @field_validator("env", "clock_mode", "log_level", mode="before")
     @classmethod

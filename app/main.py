@@ -25,11 +25,18 @@ from app.auth.service import SignedIn
 from app.clock import clock_from_settings
 from app.config import Settings, get_settings
 from app.db import Installation, backend_name, create_engine, session_factory
+from app.live import router as live_router
 from app.live.doorbell import Doorbell
+from app.live.heartbeat import heartbeat_fragment
+from app.live.hub import Hub
+from app.live.render import LiveRenderer
 from app.middleware import SecurityMiddleware
+from app.patients import pages as patient_pages
 from app.patients import router as patients_router
 from app.protocol import router as protocol_router
 from app.schema import head_revision
+from app.session import new_page as new_session_page
+from app.session import pages as session_pages
 from app.session import router as session_router
 from app.session import timers
 from app.templating import STATIC_DIR, templates
@@ -107,6 +114,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         app.state.escalation_webhook = webhook
+        app.state.live_renderer = LiveRenderer(app.state.sessionmaker, app.state.clock)
+        app.state.hub = Hub(
+            app.state.doorbell,
+            app.state.clock,
+            app.state.live_renderer,
+            heartbeat_fragment(app.state.clock),
+            heartbeat_seconds=settings.live_heartbeat_seconds,
+            queue_size=settings.live_queue_size,
+        )
+        app.state.hub.start()
         stop_timers = asyncio.Event()
         timer_loop = asyncio.create_task(
             timers.run_forever(
@@ -128,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 timer_loop.cancel()
                 with suppress(asyncio.CancelledError):
                     await timer_loop
+            await app.state.hub.stop()
             if webhook is not None:
                 await webhook.close()
             await engine.dispose()
@@ -155,8 +173,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router.api)
     app.include_router(home.router)
     app.include_router(protocol_router.router)
+    app.include_router(new_session_page.router)  # before any /sessions/{id} page route
     app.include_router(session_router.router)
     app.include_router(patients_router.api)
+    app.include_router(patient_pages.router)
+    app.include_router(session_pages.router)
+    app.include_router(live_router.router)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     async def api_docs(

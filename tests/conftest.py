@@ -132,12 +132,12 @@ class _ThreadedServer(uvicorn.Server):
 
 
 @contextmanager
-def run_server(target: Settings | FastAPI) -> Iterator[str]:
-    """Serve ``create_app(settings)`` (or a ready app) over real HTTP on a free port; yield its
-    base URL."""
+def run_server(target: Settings | FastAPI, port: int = 0) -> Iterator[str]:
+    """Serve ``create_app(settings)`` (or a ready app) over real HTTP on a free port (or on
+    `port`, to restart a server where its screens expect it); yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     host, port = sock.getsockname()
     app = target if isinstance(target, FastAPI) else create_app(target)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")

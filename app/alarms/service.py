@@ -131,8 +131,13 @@ async def claim_check(db: AsyncSession, timer_id: int, now) -> int | None:
 def view(board: logic.AlarmBoard, now) -> dict:
     sounding = logic.sounding(board, now)
     remaining = logic.pause_remaining(board, now)
+    unsilenced = [a.priority for a in board.alarms if a.active and not a.acknowledged]
     return {
         "sounding": sounding,
+        # What sounds once a running audio pause ends (screens switch over by themselves).
+        "sounding_after_pause": max(unsilenced, key=lambda p: logic.RANK[p])
+        if unsilenced
+        else None,
         "audio_paused_seconds": remaining.total_seconds() if remaining else None,
         "audio_paused_until": board.audio_pause.until.isoformat()
         if board.audio_pause and remaining

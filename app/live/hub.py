@@ -1,0 +1,223 @@
+"""The websocket hub: every open screen of a session, and every board, kept up to date.
+
+- A screen subscribes to a topic: one session (the bedside view) or the board.
+- On (re)connect it first gets a full snapshot of its view.
+- After each commit the doorbell rings; the hub renders each affected view once (per role, since
+  the actions shown depend on it) and offers the same text to every subscriber.
+- Each subscriber has a bounded queue and its own sender task, so a slow screen never delays the
+  others; a full queue closes that socket (1013, try again later): the screen reconnects and
+  resyncs from a fresh snapshot.
+- A heartbeat every 5 s carries the server's clock; screens that hear nothing for 10 s say their
+  data may be stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from app.clock import Clock
+from app.live.doorbell import Doorbell, Ring
+
+logger = logging.getLogger(__name__)
+
+TRY_AGAIN_LATER = 1013
+GOING_AWAY = 1001
+QUEUE_SIZE = 64
+HEARTBEAT_SECONDS = 5.0
+
+BOARD = "board"
+Topic = int | str  # a session id, or BOARD
+
+# (topic, role) -> the HTML of that view's fragments; None when the session is gone.
+Renderer = Callable[[Topic, str, "Hub"], Awaitable[str | None]]
+HeartbeatRenderer = Callable[[], str]
+
+
+@dataclass(eq=False)
+class Screen:
+    websocket: WebSocket
+    topic: Topic
+    role: str
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    closing: bool = False
+
+
+class Hub:
+    def __init__(
+        self,
+        doorbell: Doorbell,
+        clock: Clock,
+        render: Renderer,
+        heartbeat: HeartbeatRenderer,
+        *,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self.doorbell = doorbell
+        self.clock = clock
+        self.render = render
+        self.heartbeat = heartbeat
+        self.heartbeat_seconds = heartbeat_seconds
+        self.queue_size = queue_size
+        self.screens: dict[Topic, set[Screen]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing: set[asyncio.Task[None]] = set()
+        # Views rendered for fan-out (not snapshots), per topic: once per view and role per change.
+        self.renders: Counter[Topic] = Counter()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # Listening starts now, not when the task first runs: no ring is missed in between.
+        self._rings = self.doorbell.listen()
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="stepwise-hub-listen"),
+            asyncio.create_task(self._beat(), name="stepwise-hub-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for screen in [s for group in self.screens.values() for s in group]:
+            await self._close(screen, GOING_AWAY, "server shutting down")
+
+    # --- queries --------------------------------------------------------------------------
+
+    def count(self, topic: Topic) -> int:
+        return len(self.screens.get(topic, ()))
+
+    # --- serving one screen ---------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket, topic: Topic, role: str) -> None:
+        """Run one accepted websocket until it closes: snapshot first, then every update."""
+        screen = Screen(websocket, topic, role, asyncio.Queue(self.queue_size))
+        self.screens.setdefault(topic, set()).add(screen)
+        # The snapshot is rendered after subscribing: a change committed meanwhile is queued
+        # behind it, so the screen can never miss one.
+        try:
+            snapshot = await self.render(topic, role, self)
+            if snapshot is None:
+                await self._close(screen, 1008, "no such session")
+                return
+            await websocket.send_text(self.heartbeat() + snapshot)
+            if topic != BOARD:
+                await self._publish(BOARD)  # the board shows which sessions have a screen
+            sender = asyncio.create_task(self._send(screen))
+            try:
+                await self._drain_receive(websocket)
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sender
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            self._forget(screen)
+            if topic != BOARD:
+                with contextlib.suppress(Exception):
+                    await self._publish(BOARD)
+
+    async def _drain_receive(self, websocket: WebSocket) -> None:
+        # Screens never write over the socket (writes are HTTP POSTs); reading only notices
+        # that the other side has gone.
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+    async def _send(self, screen: Screen) -> None:
+        while True:
+            text = await screen.queue.get()
+            await screen.websocket.send_text(text)
+
+    def _offer(self, screen: Screen, text: str) -> None:
+        if screen.closing:
+            return
+        try:
+            screen.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            # Too slow to keep up: drop it; it reconnects and starts from a fresh snapshot.
+            screen.closing = True
+            self._forget(screen)
+            closing = asyncio.create_task(self._close(screen, TRY_AGAIN_LATER, "too far behind"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    async def _close(self, screen: Screen, code: int, reason: str) -> None:
+        screen.closing = True
+        self._forget(screen)
+        if screen.websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await screen.websocket.close(code, reason)
+
+    def _forget(self, screen: Screen) -> None:
+        group = self.screens.get(screen.topic)
+        if group is not None:
+            group.discard(screen)
+            if not group:
+                del self.screens[screen.topic]
+
+    # --- fan-out --------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        queue = self._rings
+        try:
+            while True:
+                rings: list[Ring] = [await queue.get()]
+                while not queue.empty():  # a burst of commits: render each view once
+                    rings.append(queue.get_nowait())
+                sessions = list(dict.fromkeys(r.session_id for r in rings))
+                for session_id in sessions:
+                    await self._guarded(self._publish(session_id))
+                await self._guarded(self._publish(BOARD))
+        finally:
+            self.doorbell.stop_listening(queue)
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one view failing to render must not stop the others
+            logger.exception("live update failed")
+
+    async def _publish(self, topic: Topic) -> None:
+        screens = list(self.screens.get(topic, ()))
+        if not screens:
+            return
+        by_role: dict[str, list[Screen]] = {}
+        for screen in screens:
+            by_role.setdefault(screen.role, []).append(screen)
+        for role, group in by_role.items():
+            text = await self.render(topic, role, self)
+            self.renders[topic] += 1
+            if text is None:
+                continue
+            for screen in group:
+                self._offer(screen, text)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            text = self.heartbeat()
+            for screen in [s for group in self.screens.values() for s in group]:
+                self._offer(screen, text)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "screens": sum(len(g) for g in self.screens.values()),
+            "topics": len(self.screens),
+            "renders": sum(self.renders.values()),
+        }

@@ -1,0 +1,260 @@
+"""What the bedside view and the board show, worked out from the session view. Pure: no I/O;
+the templates only lay it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from app.alarms.logic import RANK
+
+STATUS_TITLES = {
+    "planned": "Planned",
+    "ready": "Ready to start",
+    "running": "Running",
+    "step_due": "Step due",
+    "paused": "Paused",
+    "observing": "Observation",
+    "completed": "Completed",
+    "aborted": "Aborted",
+}
+VITAL_LABELS = {
+    "systolic_bp": ("SBP", "mmHg"),
+    "diastolic_bp": ("DBP", "mmHg"),
+    "heart_rate": ("HR", "/min"),
+    "spo2": ("SpO₂", "%"),
+    "respiratory_rate": ("RR", "/min"),
+    "temperature_c": ("Temp", "°C"),
+    "fev1_l": ("FEV1", "L"),
+    "peak_flow_l_min": ("PEF", "L/min"),
+}
+ACTIVE = ("planned", "ready", "running", "step_due", "paused", "observing")
+
+
+def _trim(value: str | Decimal | None) -> str:
+    if value is None:
+        return "—"
+    number = Decimal(str(value))
+    text = f"{number.normalize():f}"
+    return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
+def amount(value: str | Decimal | None, places: int = 1) -> str:
+    if value is None:
+        return "—"
+    number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+    return _trim(number)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    number: int | None  # 1-based step running (or last run)
+    total: int
+    bag: str  # "Bag 2 (0.8 mg/mL)" or "" for dose steps
+    rate: str  # "25 mL/h", "10 mg", or "—"
+    prompt: str  # what the nurse does now, "" when nothing
+
+
+def step_info(view: dict[str, Any]) -> StepInfo:
+    plan = view["plan"]
+    steps = plan["steps"]
+    bags = {b["number"]: b for b in plan["bags"]}
+    index = view["current_step"]
+    shown = index if index is not None else (0 if view["status"] in ("planned", "ready") else None)
+    bag, rate = "", "—"
+    if shown is not None and shown < len(steps):
+        step = steps[shown]
+        if step["solution"] is not None:
+            b = bags[step["solution"]]
+            bag = f"Bag {b['number']} ({amount(b['concentration'], 3)} {view['unit']}/mL)"
+            rate = f"{_trim(step['rate_ml_h'])} mL/h"
+        else:
+            rate = f"{amount(step['dose'], 3)} {view['unit']}"
+    prompt = ""
+    if view["status"] == "step_due" and view["next_step"] is not None:
+        nxt = steps[view["next_step"]]
+        n = view["next_step"] + 1
+        if nxt["solution"] is not None:
+            prompt = (
+                f"Step {n}: set the pump to {_trim(nxt['rate_ml_h'])} mL/h "
+                f"from bag {nxt['solution']}"
+            )
+        else:
+            dose = nxt["dose"]
+            prompt = f"Step {n}: give {amount(dose, 3)} {view['unit']}" if dose else f"Step {n}"
+    number = index + 1 if index is not None else None
+    return StepInfo(number, len(steps), bag, rate, prompt)
+
+
+def countdown_target(view: dict[str, Any]) -> tuple[datetime | None, str]:
+    """The deadline the screen counts down to, and what happens then."""
+    deadline = view["deadline"]
+    if deadline is None:
+        return None, ""
+    at = datetime.fromisoformat(deadline)
+    if view["status"] == "observing":
+        return at, "end of observation"
+    return at, "next step"
+
+
+@dataclass(frozen=True)
+class VitalsRow:
+    at: datetime
+    step: int | None
+    baseline: bool
+    values: dict[str, str]  # label -> shown value ("124", "unable", "refused")
+    raw: dict[str, Decimal | None]  # field -> measured value
+
+
+def _measured(entry: Any) -> Decimal | None:
+    if isinstance(entry, dict) and entry.get("status") == "measured":
+        return Decimal(str(entry["value"]))
+    return None
+
+
+def vitals_rows(view: dict[str, Any]) -> list[VitalsRow]:
+    rows = []
+    for v in view["vitals"]:
+        if not v["current"]:
+            continue
+        shown: dict[str, str] = {}
+        raw: dict[str, Decimal | None] = {}
+        for name, (label, _unit) in VITAL_LABELS.items():
+            entry = v["values"].get(name)
+            if entry is None:
+                continue
+            value = _measured(entry)
+            raw[name] = value
+            if value is not None:
+                shown[label] = _trim(value)
+            else:
+                shown[label] = "unable" if entry.get("status") == "unable_to_obtain" else "refused"
+        rows.append(
+            VitalsRow(
+                datetime.fromisoformat(v["recorded_at"]),
+                v["step"],
+                v["baseline"],
+                shown,
+                raw,
+            )
+        )
+    return rows
+
+
+def baseline_of(rows: list[VitalsRow]) -> VitalsRow | None:
+    return next((r for r in reversed(rows) if r.baseline), None)
+
+
+def latest_of(rows: list[VitalsRow]) -> VitalsRow | None:
+    return rows[-1] if rows else None
+
+
+def trend(rows: list[VitalsRow], name: str) -> str:
+    """'↑', '↓' or '→' between the last two readings of one vital, '' without two."""
+    values = [r.raw.get(name) for r in rows if r.raw.get(name) is not None]
+    if len(values) < 2:
+        return ""
+    last, before = values[-1], values[-2]
+    assert last is not None and before is not None
+    return "↑" if last > before else "↓" if last < before else "→"
+
+
+# --- the trend chart (server-rendered SVG) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    css: str
+    points: str  # SVG polyline points
+    dots: tuple[tuple[float, float, str], ...]
+
+
+@dataclass(frozen=True)
+class Limit:
+    label: str
+    css: str
+    y: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    top: float
+    bottom: float
+    low: Decimal
+    high: Decimal
+    series: tuple[Series, ...] = ()
+    limits: tuple[Limit, ...] = ()
+    ticks: tuple[tuple[float, str], ...] = field(default_factory=tuple)
+    empty: bool = True
+
+
+CHART_W, CHART_H, PAD_L, PAD_R, PAD_T, PAD_B = 560, 200, 44, 12, 12, 22
+
+
+def chart(
+    rows: list[VitalsRow],
+    names: tuple[tuple[str, str], ...],
+    limits: list[tuple[str, str, Decimal]],
+    low: Decimal,
+    high: Decimal,
+) -> Chart:
+    """A small line chart of some vitals against time, with the alarm limits drawn across."""
+    measured = [r for r in rows if any(r.raw.get(n) is not None for n, _ in names)]
+    values = [r.raw[n] for r in measured for n, _ in names if r.raw.get(n) is not None]
+    lo = min([low, *values, *(v for _, _, v in limits)])  # type: ignore[type-var]
+    hi = max([high, *values, *(v for _, _, v in limits)])  # type: ignore[type-var]
+    span_y = (hi - lo) or Decimal(1)
+    inner_w, inner_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
+
+    def y_of(value: Decimal) -> float:
+        return round(PAD_T + float((hi - value) / span_y) * inner_h, 1)
+
+    times = [r.at for r in measured]
+    start = min(times) if times else None
+    span_t = (max(times) - start).total_seconds() if times and start else 0.0
+
+    def x_of(at: datetime) -> float:
+        if not span_t or start is None:
+            return float(PAD_L + inner_w / 2)
+        return round(PAD_L + (at - start).total_seconds() / span_t * inner_w, 1)
+
+    series = []
+    for name, css in names:
+        pts = [
+            (x_of(r.at), y_of(r.raw[name]), _trim(r.raw[name]))
+            for r in measured
+            if r.raw.get(name) is not None
+        ]  # type: ignore[arg-type]
+        series.append(Series(name, css, " ".join(f"{x},{y}" for x, y, _ in pts), tuple(pts)))
+    lines = tuple(Limit(label, css, y_of(value)) for label, css, value in limits)
+    ticks = tuple((y_of(v), _trim(v)) for v in (lo, (lo + hi) / 2, hi))
+    return Chart(
+        CHART_W, CHART_H, PAD_T, CHART_H - PAD_B, lo, hi, tuple(series), lines, ticks, not measured
+    )
+
+
+# --- the board ----------------------------------------------------------------------------------
+
+
+def top_priority(view: dict[str, Any]) -> str | None:
+    active = [a["priority"] for a in view["alarms"]["items"] if a["active"]]
+    return max(active, key=lambda p: RANK[p]) if active else None
+
+
+def board_order(tiles: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """By alarm priority (highest first), then by time to the next step (soonest first)."""
+
+    def key(tile: dict[str, Any]) -> tuple[int, float, int]:
+        rank = RANK.get(tile["priority"] or "", 0)
+        deadline = tile["deadline"]
+        left = (deadline - now).total_seconds() if deadline is not None else float("inf")
+        if tile["status"] == "step_due":
+            left = float("-inf")  # due now: sooner than any countdown
+        return (-rank, left, tile["id"])
+
+    return sorted(tiles, key=key)

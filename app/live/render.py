@@ -1,0 +1,272 @@
+"""Rendering the live views: the bedside view of one session (per role) and the board, as
+out-of-band HTML fragments with stable ids. Reads only, in a read transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.permissions import is_allowed
+from app.clock import Clock
+from app.db import DEFERRED_BEGIN
+from app.live import present as P
+from app.patients.models import Patient
+from app.patients.rules import age_in_years
+from app.session import service
+from app.session.models import DesensitizationSession, SessionEvent
+from app.templating import templates
+from app.vitals.rules import Thresholds
+from app.vitals.validation import SYMPTOMS
+
+if TYPE_CHECKING:
+    from app.live.hub import Hub, Topic
+
+TIMELINE_EVENTS = 40
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    """Plain values: the page outlives the database session it was read in."""
+
+    id: int
+    mrn: str
+    family_name: str
+    given_name: str
+
+
+@dataclass
+class SessionPage:
+    """Everything the bedside templates need for one session at one moment."""
+
+    view: dict[str, Any]
+    patient: PatientInfo
+    age: int | None
+    now: datetime
+    events: list[dict[str, Any]]
+    role: str
+    screens: int = 0
+
+    @property
+    def may(self):
+        return lambda action: is_allowed(self.role, action)
+
+
+async def load_session_page(
+    db: AsyncSession, session_id: int, now: datetime, role: str
+) -> SessionPage | None:
+    """Callers begin a read transaction (DEFERRED on SQLite) first."""
+    row = await db.get(DesensitizationSession, session_id)
+    if row is None:
+        return None
+    view = await service.current_view(db, row, now)
+    patient = await db.get(Patient, row.patient_id)
+    assert patient is not None
+    events = list(
+        await db.scalars(
+            select(SessionEvent)
+            .where(SessionEvent.session_id == session_id)
+            .order_by(SessionEvent.seq.desc())
+            .limit(TIMELINE_EVENTS)
+        )
+    )
+    age = age_in_years(patient.birth_date, now.date()) if patient.birth_date <= now.date() else 0
+    return SessionPage(
+        view=view,
+        patient=PatientInfo(patient.id, patient.mrn, patient.family_name, patient.given_name),
+        age=age,
+        now=now,
+        events=[
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "kind": e.kind,
+                "data": json.loads(e.data_json),
+                "role": e.actor_role,
+            }
+            for e in events
+        ],
+        role=role,
+    )
+
+
+def page_context(page: SessionPage) -> dict[str, Any]:
+    """What the bedside templates use, worked out once."""
+    view = page.view
+    rows = P.vitals_rows(view)
+    baseline = P.baseline_of(rows)
+    latest = P.latest_of(rows)
+    deadline, until = P.countdown_target(view)
+    thresholds = Thresholds().with_overrides(view["thresholds"]["overrides"])
+    sbp_low, _ = thresholds.sbp_low_for(page.age)
+    sbp_limits: list[tuple[str, str, Decimal]] = [(f"SBP {sbp_low}", "limit-high", sbp_low)]
+    spo2_limits: list[tuple[str, str, Decimal]] = [
+        (f"SpO₂ {thresholds.spo2_low_percent}", "limit-high", thresholds.spo2_low_percent)
+    ]
+    if baseline is not None and baseline.raw.get("systolic_bp") is not None:
+        base = baseline.raw["systolic_bp"]
+        assert base is not None
+        fall = (base * (1 - thresholds.sbp_fall_percent / 100)).quantize(Decimal(1))
+        sbp_limits.append((f"-{thresholds.sbp_fall_percent}%", "limit-high", fall))
+        sbp_limits.append(
+            (f"-{thresholds.sbp_fall_mmhg}", "limit-medium", base - thresholds.sbp_fall_mmhg)
+        )
+    if baseline is not None and baseline.raw.get("spo2") is not None:
+        base = baseline.raw["spo2"]
+        assert base is not None
+        spo2_limits.append(
+            (f"-{thresholds.spo2_fall_points}", "limit-medium", base - thresholds.spo2_fall_points)
+        )
+    alarms = sorted(
+        (a for a in view["alarms"]["items"] if a["active"]),
+        key=lambda a: (-P.RANK[a["priority"]], a["raised_at"]),
+    )
+    open_reaction = next((r for r in view["reactions"] if r["resolved_at"] is None), None)
+    return {
+        "p": page,
+        "v": view,
+        "step": P.step_info(view),
+        "status_title": P.STATUS_TITLES[view["status"]],
+        "deadline": deadline,
+        "until": until,
+        "rows": rows,
+        "baseline": baseline,
+        "latest": latest,
+        "labels": P.VITAL_LABELS,
+        "trend": lambda name: P.trend(rows, name),
+        "sbp_chart": P.chart(
+            rows,
+            (("systolic_bp", "series-sbp"), ("heart_rate", "series-hr")),
+            sbp_limits,
+            Decimal(60),
+            Decimal(140),
+        ),
+        "spo2_chart": P.chart(
+            rows, (("spo2", "series-spo2"),), spo2_limits, Decimal(88), Decimal(100)
+        ),
+        "alarms": alarms,
+        "open_reaction": open_reaction,
+        "symptoms": SYMPTOMS,
+        "amount": P.amount,
+        "may": page.may,
+        "thresholds_in_force": view["thresholds"]["in_force"],
+    }
+
+
+def _template(name: str) -> Template:
+    return templates.env.get_template(name)
+
+
+@dataclass
+class BoardCache:
+    tiles: dict[int, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # id -> (seq, tile)
+
+
+class LiveRenderer:
+    """Renders views for the hub. The board keeps each session's tile until that session's
+    event sequence moves, so a change costs one session's reads, not the whole ward's."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.board_cache = BoardCache()
+
+    async def __call__(self, topic: Topic, role: str, hub: Hub) -> str | None:
+        from app.live.hub import BOARD
+
+        if topic == BOARD:
+            return await self.board(hub)
+        assert isinstance(topic, int)
+        return await self.session(topic, role, hub)
+
+    async def session(self, session_id: int, role: str, hub: Hub | None) -> str | None:
+        now = self.clock.now()
+        async with self.sessionmaker() as db:
+            await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
+            page = await load_session_page(db, session_id, now, role)
+            await db.rollback()
+        if page is None:
+            return None
+        # The board's tile comes from the same read: the board render after it reuses it.
+        self.board_cache.tiles[session_id] = (page.view["last_event_seq"], tile_of(page))
+        page.screens = hub.count(session_id) if hub is not None else 0
+        return _template("sessions/_live.html").render(**page_context(page), oob=True)
+
+    async def tiles(self, hub: Hub | None) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        cache = self.board_cache.tiles
+        async with self.sessionmaker() as db:
+            await db.connection(execution_options=DEFERRED_BEGIN)
+            active = list(
+                await db.execute(
+                    select(DesensitizationSession.id, DesensitizationSession.last_event_seq).where(
+                        DesensitizationSession.status.in_(P.ACTIVE)
+                    )
+                )
+            )
+            for session_id, seq in active:
+                cached = cache.get(session_id)
+                if cached is None or cached[0] != seq:
+                    page = await load_session_page(db, session_id, now, "nurse")
+                    if page is not None:
+                        cache[session_id] = (seq, tile_of(page))
+            await db.rollback()
+        ids = {session_id for session_id, _ in active}
+        for stale in [k for k in cache if k not in ids]:
+            del cache[stale]
+        tiles = []
+        for session_id in ids:
+            if session_id in cache:
+                tile = dict(cache[session_id][1])
+                tile["screens"] = hub.count(session_id) if hub is not None else 0
+                tiles.append(tile)
+        return P.board_order(tiles, now)
+
+    async def board(self, hub: Hub | None) -> str:
+        tiles = await self.tiles(hub)
+        escalated = [
+            (tile, alarm) for tile in tiles for alarm in tile["alarms"] if alarm["escalated_at"]
+        ]
+        return _template("board/_live.html").render(
+            tiles=tiles, escalated=escalated, now=self.clock.now(), oob=True
+        )
+
+
+def tile_of(page: SessionPage) -> dict[str, Any]:
+    view = page.view
+    rows = P.vitals_rows(view)
+    latest = P.latest_of(rows)
+    deadline, until = P.countdown_target(view)
+    step = P.step_info(view)
+    alarms = sorted(
+        (a for a in view["alarms"]["items"] if a["active"]),
+        key=lambda a: (-P.RANK[a["priority"]], a["raised_at"]),
+    )
+    vitals = []
+    if latest is not None:
+        for name in ("systolic_bp", "heart_rate", "spo2", "respiratory_rate"):
+            label, _unit = P.VITAL_LABELS[name]
+            if label in latest.values:
+                vitals.append((label, latest.values[label], P.trend(rows, name)))
+    return {
+        "id": view["id"],
+        "patient": f"{page.patient.family_name}, {page.patient.given_name}",
+        "mrn": page.patient.mrn,
+        "drug": view["drug"],
+        "status": view["status"],
+        "status_title": P.STATUS_TITLES[view["status"]],
+        "step": step,
+        "deadline": deadline,
+        "until": until,
+        "delivered_percent": P.amount(view["delivered_percent"], 0),
+        "vitals": vitals,
+        "vitals_at": latest.at if latest else None,
+        "alarms": alarms,
+        "priority": P.top_priority(view),
+    }

@@ -1,0 +1,48 @@
+"""The bedside view and the attending board: full pages whose regions the websocket keeps
+current (app.live). Thin: authorize, read, render."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.auth.dependencies import require_permission
+from app.auth.service import SignedIn
+from app.db import DEFERRED_BEGIN
+from app.live import render
+from app.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/sessions/{session_id:int}", response_class=HTMLResponse)
+async def bedside(
+    request: Request, session_id: int, signed_in: SignedIn = require_permission("session.read")
+) -> HTMLResponse:
+    state = request.app.state
+    async with state.sessionmaker() as db:
+        await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
+        page = await render.load_session_page(
+            db, session_id, state.clock.now(), signed_in.user.role
+        )
+        await db.rollback()
+    if page is None:
+        return templates.TemplateResponse(
+            request,
+            "errors/not_found.html",
+            {"what": f"There is no session {session_id}."},
+            status_code=404,
+        )
+    page.screens = state.hub.count(session_id)
+    context = render.page_context(page)
+    return templates.TemplateResponse(request, "sessions/bedside.html", {**context, "oob": False})
+
+
+@router.get("/board", response_class=HTMLResponse)
+async def board(request: Request, _: SignedIn = require_permission("session.read")) -> HTMLResponse:
+    state = request.app.state
+    tiles = await state.live_renderer.tiles(state.hub)
+    escalated = [(t, a) for t in tiles for a in t["alarms"] if a["escalated_at"]]
+    return templates.TemplateResponse(
+        request, "board/page.html", {"tiles": tiles, "escalated": escalated, "oob": False}
+    )

@@ -1,0 +1,122 @@
+"""The hub's fan-out rules with in-memory sockets: a screen that cannot keep up is closed with
+1013 and never holds up the others; renders happen once per view per burst of changes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from starlette.websockets import WebSocketState
+
+from app.clock import ManualClock
+from app.live.doorbell import Doorbell
+from app.live.hub import BOARD, TRY_AGAIN_LATER, Hub
+
+
+class MemorySocket:
+    """Enough of a Starlette WebSocket for the hub: records what it is sent. A `stuck` one
+    never finishes a send, like a tablet whose network has frozen."""
+
+    def __init__(self, stuck: bool = False) -> None:
+        self.stuck = stuck
+        self.sent: list[str] = []
+        self.closed_with: int | None = None
+        self.application_state = WebSocketState.CONNECTED
+        self._gone = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        if self.stuck and self.sent:  # the snapshot goes out, then nothing more does
+            await asyncio.Event().wait()
+        self.sent.append(text)
+
+    async def receive(self) -> dict:
+        await self._gone.wait()
+        return {"type": "websocket.disconnect"}
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with = code
+        self.application_state = WebSocketState.DISCONNECTED
+        self._gone.set()
+
+
+async def wait_until(predicate, within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def make_hub(queue_size: int = 4) -> tuple[Hub, Doorbell, list[tuple[object, str]]]:
+    doorbell = Doorbell()
+    rendered: list[tuple[object, str]] = []
+    version = {"n": 0}
+
+    async def render(topic, role, hub):
+        version["n"] += 1
+        rendered.append((topic, role))
+        return f'<div id="view-{topic}">{role} v{version["n"]}</div>'
+
+    hub = Hub(
+        doorbell,
+        ManualClock(datetime(2031, 1, 1, tzinfo=UTC)),
+        render,
+        lambda: '<time id="server-clock"></time>',
+        heartbeat_seconds=60,
+        queue_size=queue_size,
+    )
+    return hub, doorbell, rendered
+
+
+def test_a_stuck_screen_is_closed_and_the_others_keep_getting_every_update() -> None:
+    async def run() -> None:
+        hub, doorbell, _ = make_hub(queue_size=4)
+        hub.start()
+        fast, stuck = MemorySocket(), MemorySocket(stuck=True)
+        serving = [
+            asyncio.create_task(hub.serve(fast, 7, "nurse")),
+            asyncio.create_task(hub.serve(stuck, 7, "nurse")),
+        ]
+        await wait_until(lambda: fast.sent and stuck.sent)  # both have their snapshot
+        for seq in range(1, 21):
+            doorbell.ring(7, seq)
+            await asyncio.sleep(0.005)  # separate commits, not one burst
+        await wait_until(lambda: stuck.closed_with is not None)
+        assert stuck.closed_with == TRY_AGAIN_LATER
+        await wait_until(lambda: len(fast.sent) >= 21)
+        assert hub.count(7) == 1  # the stuck one was dropped; it reconnects for a snapshot
+        await fast.close()
+        await asyncio.gather(*serving)
+        await hub.stop()
+
+    asyncio.run(run())
+
+
+def test_a_burst_of_commits_is_rendered_once_per_view_and_role() -> None:
+    async def run() -> None:
+        hub, doorbell, rendered = make_hub(queue_size=16)
+        sockets = [MemorySocket() for _ in range(5)]
+        roles = ["nurse", "nurse", "nurse", "physician", "nurse"]
+        serving = [
+            asyncio.create_task(hub.serve(s, 3, r))
+            for s, r in zip(sockets[:4], roles, strict=False)
+        ]
+        serving.append(asyncio.create_task(hub.serve(sockets[4], BOARD, "nurse")))
+        await wait_until(lambda: all(s.sent for s in sockets))
+        await asyncio.sleep(0.1)  # the board update each bedside connection triggers
+        rendered.clear()
+        hub.start()
+        for seq in range(1, 6):  # five commits before the hub's task gets to run
+            doorbell.ring(3, seq)
+        await wait_until(lambda: len(sockets[0].sent) >= 2 and len(sockets[4].sent) >= 2)
+        assert sorted(map(str, rendered)) == sorted(
+            ["(3, 'nurse')", "(3, 'physician')", "('board', 'nurse')"]
+        )
+        texts = {s.sent[-1] for s in sockets[:3]}
+        assert len(texts) == 1  # the same rendering went to every nurse screen
+        for s in sockets:
+            await s.close()
+        await asyncio.gather(*serving)
+        await hub.stop()
+
+    asyncio.run(run())

@@ -84,6 +84,9 @@ def serve(
         port=port or settings.port,
         reload=reload,
         log_level=settings.log_level,
+        # Screens get the same fragment at once: compressing it per socket costs the server
+        # more time than the bytes cost a ward network.
+        ws_per_message_deflate=False,
     )
 
 

@@ -28,7 +28,7 @@ from app.vitals.validation import SYMPTOMS
 if TYPE_CHECKING:
     from app.live.hub import Hub, Topic
 
-TIMELINE_EVENTS = 40
+TIMELINE_EVENTS = 20
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from app.main import create_app
 from app.schema import upgrade
 from tests.browser.conftest import sign_in
 from tests.conftest import run_server
-from tests.session.conftest import SessionServer, new_patient, session_body, wait_for
+from tests.session.conftest import SessionServer, session_body, wait_for
 from tests.session.test_api_races_and_bad_input import ready_session
 from tests.session.test_api_walk import OK_VITALS
 from tests.support import Account, SignedInClient, create_account
@@ -60,14 +60,34 @@ def quiet_ward(
 def test_bedside_states_and_the_board(quiet_ward, browser, artifacts: Path) -> None:
     # quiet_ward first: it runs asyncio before Playwright starts its loop on this thread.
     server, team, accounts = quiet_ward
-    running = ready_session(server, team)
+    names = iter(
+        [("Okafor", "Ada"), ("Lindqvist", "Per"), ("Moreau", "Claire"), ("Tanaka", "Hiro")]
+    )
+
+    def patient(client: SignedInClient) -> int:
+        family, given = next(names)
+        answer = client.post(
+            "/api/v1/patients",
+            json={
+                "mrn": f"MRN{family.upper()}",
+                "family_name": family,
+                "given_name": given,
+                "birth_date": "1968-03-02",
+                "weight_kg": 70,
+                "asthma": False,
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    running = ready_session(server, team, patient(team["nurse"]))
     running.post("nurse", "start")
-    due = ready_session(server, team)
+    due = ready_session(server, team, patient(team["nurse"]))
     due.post("nurse", "start")
-    reacting = ready_session(server, team)
+    reacting = ready_session(server, team, patient(team["nurse"]))
     reacting.post("nurse", "start")
     planned = team["nurse"].post(
-        "/api/v1/sessions", json=session_body(new_patient(team["nurse"]), dose="650")
+        "/api/v1/sessions", json=session_body(patient(team["nurse"]), dose="650")
     )
     assert planned.status_code == 201
 

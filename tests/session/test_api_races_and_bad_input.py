@@ -14,10 +14,14 @@ from tests.support import SignedInClient
 
 
 def ready_session(
-    server: SessionServer, team: dict[str, SignedInClient], **protocol: Any
+    server: SessionServer,
+    team: dict[str, SignedInClient],
+    patient_id: int | None = None,
+    **protocol: Any,
 ) -> Bedside:
     nurse = team["nurse"]
-    created = nurse.post("/api/v1/sessions", json=session_body(new_patient(nurse), **protocol))
+    patient = patient_id or new_patient(nurse)
+    created = nurse.post("/api/v1/sessions", json=session_body(patient, **protocol))
     assert created.status_code == 201, created.text
     b = Bedside(server, team, created.json()["id"])
     b.post("physician", "approve")

@@ -1,0 +1,357 @@
+"""Fan-out benchmark: vitals saved on one tablet -> the fragment on every open screen.
+
+Starts the real server (a subprocess on a fresh SQLite file), signs in, opens N websocket
+screens spread over S running sessions (bedside views) and the board, posts vitals M times and
+measures, for every screen that shows the change, the time from the start of the POST to the
+arrival of the fragment carrying it. In the same run it measures a bare-bones baseline: a
+minimal websocket server (a subprocess too) that broadcasts a message of the same size to the
+same number of clients when told to. Prints p50/p95/p99/max of both and their ratio.
+
+    .venv/bin/python bench/fanout.py                 # 500 screens, 10 sessions, 30 posts
+    .venv/bin/python bench/fanout.py --screens 100 --posts 10
+
+product-spec §10 sets the bar: p99 <= 50 ms with 500 screens on a 2-core machine, and within
+1.5x of the bare broadcast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+OK_VITALS = {
+    "systolic_bp": 124,
+    "diastolic_bp": 78,
+    "spo2": 98,
+    "respiratory_rate": 14,
+    "temperature_c": "36.8",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def summary(values: list[float]) -> tuple[float, float, float, float]:
+    return (
+        percentile(values, 50),
+        percentile(values, 95),
+        percentile(values, 99),
+        max(values),
+    )
+
+
+# --- the servers -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stepwise_server(workdir: Path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "STEPWISE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "STEPWISE_PORT": str(port),
+        "STEPWISE_LOG_LEVEL": "warning",
+        "STEPWISE_SESSION_IDLE_MINUTES": "600",
+        # A bench screen reads as fast as it can; give it the room a slow ward network would.
+        "STEPWISE_LIVE_QUEUE_SIZE": "1000",
+    }
+    stepwise = str(BIN / "stepwise")
+    for args in (["db", "upgrade"], ["user", "seed-demo"]):
+        subprocess.run([stepwise, *args], env=env, check=True, capture_output=True, cwd=ROOT)
+    process = subprocess.Popen([stepwise, "serve"], env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base + "/healthz")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+@contextlib.contextmanager
+def baseline_server():
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the baseline server did not start")
+            time.sleep(0.1)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def wait_for_http(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer")
+        time.sleep(0.2)
+
+
+async def run_baseline_server(port: int) -> None:
+    """A bare broadcast: a message "go <size> <marker>" from any client makes the server send a
+    message of that size, carrying the marker, to every other connected client."""
+    clients: set = set()
+
+    async def handler(connection) -> None:
+        clients.add(connection)
+        try:
+            async for message in connection:
+                _, size, marker = str(message).split(" ", 2)
+                payload = marker + "x" * max(0, int(size) - len(marker))
+                websockets.broadcast([c for c in clients if c is not connection], payload)
+        finally:
+            clients.discard(connection)
+
+    async with websockets.serve(handler, "127.0.0.1", port, max_size=None):
+        await asyncio.Future()
+
+
+# --- the clients --------------------------------------------------------------------------
+
+
+async def sign_in(base: str, role: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=base, headers={"origin": base}, timeout=30)
+    page = await client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', page.text)
+    assert token, "no login form"
+    answer = await client.post(
+        "/login",
+        data={
+            "username": role,
+            "password": f"{role}-demo-pass",
+            "login_token": token.group(1),
+            "next": "/",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    home = await client.get("/")
+    csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', home.text)
+    assert csrf, "no CSRF token"
+    client.headers["x-csrf-token"] = csrf.group(1)
+    return client
+
+
+async def call(client: httpx.AsyncClient, path: str, body: dict) -> dict:
+    answer = await client.post(path, json=body)
+    assert answer.status_code < 300, (path, answer.status_code, answer.text)
+    return answer.json()
+
+
+async def running_session(team: dict[str, httpx.AsyncClient], n: int) -> int:
+    nurse = team["nurse"]
+    patient = await call(
+        nurse,
+        "/api/v1/patients",
+        {
+            "mrn": f"B{secrets.token_hex(4)}",
+            "family_name": f"Bench{n}",
+            "given_name": "Pat",
+            "birth_date": "1970-01-01",
+            "weight_kg": 70,
+            "asthma": False,
+        },
+    )
+    session = await call(
+        nurse,
+        "/api/v1/sessions",
+        {
+            "patient_id": patient["id"],
+            "drug": "carboplatin",
+            "protocol": {"template": "brigham-12", "dose": "500", "unit": "mg"},
+            "index_reaction": {"reactions": ["urticaria"]},
+        },
+    )
+    sid = session["id"]
+    for role, command, body in (
+        ("physician", "approve", {}),
+        ("pharmacist", "verify-bags", {}),
+        ("nurse", "checklist", {"item": "consent"}),
+        ("nurse", "checklist", {"item": "rescue_kit"}),
+        ("nurse", "checklist", {"item": "premedications", "none_reason": "bench"}),
+        ("nurse", "vitals", {**OK_VITALS, "heart_rate": 70}),
+        ("nurse", "start", {}),
+    ):
+        await call(team[role], f"/api/v1/sessions/{sid}/{command}", body)
+    return sid
+
+
+@dataclass
+class Screen:
+    topic: str
+    connection: object
+    expect: str | None = None
+    started: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    sizes: list[int] = field(default_factory=list)
+
+    async def read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for message in self.connection:  # type: ignore[attr-defined]
+                now = time.perf_counter()
+                if self.expect is not None and self.expect in message:
+                    self.latencies.append((now - self.started) * 1000)
+                    self.sizes.append(len(message))
+                    self.expect = None
+                    self.arrived.set()
+
+
+async def open_screens(
+    url_of, count: int, headers: dict[str, str], origin: str | None
+) -> list[Screen]:
+    screens = []
+    for i in range(count):
+        topic, url = url_of(i)
+        connection = await websockets.connect(
+            url, additional_headers=headers, origin=origin, max_size=None, open_timeout=30
+        )
+        screens.append(Screen(topic, connection))
+    return screens
+
+
+async def measure_stepwise(args) -> tuple[list[float], int, str, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp, stepwise_server(Path(tmp)) as base:
+        team = {r: await sign_in(base, r) for r in ("nurse", "physician", "pharmacist")}
+        sessions = [await running_session(team, n) for n in range(args.sessions)]
+        board_screens = max(1, args.screens // 10)
+        ws_base = base.replace("http://", "ws://")
+        cookie = "; ".join(f"{k}={v}" for k, v in team["physician"].cookies.items())
+
+        def url_of(i: int) -> tuple[str, str]:
+            if i < board_screens:
+                return "board", ws_base + "/ws/board"
+            sid = sessions[i % len(sessions)]
+            return str(sid), f"{ws_base}/ws/sessions/{sid}"
+
+        screens = await open_screens(url_of, args.screens, {"Cookie": cookie}, base)
+        readers = [asyncio.create_task(s.read()) for s in screens]
+        await asyncio.sleep(1.0)  # snapshots delivered
+        heart_rates = iter(range(31, 250))
+        answered: list[float] = []
+        for n in range(args.posts):
+            sid = sessions[n % len(sessions)]
+            rate = next(heart_rates)
+            targets = [s for s in screens if s.topic in (str(sid), "board")]
+            started = time.perf_counter()
+            for s in targets:
+                s.arrived.clear()
+                s.started = started
+                s.expect = (
+                    f"<small>HR</small> {rate}<" if s.topic == "board" else f'big-number">{rate}<'
+                )
+            await call(
+                team["nurse"],
+                f"/api/v1/sessions/{sid}/vitals",
+                {**OK_VITALS, "heart_rate": rate},
+            )
+            answered.append((time.perf_counter() - started) * 1000)
+            await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in targets)), 30)
+            await asyncio.sleep(args.gap)
+        latencies = [x for s in screens for x in s.latencies]
+        sizes = [x for s in screens if s.topic != "board" for x in s.sizes]
+        for s in screens:
+            await s.connection.close()  # type: ignore[attr-defined]
+        for r in readers:
+            r.cancel()
+        for client in team.values():
+            await client.aclose()
+        per_post = f"{len(latencies) / args.posts:.0f}"
+        return latencies, int(statistics.mean(sizes)), per_post, answered
+
+
+async def measure_baseline(args, size: int, per_post_screens: int) -> list[float]:
+    with baseline_server() as url:
+        control = await websockets.connect(url)
+        screens = await open_screens(lambda i: ("all", url), per_post_screens, {}, None)
+        readers = [asyncio.create_task(s.read()) for s in screens]
+        await asyncio.sleep(0.5)
+        for n in range(args.posts):
+            marker = f"m{n:06d}"
+            started = time.perf_counter()
+            for s in screens:
+                s.arrived.clear()
+                s.started = started
+                s.expect = marker
+            await control.send(f"go {size} {marker}")
+            await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in screens)), 30)
+            await asyncio.sleep(args.gap)
+        latencies = [x for s in screens for x in s.latencies]
+        for s in [*screens]:
+            await s.connection.close()  # type: ignore[attr-defined]
+        await control.close()
+        for r in readers:
+            r.cancel()
+        return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--screens", type=int, default=500, help="open websocket screens")
+    parser.add_argument("--sessions", type=int, default=10, help="running sessions")
+    parser.add_argument("--posts", type=int, default=30, help="vitals posts to time")
+    parser.add_argument("--gap", type=float, default=0.2, help="seconds between posts")
+    parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_server:
+        asyncio.run(run_baseline_server(args.baseline_server))
+        return
+    if args.posts > 200:
+        parser.error("at most 200 posts (each uses its own heart rate as a marker)")
+
+    latencies, size, per_post, answered = asyncio.run(measure_stepwise(args))
+    fan = round(len(latencies) / args.posts)
+    baseline = asyncio.run(measure_baseline(args, size, fan))
+    ours, bare = summary(latencies), summary(baseline)
+    board = max(1, args.screens // 10)
+    print(
+        f"fan-out: {args.screens} screens ({args.screens - board} bedside views over "
+        f"{args.sessions} sessions, {board} boards), {args.posts} vitals posts; "
+        f"each post reaches {per_post} screens; fragment ~{size} bytes; {os.cpu_count()} CPUs"
+    )
+    print(f"{'ms':<34}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}")
+    print(f"{'stepwise: POST -> every screen':<34}" + "".join(f"{v:8.1f}" for v in ours))
+    print(f"{'bare broadcast, same size & count':<34}" + "".join(f"{v:8.1f}" for v in bare))
+    print(f"{'ratio':<34}" + "".join(f"{a / b:7.1f}x" for a, b in zip(ours, bare, strict=True)))
+    post = summary(answered)
+    print(f"{'(the POST alone: commit + answer)':<34}" + "".join(f"{v:8.1f}" for v in post))
+    print(f"samples: stepwise {len(latencies)}, baseline {len(baseline)}")
+
+
+if __name__ == "__main__":
+    main()

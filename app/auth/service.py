@@ -423,10 +423,17 @@ async def resolve(
         )
         await db.commit()
         return None
-    if now - session.last_seen_at >= TOUCH_INTERVAL:
+    touched = now - session.last_seen_at >= TOUCH_INTERVAL
+    if touched:
         session.last_seen_at = now
+    signed_in = SignedIn.of(user, session)
+    # End the transaction either way: on SQLite it holds the write lock, and the request's
+    # own work (another session, a long read) must not wait for it.
+    if touched:
         await db.commit()
-    return SignedIn.of(user, session)
+    else:
+        await db.rollback()
+    return signed_in
 
 
 async def logout(db: AsyncSession, clock: Clock, signed_in: SignedIn, request: RequestInfo) -> None:

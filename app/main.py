@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__, health, home
 from app.alarms.webhook import EscalationWebhook
+from app.audit import pages as audit_pages
 from app.auth import router as auth_router
 from app.auth.csrf import parse_allowed_origins
 from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
@@ -26,14 +27,18 @@ from app.clock import clock_from_settings
 from app.config import Settings, get_settings
 from app.db import Installation, backend_name, create_engine, session_factory
 from app.live import router as live_router
-from app.live.doorbell import Doorbell
+from app.live.doorbell import doorbell_for
 from app.live.heartbeat import heartbeat_fragment
 from app.live.hub import Hub
+from app.live.pg_listener import PgListener
 from app.live.render import LiveRenderer
 from app.middleware import SecurityMiddleware
 from app.patients import pages as patient_pages
 from app.patients import router as patients_router
 from app.protocol import router as protocol_router
+from app.review import export_router as review_exports
+from app.review import report as review_report
+from app.review import timeline as review_timeline
 from app.schema import head_revision
 from app.session import new_page as new_session_page
 from app.session import pages as session_pages
@@ -103,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anchor = await _clock_anchor(engine) if training else None
         app.state.clock = clock_from_settings(settings, anchor)
         app.state.head_revision = head_revision()
-        app.state.doorbell = Doorbell()
+        backend = backend_name(settings.database_url)
+        app.state.doorbell = doorbell_for(backend)
         webhook = (
             EscalationWebhook(
                 settings.escalation_webhook,
@@ -125,6 +131,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.hub.start()
         stop_timers = asyncio.Event()
+        listener_task = None
+        if backend == "postgresql":
+            # Commits of every process reach this one's screens (app.live.pg_listener).
+            hub = app.state.hub
+            app.state.pg_listener = PgListener(
+                settings.database_url,
+                app.state.doorbell,
+                app.state.sessionmaker,
+                lambda: [t for t in hub.screens if isinstance(t, int)],
+            )
+            listener_task = asyncio.create_task(
+                app.state.pg_listener.run(stop_timers), name="stepwise-listen"
+            )
         timer_loop = asyncio.create_task(
             timers.run_forever(
                 app.state.sessionmaker,
@@ -145,6 +164,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 timer_loop.cancel()
                 with suppress(asyncio.CancelledError):
                     await timer_loop
+            if listener_task is not None:
+                try:
+                    await asyncio.wait_for(listener_task, TIMER_STOP_SECONDS)
+                except TimeoutError:
+                    listener_task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await listener_task
             await app.state.hub.stop()
             if webhook is not None:
                 await webhook.close()
@@ -179,6 +205,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(patient_pages.router)
     app.include_router(session_pages.router)
     app.include_router(live_router.router)
+    app.include_router(review_timeline.router)
+    app.include_router(audit_pages.router)
+    app.include_router(review_exports.router)
+    app.include_router(review_report.router)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     async def api_docs(

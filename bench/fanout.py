@@ -9,6 +9,12 @@ same number of clients when told to. Prints p50/p95/p99/max of both and their ra
 
     .venv/bin/python bench/fanout.py                 # 500 screens, 10 sessions, 30 posts
     .venv/bin/python bench/fanout.py --screens 100 --posts 10
+    .venv/bin/python bench/fanout.py --processes 3 \
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
+With --processes N (PostgreSQL), N servers share a fresh database; the run measures screens on
+the first process only (the single-process figure) and then screens spread over all N with
+the vitals still posted to the first (the cross-process figure), beside the same baseline.
 
 product-spec §10 sets the bar: p99 <= 50 ms with 500 screens on a 2-core machine, and within
 1.5x of the bare broadcast.
@@ -70,28 +76,69 @@ def summary(values: list[float]) -> tuple[float, float, float, float]:
 
 
 @contextlib.contextmanager
-def stepwise_server(workdir: Path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "STEPWISE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "STEPWISE_PORT": str(port),
-        "STEPWISE_LOG_LEVEL": "warning",
-        "STEPWISE_SESSION_IDLE_MINUTES": "600",
-        # A bench screen reads as fast as it can; give it the room a slow ward network would.
-        "STEPWISE_LIVE_QUEUE_SIZE": "1000",
-    }
-    stepwise = str(BIN / "stepwise")
-    for args in (["db", "upgrade"], ["user", "seed-demo"]):
-        subprocess.run([stepwise, *args], env=env, check=True, capture_output=True, cwd=ROOT)
-    process = subprocess.Popen([stepwise, "serve"], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
+def stepwise_servers(workdir: Path, count: int, database_url: str | None):
+    """`count` server processes on one database: a fresh SQLite file, or a fresh PostgreSQL
+    database made on the server `database_url` names (dropped afterwards)."""
+    with contextlib.ExitStack() as stack:
+        url = (
+            stack.enter_context(fresh_postgres(database_url))
+            if database_url
+            else f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+        )
+        env = {
+            **os.environ,
+            "STEPWISE_DATABASE_URL": url,
+            "STEPWISE_LOG_LEVEL": "warning",
+            "STEPWISE_SESSION_IDLE_MINUTES": "600",
+            # A bench screen reads as fast as it can; give it the room a slow ward network would.
+            "STEPWISE_LIVE_QUEUE_SIZE": "1000",
+        }
+        stepwise = str(BIN / "stepwise")
+        for args in (["db", "upgrade"], ["user", "seed-demo"]):
+            subprocess.run([stepwise, *args], env=env, check=True, capture_output=True, cwd=ROOT)
+        processes, bases = [], []
+        try:
+            for _ in range(count):
+                port = free_port()
+                processes.append(
+                    subprocess.Popen(
+                        [stepwise, "serve"], env={**env, "STEPWISE_PORT": str(port)}, cwd=ROOT
+                    )
+                )
+                bases.append(f"http://127.0.0.1:{port}")
+            for base in bases:
+                wait_for_http(base + "/healthz")
+            yield bases
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(20)
+
+
+@contextlib.contextmanager
+def fresh_postgres(server_url: str):
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server_url)
+    name = f"stepwise_bench_{secrets.token_hex(4)}"
+    admin = base.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+
+    async def run(statement: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
     try:
-        wait_for_http(base + "/healthz")
-        yield base
+        yield base.set(database=name).render_as_string(hide_password=False)
     finally:
-        process.terminate()
-        process.wait(20)
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @contextlib.contextmanager
@@ -245,54 +292,69 @@ async def open_screens(
     return screens
 
 
-async def measure_stepwise(args) -> tuple[list[float], int, str, list[float]]:
-    with tempfile.TemporaryDirectory() as tmp, stepwise_server(Path(tmp)) as base:
-        team = {r: await sign_in(base, r) for r in ("nurse", "physician", "pharmacist")}
-        sessions = [await running_session(team, n) for n in range(args.sessions)]
-        board_screens = max(1, args.screens // 10)
-        ws_base = base.replace("http://", "ws://")
-        cookie = "; ".join(f"{k}={v}" for k, v in team["physician"].cookies.items())
+async def measure_stepwise(
+    args, bases: list[str], spread: bool
+) -> tuple[list[float], int, str, list[float]]:
+    """Screens on every process (`spread`) or on the first only; vitals posted to the first."""
+    post_base = bases[0]
+    team = {r: await sign_in(post_base, r) for r in ("nurse", "physician", "pharmacist")}
+    watchers = {base: await sign_in(base, "physician") for base in bases}
+    sessions = [await running_session(team, n) for n in range(args.sessions)]
+    board_screens = max(1, args.screens // 10)
+    screen_bases = bases if spread else bases[:1]
 
-        def url_of(i: int) -> tuple[str, str]:
-            if i < board_screens:
-                return "board", ws_base + "/ws/board"
-            sid = sessions[i % len(sessions)]
-            return str(sid), f"{ws_base}/ws/sessions/{sid}"
+    def url_of(i: int) -> tuple[str, str]:
+        ws_base = screen_bases[i % len(screen_bases)].replace("http://", "ws://")
+        if i < board_screens:
+            return "board", ws_base + "/ws/board"
+        sid = sessions[i % len(sessions)]
+        return str(sid), f"{ws_base}/ws/sessions/{sid}"
 
-        screens = await open_screens(url_of, args.screens, {"Cookie": cookie}, base)
-        readers = [asyncio.create_task(s.read()) for s in screens]
-        await asyncio.sleep(1.0)  # snapshots delivered
-        heart_rates = iter(range(31, 250))
-        answered: list[float] = []
-        for n in range(args.posts):
-            sid = sessions[n % len(sessions)]
-            rate = next(heart_rates)
-            targets = [s for s in screens if s.topic in (str(sid), "board")]
-            started = time.perf_counter()
-            for s in targets:
-                s.arrived.clear()
-                s.started = started
-                s.expect = (
-                    f"<small>HR</small> {rate}<" if s.topic == "board" else f'big-number">{rate}<'
-                )
-            await call(
-                team["nurse"],
-                f"/api/v1/sessions/{sid}/vitals",
-                {**OK_VITALS, "heart_rate": rate},
+    screens = []
+    for i in range(args.screens):
+        topic, url = url_of(i)
+        base = screen_bases[i % len(screen_bases)]
+        client = watchers[base]
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+        connection = await websockets.connect(
+            url,
+            additional_headers={"Cookie": cookie},
+            origin=base,
+            max_size=None,
+            open_timeout=30,
+        )
+        screens.append(Screen(topic, connection))
+    readers = [asyncio.create_task(s.read()) for s in screens]
+    await asyncio.sleep(1.0)  # snapshots delivered
+    heart_rates = iter(range(31, 250))
+    answered: list[float] = []
+    for n in range(args.posts):
+        sid = sessions[n % len(sessions)]
+        rate = next(heart_rates)
+        targets = [s for s in screens if s.topic in (str(sid), "board")]
+        started = time.perf_counter()
+        for s in targets:
+            s.arrived.clear()
+            s.started = started
+            s.expect = (
+                f"<small>HR</small> {rate}<" if s.topic == "board" else f'big-number">{rate}<'
             )
-            answered.append((time.perf_counter() - started) * 1000)
-            await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in targets)), 30)
-            await asyncio.sleep(args.gap)
-        latencies = [x for s in screens for x in s.latencies]
-        sizes = [x for s in screens if s.topic != "board" for x in s.sizes]
-        for s in screens:
-            await s.connection.close()  # type: ignore[attr-defined]
-        for r in readers:
-            r.cancel()
-        for client in team.values():
-            await client.aclose()
-        per_post = f"{len(latencies) / args.posts:.0f}"
-        return latencies, int(statistics.mean(sizes)), per_post, answered
+        await call(
+            team["nurse"], f"/api/v1/sessions/{sid}/vitals", {**OK_VITALS, "heart_rate": rate}
+        )
+        answered.append((time.perf_counter() - started) * 1000)
+        await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in targets)), 30)
+        await asyncio.sleep(args.gap)
+    latencies = [x for s in screens for x in s.latencies]
+    sizes = [x for s in screens if s.topic != "board" for x in s.sizes]
+    for s in screens:
+        await s.connection.close()  # type: ignore[attr-defined]
+    for r in readers:
+        r.cancel()
+    for client in [*team.values(), *watchers.values()]:
+        await client.aclose()
+    per_post = f"{len(latencies) / args.posts:.0f}"
+    return latencies, int(statistics.mean(sizes)), per_post, answered
 
 
 async def measure_baseline(args, size: int, per_post_screens: int) -> list[float]:
@@ -326,6 +388,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10, help="running sessions")
     parser.add_argument("--posts", type=int, default=30, help="vitals posts to time")
     parser.add_argument("--gap", type=float, default=0.2, help="seconds between posts")
+    parser.add_argument("--processes", type=int, default=1, help="app processes (PostgreSQL)")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server to run on, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/"
+        "postgres (a fresh database is made there and dropped); SQLite by default",
+    )
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
@@ -334,23 +402,40 @@ def main() -> None:
     if args.posts > 200:
         parser.error("at most 200 posts (each uses its own heart rate as a marker)")
 
-    latencies, size, per_post, answered = asyncio.run(measure_stepwise(args))
-    fan = round(len(latencies) / args.posts)
+    if args.processes > 1 and not args.database_url:
+        parser.error("--processes above 1 needs PostgreSQL: give --database-url")
+    rows: list[tuple[str, tuple[float, float, float, float]]] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        stepwise_servers(Path(tmp), args.processes, args.database_url) as bases,
+    ):
+        one, size, per_post, answered = asyncio.run(measure_stepwise(args, bases, False))
+        rows.append(("stepwise, 1 process: POST -> screens", summary(one)))
+        if args.processes > 1:
+            spread, _, _, _ = asyncio.run(measure_stepwise(args, bases, True))
+            rows.append((f"stepwise, {args.processes} processes", summary(spread)))
+    fan = round(len(one) / args.posts)
     baseline = asyncio.run(measure_baseline(args, size, fan))
-    ours, bare = summary(latencies), summary(baseline)
+    bare = summary(baseline)
     board = max(1, args.screens // 10)
+    backend = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"fan-out: {args.screens} screens ({args.screens - board} bedside views over "
-        f"{args.sessions} sessions, {board} boards), {args.posts} vitals posts; "
-        f"each post reaches {per_post} screens; fragment ~{size} bytes; {os.cpu_count()} CPUs"
+        f"fan-out on {backend}: {args.screens} screens ({args.screens - board} bedside views "
+        f"over {args.sessions} sessions, {board} boards), {args.posts} vitals posts; each post "
+        f"reaches {per_post} screens; fragment ~{size} bytes; {os.cpu_count()} CPUs"
     )
-    print(f"{'ms':<34}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}")
-    print(f"{'stepwise: POST -> every screen':<34}" + "".join(f"{v:8.1f}" for v in ours))
-    print(f"{'bare broadcast, same size & count':<34}" + "".join(f"{v:8.1f}" for v in bare))
-    print(f"{'ratio':<34}" + "".join(f"{a / b:7.1f}x" for a, b in zip(ours, bare, strict=True)))
+    print(f"{'ms':<40}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}")
+    for label, figures in rows:
+        print(f"{label:<40}" + "".join(f"{v:8.1f}" for v in figures))
+    print(f"{'bare broadcast, same size & count':<40}" + "".join(f"{v:8.1f}" for v in bare))
+    for label, figures in rows:
+        ratio = "".join(f"{a / b:7.1f}x" for a, b in zip(figures, bare, strict=True))
+        print(f"{'ratio ' + label.split(':')[0]:<40}" + ratio)
+    if len(rows) > 1:
+        cross = "".join(f"{a / b:7.1f}x" for a, b in zip(rows[1][1], rows[0][1], strict=True))
+        print(f"{'cross-process / single-process':<40}" + cross)
     post = summary(answered)
-    print(f"{'(the POST alone: commit + answer)':<34}" + "".join(f"{v:8.1f}" for v in post))
-    print(f"samples: stepwise {len(latencies)}, baseline {len(baseline)}")
+    print(f"{'(the POST alone: commit + answer)':<40}" + "".join(f"{v:8.1f}" for v in post))
 
 
 if __name__ == "__main__":

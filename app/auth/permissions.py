@@ -43,6 +43,10 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "session.abort": frozenset({"physician"}),
     "user.read": frozenset({"admin", "auditor"}),
     "user.manage": frozenset({"admin"}),
+    # Review: a session's timeline, report and exports are clinical reading; the audit log
+    # (search, integrity check, CSV) is for auditors and physicians, not the bedside.
+    "session.export": _CLINICAL_AND_AUDIT,
+    "audit.read": frozenset({"auditor", "physician"}),
 }
 
 # Actions that change something. Auditors may do none of them; every unsafe HTTP route must
@@ -76,6 +80,8 @@ ACTION_TITLES: Final = {
     "patient.write": "register and edit patients",
     "user.read": "see user accounts",
     "user.manage": "manage user accounts",
+    "session.export": "export session records",
+    "audit.read": "search the audit log",
 }
 
 

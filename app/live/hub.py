@@ -71,6 +71,7 @@ class Hub:
         self.screens: dict[Topic, set[Screen]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
+        self.shown: dict[int, int] = {}  # session id -> the newest event seq published
         # Views rendered for fan-out (not snapshots), per topic: once per view and role per change.
         self.renders: Counter[Topic] = Counter()
 
@@ -178,12 +179,26 @@ class Hub:
                 rings: list[Ring] = [await queue.get()]
                 while not queue.empty():  # a burst of commits: render each view once
                     rings.append(queue.get_nowait())
-                sessions = list(dict.fromkeys(r.session_id for r in rings))
+                sessions = self._news(rings)
                 for session_id in sessions:
                     await self._guarded(self._publish(session_id))
-                await self._guarded(self._publish(BOARD))
+                if sessions:
+                    await self._guarded(self._publish(BOARD))
         finally:
             self.doorbell.stop_listening(queue)
+
+    def _news(self, rings: list[Ring]) -> list[int]:
+        """The sessions these rings bring news of: a seq already shown (the same commit rung
+        here and notified from the database, or a catch-up finding nothing new) is skipped."""
+        newest: dict[int, int] = {}
+        for ring in rings:
+            newest[ring.session_id] = max(ring.seq, newest.get(ring.session_id, 0))
+        news = []
+        for session_id, seq in newest.items():
+            if seq > self.shown.get(session_id, 0):
+                self.shown[session_id] = seq
+                news.append(session_id)
+        return news
 
     async def _guarded(self, work: Awaitable[None]) -> None:
         try:

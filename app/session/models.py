@@ -205,3 +205,22 @@ class IdempotentAnswer(Base):
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
     body_json: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class SessionSnapshot(Base):
+    """What the session was after each change, keyed by its last event: the timeline rebuilds
+    the bedside view as it was at any event from these (and the vitals up to then). Written in
+    the transaction of the change; never updated."""
+
+    __tablename__ = "session_snapshot"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("desensitization_session.id"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # last event seq after it
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    state_json: Mapped[str] = mapped_column(Text, nullable=False)
+    alarms_json: Mapped[str] = mapped_column(Text, nullable=False)
+    thresholds_json: Mapped[str] = mapped_column(Text, nullable=False)
+    vitals_upto: Mapped[int] = mapped_column(Integer, nullable=False)  # highest vitals id then

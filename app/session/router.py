@@ -151,6 +151,24 @@ async def get_session(
     return JSONResponse(await service.current_view(db, row, request.app.state.clock.now()))
 
 
+@router.get("/sessions/{session_id}/at/{seq}")
+async def session_at(
+    request: Request,
+    session_id: Id,
+    seq: Annotated[int, Path(ge=0, le=schemas.MAX_ID)],
+    db: DB,
+    _: SignedIn = require_permission("session.read"),
+) -> JSONResponse:
+    """The session's view as it was right after event `seq` (the timeline's replay)."""
+    try:
+        body = await service.view_at(db, session_id, seq)
+    except SessionError as error:
+        return _error(error)
+    if body is None:
+        return JSONResponse({"detail": f"session {session_id} has no event {seq} yet"}, 404)
+    return JSONResponse(body)
+
+
 @router.get("/clock")
 async def server_clock(
     request: Request, _: SignedIn = require_permission("account.use")

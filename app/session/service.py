@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import board as alarm_board
@@ -39,6 +39,7 @@ from app.session.models import (
     SessionEvent,
     SessionPlanStep,
     SessionReaction,
+    SessionSnapshot,
     SessionTimer,
     StepSegment,
     VitalsSet,
@@ -122,6 +123,19 @@ def summary(row: DesensitizationSession) -> dict[str, Any]:
         "version": row.version,
         "current_step": row.current_step,
     }
+
+
+async def lock_unless_busy(db: AsyncSession, session_id: int) -> bool:
+    """Lock the session row for a timer, or say it is busy: FOR UPDATE SKIP LOCKED on
+    PostgreSQL, so a process never waits on another that is firing the same timer or on a
+    command under way (the timer stays pending; the next pass, a moment later, fires it).
+    SQLite has one writer at a time already."""
+    locked = await db.scalar(
+        select(DesensitizationSession.id)
+        .where(DesensitizationSession.id == session_id)
+        .with_for_update(skip_locked=True)
+    )
+    return locked is not None
 
 
 async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> DesensitizationSession:
@@ -239,6 +253,7 @@ async def create_session(
         now,
         state.version,
     )
+    await _snapshot(db, row, now)
     await audit_service.append(
         db,
         at=now,
@@ -255,6 +270,7 @@ async def create_session(
         },
         request=caller.request,
     )
+    await doorbell.announce(db, row.id, seq)
     await db.commit()
     doorbell.ring(row.id, seq)
     return row
@@ -372,8 +388,8 @@ async def fire_check_timer(
     technical alarms up to date, in one transaction."""
     session_id = await alarm_service.check_session_of(db, timer_id)
     if session_id is not None:
-        await load(db, session_id, lock=True)  # the session row first, as commands do
-        session_id = await alarm_service.claim_check(db, timer_id, clock.now())
+        busy = not await lock_unless_busy(db, session_id)  # the session row first, or later
+        session_id = None if busy else await alarm_service.claim_check(db, timer_id, clock.now())
     if session_id is None:
         await db.rollback()
         return False
@@ -417,7 +433,10 @@ async def run_alarm_command(
     await _audit_alarm_events(db, row, events, caller, now)
     await db.flush()
     body = await _view(db, row, state, now)
+    await _snapshot(db, row, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
+    if events:
+        await doorbell.announce(db, row.id, seq)
     await db.commit()
     if events:
         doorbell.ring(row.id, seq)
@@ -440,8 +459,9 @@ async def fire_alarm_timer(
     """Escalate by compare-and-set on the stored deadline, in the escalation's transaction."""
     session_id = await alarm_service.session_of(db, timer_id)
     if session_id is not None:
-        await load(db, session_id, lock=True)  # the session row first, as commands do
-        session_id = await alarm_service.claim(db, timer_id, clock.now())
+        # The session row first, as commands do; busy -> the next pass.
+        busy = not await lock_unless_busy(db, session_id)
+        session_id = None if busy else await alarm_service.claim(db, timer_id, clock.now())
     if session_id is None:
         await db.rollback()
         return False
@@ -554,7 +574,9 @@ async def run_command(
     )
     await db.flush()
     body = await _view(db, row, new, now)
+    await _snapshot(db, row, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
+    await doorbell.announce(db, row.id, seq)
     await db.commit()
     doorbell.ring(row.id, seq)
     return 200, body
@@ -734,6 +756,62 @@ async def _replace_timer(db: AsyncSession, session_id: int, state: M.SessionStat
                 status="pending",
             )
         )
+
+
+async def _snapshot(db: AsyncSession, row: DesensitizationSession, now: datetime) -> None:
+    """Keep what the session is after this change, under its last event's seq (once: a change
+    that added no event changed nothing the timeline shows)."""
+    exists = await db.get(SessionSnapshot, (row.id, row.last_event_seq))
+    if exists is not None:
+        return
+    upto = await db.scalar(select(func.max(VitalsSet.id)).where(VitalsSet.session_id == row.id))
+    db.add(
+        SessionSnapshot(
+            session_id=row.id,
+            seq=row.last_event_seq,
+            at=now,
+            version=row.version,
+            state_json=row.state_json,
+            alarms_json=row.alarms_json,
+            thresholds_json=row.thresholds_json,
+            vitals_upto=upto or 0,
+        )
+    )
+
+
+async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any] | None:
+    """The session's view as its screens and its API showed it once the change that wrote event
+    `seq` was committed (one change can write several events: vitals that open a reaction and
+    raise alarms): rebuilt from that change's snapshot and the vitals recorded up to it. None
+    for a seq that does not exist (yet)."""
+    row = await load(db, session_id)
+    if seq < 1:
+        return None
+    snap = await db.scalar(
+        select(SessionSnapshot)
+        .where(SessionSnapshot.session_id == session_id, SessionSnapshot.seq >= seq)
+        .order_by(SessionSnapshot.seq)
+        .limit(1)
+    )
+    if snap is None:
+        return None
+    then = DesensitizationSession(
+        id=row.id,
+        patient_id=row.patient_id,
+        drug=row.drug,
+        route=row.route,
+        template=row.template,
+        risk_tier=row.risk_tier,
+        screening_json=row.screening_json,
+        last_event_seq=snap.seq,
+        state_json=snap.state_json,
+        alarms_json=snap.alarms_json,
+        thresholds_json=snap.thresholds_json,
+    )
+    vitals = [v for v in await vitals_of(db, session_id) if v.id <= snap.vitals_upto]
+    patient = await db.get(Patient, row.patient_id)
+    age = age_in_years(patient.birth_date, snap.at.date()) if patient is not None else None
+    return view(then, codec.loads(snap.state_json), snap.at, vitals, age)
 
 
 async def _append_events(
@@ -960,7 +1038,9 @@ async def set_thresholds(
     )
     await db.flush()
     body = await _view(db, row, codec.loads(row.state_json), now)
+    await _snapshot(db, row, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
+    await doorbell.announce(db, row.id, seq)
     await db.commit()
     doorbell.ring(row.id, seq)
     return 200, body
@@ -1333,7 +1413,9 @@ async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_i
         return False
     session_id, generation, due_at = timer.session_id, timer.generation, timer.due_at
     # Locks in the order every command takes them: the session row, then its timers.
-    await load(db, session_id, lock=True)
+    if not await lock_unless_busy(db, session_id):
+        await db.rollback()
+        return False
     claimed = await db.execute(
         update(SessionTimer)
         .where(

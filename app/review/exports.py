@@ -1,0 +1,404 @@
+"""CSV exports of the audit log and of vitals, streamed in batches (product-spec §5 "Review").
+
+Nothing here holds a whole export in memory: rows are read with keyset pagination (``seq > last``
+or ``id > last``, ``LIMIT`` a batch), each batch in its own short read transaction, and written
+out as CSV text batch by batch. Every export first fixes its upper bound (the chain head, the
+newest vitals id) so that it is a stable snapshot even while rows are appended meanwhile; both
+tables are append-only, so a row read once never changes.
+
+Filters are checked before anything is streamed (``ExportError``, answered 422). Times in the
+files are ISO 8601 UTC with microseconds and ``Z``, the audit log's canonical spelling: with an
+empty cell read as NULL, the hash of an audit row can be recomputed from its CSV fields alone
+(app.audit.chain). Time filters accept ISO 8601 with an offset, a time without one (taken as
+UTC) or a date (midnight UTC), and select ``since <= time <= until``, as the audit search
+page does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Select, String, and_, cast, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit.chain import HASHED_FIELDS, format_datetime
+from app.audit.model import HEAD_ID, AuditChainHead, AuditEvent
+from app.auth.models import User
+from app.db import DEFERRED_BEGIN
+from app.session.models import DesensitizationSession, VitalsSet
+from app.vitals.validation import MEASURED_FIELDS
+
+BATCH_SIZE: Final = 500
+MAX_ID: Final = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+TIME_TEXT_MAX: Final = 64
+
+_audit = AuditEvent.__table__
+_head = AuditChainHead.__table__
+_vitals = VitalsSet.__table__
+_session = DesensitizationSession.__table__
+_user = User.__table__
+
+# Every stored column: the hashed ones, then the hash.
+AUDIT_COLUMNS: Final[tuple[str, ...]] = (*HASHED_FIELDS, "hash")
+
+VITALS_BASE_COLUMNS: Final[tuple[str, ...]] = (
+    "vitals_id",
+    "session_id",
+    "patient_id",
+    "reading_id",
+    "version",
+    "supersedes_id",
+    "amendment_reason",
+    "recorded_at",
+    "recorded_by",
+    "recorded_by_username",
+    "session_status",
+    "step_position",  # index into the plan, as the API's "step" (0 = the first step)
+    "step_number",  # as the screens show it (1 = the first step)
+    "baseline",
+    "within_limits",
+)
+VITALS_COLUMNS: Final[tuple[str, ...]] = (
+    *VITALS_BASE_COLUMNS,
+    *(f"{name}{suffix}" for name in MEASURED_FIELDS for suffix in ("", "_status", "_reason")),
+    "symptoms",
+    "note",
+)
+
+# A spreadsheet runs a cell that starts with one of these as a formula. Free text typed at the
+# bedside (notes, reasons) gets a leading apostrophe in the vitals CSV; the audit CSV stays
+# verbatim because it is evidence whose hashes must be recomputable from it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ExportError(ValueError):
+    """A refused export request: a one-line message naming the query parameter."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+def parse_time(name: str, raw: str | None) -> datetime | None:
+    """An ISO 8601 time (or date) as an aware UTC datetime; None when blank."""
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    if len(text) > TIME_TEXT_MAX:
+        raise ExportError(f"{name} must be an ISO 8601 time, not {len(text)} characters", name)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        shown = text if len(text) <= 32 else text[:32] + "…"
+        raise ExportError(
+            f"{name} must be an ISO 8601 time such as 2026-11-21T09:30:00Z, got {shown!r}", name
+        ) from None
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def text_filter(name: str, raw: str | None, max_chars: int) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    if len(text) > max_chars:
+        raise ExportError(f"{name} must have at most {max_chars} characters", name)
+    if "\x00" in text:
+        raise ExportError(f"{name} contains a NUL character", name)
+    return text
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def parse(cls, since: str | None, until: str | None) -> TimeRange:
+        start, end = parse_time("since", since), parse_time("until", until)
+        if start is not None and end is not None and start > end:
+            raise ExportError(
+                f"since ({format_datetime(start)}) is after until ({format_datetime(end)})",
+                "since",
+            )
+        return cls(start, end)
+
+    def as_dict(self) -> dict[str, str]:
+        given = {"since": self.since, "until": self.until}
+        return {k: format_datetime(v) for k, v in given.items() if v is not None}
+
+
+def id_filter(name: str, raw: str | None) -> int | None:
+    text = text_filter(name, raw, 12)
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+        raise ExportError(f"{name} must be a {name} id, a whole number from 1", name)
+    return int(text)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The audit search page's filters (app.audit.pages), so that its "Export CSV" link gives
+    the rows the page shows: ``user`` the actor's user name; ``action`` a prefix (``export.``
+    matches every export; a trailing ``*`` is allowed); ``session``: entries about that
+    session; ``patient``: entries about the patient or any of their sessions; ``entity_id``:
+    exact; ``since``/``until``: the entry's time, both inclusive."""
+
+    user: str | None = None
+    action: str | None = None
+    entity_id: str | None = None
+    session: int | None = None
+    patient: int | None = None
+    times: TimeRange = TimeRange()
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        entity_id: str | None = None,
+        session: str | None = None,
+        patient: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> AuditFilters:
+        prefix = text_filter("action", action, 65)
+        if prefix is not None:
+            prefix = prefix.removesuffix("*") or None
+            if prefix is not None and len(prefix) > 64:
+                raise ExportError("action must have at most 64 characters", "action")
+        return cls(
+            user=text_filter("user", user, 150),
+            action=prefix,
+            entity_id=text_filter("entity_id", entity_id, 255),
+            session=id_filter("session", session),
+            patient=id_filter("patient", patient),
+            times=TimeRange.parse(since, until),
+        )
+
+    def as_dict(self) -> dict[str, str | int]:
+        given = {
+            "user": self.user,
+            "action": self.action,
+            "entity_id": self.entity_id,
+            "session": self.session,
+            "patient": self.patient,
+        }
+        return {**{k: v for k, v in given.items() if v is not None}, **self.times.as_dict()}
+
+
+# --- CSV text --------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    return str(value)
+
+
+def _free_text(value: str | None) -> str:
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def audit_row(row: Mapping[str, Any]) -> list[str]:
+    return [_cell(row[name]) for name in AUDIT_COLUMNS]
+
+
+def vitals_row(row: Mapping[str, Any]) -> list[str]:
+    """One vitals set (one version of one reading) as CSV cells, in ``VITALS_COLUMNS`` order."""
+    values = json.loads(row["values_json"])
+    step = row["step_position"]
+    cells = [
+        _cell(row["id"]),
+        _cell(row["session_id"]),
+        _cell(row["patient_id"]),
+        _cell(row["reading_id"] or row["id"]),
+        _cell(row["version"]),
+        _cell(row["supersedes_id"]),
+        _free_text(row["amendment_reason"]),
+        _cell(row["recorded_at"]),
+        _cell(row["recorded_by"]),
+        _cell(row["recorded_by_username"]),
+        _cell(row["session_status"]),
+        _cell(step),
+        "" if step is None else str(step + 1),
+        _cell(row["baseline"]),
+        _cell(row["within_limits"]),
+    ]
+    for name in MEASURED_FIELDS:
+        entry = values.get(name)
+        if not isinstance(entry, Mapping):
+            cells.extend(("", "", ""))  # not recorded
+            continue
+        cells.extend(
+            (
+                _cell(entry.get("value")),
+                _cell(entry.get("status")),
+                _free_text(entry.get("reason")),
+            )
+        )
+    symptoms = values.get("symptoms") or []
+    cells.append(";".join(str(s) for s in symptoms))
+    cells.append(_free_text(values.get("note")))
+    return cells
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def audit_query(filters: AuditFilters) -> Select[Any]:
+    query = select(*(_audit.c[name] for name in AUDIT_COLUMNS))
+    if filters.user is not None:
+        query = query.where(_audit.c.actor_username == filters.user)
+    if filters.action is not None:
+        query = query.where(_audit.c.action.startswith(filters.action, autoescape=True))
+    if filters.entity_id is not None:
+        query = query.where(_audit.c.entity_id == filters.entity_id)
+    if filters.session is not None:
+        query = query.where(
+            _audit.c.entity == "session", _audit.c.entity_id == str(filters.session)
+        )
+    if filters.patient is not None:
+        sessions = select(cast(_session.c.id, String)).where(
+            _session.c.patient_id == filters.patient
+        )
+        query = query.where(
+            or_(
+                and_(_audit.c.entity == "patient", _audit.c.entity_id == str(filters.patient)),
+                and_(_audit.c.entity == "session", _audit.c.entity_id.in_(sessions)),
+            )
+        )
+    return _in_range(query, _audit.c.occurred_at, filters.times)
+
+
+def _in_range(query: Select[Any], column: Any, times: TimeRange) -> Select[Any]:
+    if times.since is not None:
+        query = query.where(column >= times.since)
+    if times.until is not None:
+        query = query.where(column <= times.until)
+    return query
+
+
+def vitals_query(times: TimeRange, session_id: int | None = None) -> Select[Any]:
+    query = (
+        select(
+            _vitals,
+            _session.c.patient_id,
+            _user.c.username.label("recorded_by_username"),
+        )
+        .join(_session, _session.c.id == _vitals.c.session_id)
+        .outerjoin(_user, _user.c.id == _vitals.c.recorded_by)
+    )
+    if session_id is not None:
+        query = query.where(_vitals.c.session_id == session_id)
+    return _in_range(query, _vitals.c.recorded_at, times)
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+
+async def _read(
+    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Any]
+) -> Any:
+    """One short read transaction (deferred on SQLite: it never takes the write lock)."""
+    async with sessionmaker() as db:
+        await db.connection(execution_options=DEFERRED_BEGIN)
+        try:
+            return await work(db)
+        finally:
+            await db.rollback()
+
+
+async def _batches(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    query: Select[Any],
+    key: Any,
+    upper: Callable[[AsyncSession], Any],
+    batch_size: int,
+) -> AsyncIterator[list[Mapping[str, Any]]]:
+    """The rows of ``query`` in ``key`` order, ``batch_size`` at a time, up to the bound read at
+    the start; each batch in its own read transaction, so a slow reader holds no connection."""
+    bound = await _read(sessionmaker, upper)
+    if bound is None:
+        return
+    query = query.where(key <= bound).order_by(key).limit(batch_size)
+    last: int | None = None
+    while True:
+        page = query if last is None else query.where(key > last)
+
+        async def fetch(db: AsyncSession, page: Select[Any] = page) -> list[Mapping[str, Any]]:
+            return list((await db.execute(page)).mappings().all())
+
+        rows = await _read(sessionmaker, fetch)
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch_size:
+            return
+        last = rows[-1][key.name]
+
+
+async def _chain_head(db: AsyncSession) -> int | None:
+    return await db.scalar(select(_head.c.last_seq).where(_head.c.id == HEAD_ID))
+
+
+async def stream_audit_csv(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    filters: AuditFilters,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> AsyncIterator[bytes]:
+    """The header, then the matching audit entries in ``seq`` order up to the chain head."""
+    yield csv_text([AUDIT_COLUMNS]).encode()
+    batches = _batches(sessionmaker, audit_query(filters), _audit.c.seq, _chain_head, batch_size)
+    async for rows in batches:
+        yield csv_text(audit_row(row) for row in rows).encode()
+
+
+async def stream_vitals_csv(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    times: TimeRange,
+    *,
+    session_id: int | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> AsyncIterator[bytes]:
+    """The header, then every version of every matching vitals set in ``id`` order."""
+
+    async def newest(db: AsyncSession) -> int | None:
+        query = select(_vitals.c.id).order_by(_vitals.c.id.desc()).limit(1)
+        if session_id is not None:
+            query = query.where(_vitals.c.session_id == session_id)
+        return await db.scalar(query)
+
+    yield csv_text([VITALS_COLUMNS]).encode()
+    batches = _batches(
+        sessionmaker, vitals_query(times, session_id), _vitals.c.id, newest, batch_size
+    )
+    async for rows in batches:
+        yield csv_text(vitals_row(row) for row in rows).encode()

@@ -1,0 +1,623 @@
+"""A desensitization session as a FHIR R4 ``collection`` Bundle. Pure: plain data in, plain
+JSON-ready dicts out; no I/O, no clock.
+
+Input: the session view of ``app.session.service.view`` (status, plan, segments, reactions,
+checklist, vitals, ...), the patient's fields, and the times the session started and ended.
+
+Output (clinical-reference §f):
+
+* ``Patient``: MRN, name, birth date, administrative gender.
+* ``Procedure``: the desensitization. Coded as text only: no SNOMED CT code for "drug
+  desensitization" was confirmed (§f, UNCONFIRMED). Status from the session status, the
+  performed period from start to completion or abort, reactions as complications.
+* ``MedicationAdministration``: one per actual segment of the view (a stretch at one rate from
+  one bag, or one dose given), with ``dosage.dose`` (the dose actually given in that segment),
+  ``dosage.rateQuantity`` in mL/h for infusions, the effective period, and ``partOf`` the
+  Procedure. Premedications and reaction treatments are administrations of their own, told apart
+  by ``category`` (``desensitization-step``, ``premedication``, ``reaction-treatment``).
+* ``Observation``: one per measured vital sign of the current version of each reading (an
+  amended reading has status ``amended``; superseded versions stay in the CSV export). Blood
+  pressure is the 85354-9 panel with 8480-6/8462-4 components, as the FHIR R4 bp profile asks;
+  heart rate 8867-4, respiratory rate 9279-1, temperature 8310-5, SpO2 2708-6 with 59408-5
+  alongside; FEV1 20150-9 and peak flow 19935-6 as non-vital (category ``procedure``)
+  observations. UCUM units. Values not measured (unable to obtain, refused) give no Observation,
+  except a missing half of a blood pressure, which the panel carries as ``dataAbsentReason``.
+* ``AdverseEvent``: one per reaction, severity mild/moderate/severe from Brown grade 1/2/3
+  (our mapping, §f), ``suspectEntity`` the administration running at onset (or the last one
+  before it), and the Observations of the readings from 15 minutes before onset until resolution
+  through the ``resultingEffect`` extension of the HL7 AdverseEvent R4 backport IG
+  (Reference(Condition|Observation)): R4's own ``resultingCondition`` only references
+  Conditions, and ``contributingFactor`` exists only in R5.
+
+Every resource has a ``urn:uuid:`` fullUrl (and the same id) made with uuid5 from the session id
+and the resource's key, so exporting the same record twice gives the same document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any, Final
+
+from app.vitals.validation import SYMPTOMS
+
+NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:stepwise:fhir-export")
+FHIR_VERSION: Final = "4.0.1"
+MEDIA_TYPE: Final = "application/fhir+json"
+
+LOINC: Final = "http://loinc.org"
+UCUM: Final = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+DATA_ABSENT: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+AE_SEVERITY: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+AE_OUTCOME: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+IDENTIFIER_TYPE: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
+RESULTING_EFFECT: Final = (
+    "http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/resultingEffect"
+)
+PROFILE: Final = "http://hl7.org/fhir/StructureDefinition/"
+
+# Readings this long before a reaction's onset count as "around onset".
+ONSET_WINDOW_BEFORE: Final = timedelta(minutes=15)
+SIGNIFICANT_DIGITS: Final = 12
+
+PROCEDURE_STATUS: Final[Mapping[str, str]] = {
+    "planned": "preparation",
+    "ready": "preparation",
+    "running": "in-progress",
+    "step_due": "in-progress",
+    "observing": "in-progress",
+    "paused": "on-hold",
+    "completed": "completed",
+    "aborted": "stopped",
+}
+# Brown grade -> reaction severity (clinical-reference §f: "a natural mapping", our choice).
+BROWN_SEVERITY: Final[Mapping[int, str]] = {1: "mild", 2: "moderate", 3: "severe"}
+# Plan units -> UCUM; "units" has no single UCUM meaning (IU? enzyme units?), so it stays text.
+UCUM_DOSE_UNITS: Final[Mapping[str, str]] = {"mg": "mg", "g": "g", "mcg": "ug"}
+# Why a value was not measured -> data-absent-reason.
+ABSENT_REASON: Final[Mapping[str, str]] = {
+    "refused": "asked-declined",
+    "unable_to_obtain": "not-performed",
+}
+
+
+@dataclass(frozen=True)
+class _Vital:
+    codes: Sequence[tuple[str, str | None]]  # LOINC code, display (None: not confirmed)
+    text: str
+    unit: str  # for people
+    ucum: str  # for machines
+    profile: str | None  # the R4 vital-signs profile; None: not a vital sign (spirometry)
+
+    @property
+    def vital_sign(self) -> bool:
+        return self.profile is not None
+
+
+# One Observation per field (blood pressure is the panel below). Displays are given where the
+# FHIR R4 vital-signs profiles spell them; the others rely on the code (verify at loinc.org).
+VITALS: Final[Mapping[str, _Vital]] = {
+    "heart_rate": _Vital(
+        [("8867-4", "Heart rate")], "Heart rate", "beats/minute", "/min", "heartrate"
+    ),
+    "spo2": _Vital(
+        [
+            ("2708-6", "Oxygen saturation in Arterial blood"),
+            ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+        ],
+        "SpO2",
+        "%",
+        "%",
+        "oxygensat",
+    ),
+    "respiratory_rate": _Vital(
+        [("9279-1", "Respiratory rate")], "Respiratory rate", "breaths/minute", "/min", "resprate"
+    ),
+    "temperature_c": _Vital(
+        [("8310-5", "Body temperature")], "Body temperature", "°C", "Cel", "bodytemp"
+    ),
+    "fev1_l": _Vital([("20150-9", None)], "FEV1", "L", "L", None),
+    "peak_flow_l_min": _Vital([("19935-6", None)], "Peak expiratory flow", "L/min", "L/min", None),
+}
+BP_PANEL: Final = ("85354-9", "Blood pressure panel with all children optional")
+BP_COMPONENTS: Final = (
+    ("systolic_bp", "8480-6", "Systolic blood pressure"),
+    ("diastolic_bp", "8462-4", "Diastolic blood pressure"),
+)
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def resource_id(session_id: int, key: str, installation_id: str = "") -> str:
+    """The deterministic UUID of one resource of one session's export."""
+    prefix = f"{installation_id}/" if installation_id else ""
+    return str(uuid.uuid5(NAMESPACE, f"{prefix}session/{session_id}/{key}"))
+
+
+def _time(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC)
+
+
+def _stamp(value: str | datetime | None) -> str | None:
+    """FHIR dateTime/instant: ISO 8601 in UTC with ``Z``."""
+    moment = _time(value)
+    if moment is None:
+        return None
+    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _number(value: str | Decimal | int | None) -> int | float | None:
+    """A JSON number for a FHIR decimal, rounded to 12 significant digits (exact decimals
+    from the dose ledger carry up to 60)."""
+    if value is None:
+        return None
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    with localcontext() as ctx:
+        ctx.prec = SIGNIFICANT_DIGITS
+        ctx.rounding = ROUND_HALF_EVEN
+        number = (+number).normalize()
+    if number == number.to_integral_value():
+        return int(number)
+    return float(number)
+
+
+def _ref(full_url: str, display: str | None = None) -> dict[str, Any]:
+    reference: dict[str, Any] = {"reference": full_url}
+    if display:
+        reference["display"] = display
+    return reference
+
+
+def _text_concept(text: str) -> dict[str, Any]:
+    return {"text": text}
+
+
+def _symptom_text(codes: Sequence[str]) -> str:
+    return ", ".join(SYMPTOMS.get(code, code) for code in codes) or "no symptoms recorded"
+
+
+def _origin(step: Mapping[str, Any]) -> str:
+    """How a step added by a resume relates to the approved ladder, for the dosage text."""
+    origin = step.get("origin") or "plan"
+    if origin == "plan" or step.get("of_step") is None:
+        return ""
+    return f" ({origin.replace('_', ' ')} of approved step {step['of_step'] + 1})"
+
+
+def _dose_quantity(amount: str | Decimal | None, unit: str) -> dict[str, Any] | None:
+    value = _number(amount)
+    if value is None:
+        return None
+    quantity: dict[str, Any] = {"value": value, "unit": unit}
+    if unit in UCUM_DOSE_UNITS:
+        quantity |= {"system": UCUM, "code": UCUM_DOSE_UNITS[unit]}
+    return quantity
+
+
+# --- the bundle ------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(
+        self,
+        view: Mapping[str, Any],
+        patient: Mapping[str, Any],
+        started_at: str | datetime | None,
+        ended_at: str | datetime | None,
+        installation_id: str,
+    ) -> None:
+        self.view = view
+        self.patient = patient
+        self.session_id = int(view["id"])
+        self.installation_id = installation_id
+        self.started_at = started_at
+        self.ended_at = ended_at
+        self.entries: list[dict[str, Any]] = []
+        self.patient_url = self.url("patient")
+        self.procedure_url = self.url("procedure")
+        self.segment_urls: list[str] = []
+        # per reading: when it was measured, and the fullUrls of its Observations
+        self.readings: list[tuple[datetime, list[str]]] = []
+
+    def url(self, key: str) -> str:
+        return f"urn:uuid:{resource_id(self.session_id, key, self.installation_id)}"
+
+    def add(self, key: str, resource: dict[str, Any]) -> str:
+        full_url = self.url(key)
+        self.entries.append(
+            {
+                "fullUrl": full_url,
+                "resource": {
+                    "resourceType": resource["resourceType"],
+                    "id": full_url.removeprefix("urn:uuid:"),
+                    **resource,
+                },
+            }
+        )
+        return full_url
+
+    # Patient -----------------------------------------------------------------------------
+
+    def add_patient(self) -> None:
+        p = self.patient
+        resource: dict[str, Any] = {"resourceType": "Patient"}
+        if p.get("mrn"):
+            resource["identifier"] = [
+                {
+                    "use": "usual",
+                    "type": {
+                        "coding": [{"system": IDENTIFIER_TYPE, "code": "MR"}],
+                        "text": "Medical record number",
+                    },
+                    "value": p["mrn"],
+                }
+            ]
+        name: dict[str, Any] = {"use": "official"}
+        if p.get("family_name"):
+            name["family"] = p["family_name"]
+        if p.get("given_name"):
+            name["given"] = [p["given_name"]]
+        if len(name) > 1:
+            resource["name"] = [name]
+        if p.get("sex") in ("female", "male", "other", "unknown"):
+            resource["gender"] = p["sex"]
+        birth = p.get("birth_date")
+        if birth:
+            resource["birthDate"] = birth.isoformat() if isinstance(birth, date) else str(birth)
+        self.add("patient", resource)
+
+    # Procedure ---------------------------------------------------------------------------
+
+    def add_procedure(self) -> None:
+        v = self.view
+        drug = v["drug"]
+        status = PROCEDURE_STATUS.get(v["status"], "unknown")
+        resource: dict[str, Any] = {
+            "resourceType": "Procedure",
+            "status": status,
+            "code": _text_concept(f"Rapid drug desensitization to {drug} ({v['template']})"),
+            "subject": _ref(self.patient_url),
+            "reasonCode": [_text_concept(f"Hypersensitivity to {drug}")],
+        }
+        segments = v.get("segments") or []
+        start = self.started_at or (segments[0]["started_at"] if segments else None)
+        if start is not None:
+            period = {"start": _stamp(start)}
+            if status in ("completed", "stopped") and self.ended_at is not None:
+                period["end"] = _stamp(self.ended_at)
+            resource["performedPeriod"] = period
+        unit = v["unit"]
+        delivered = f"{_number(v['delivered_dose'])} {unit} of {_number(v['target_dose'])} {unit}"
+        if v["status"] == "completed":
+            resource["outcome"] = _text_concept(f"Completed: {delivered} given")
+        elif v["status"] == "aborted":
+            reason = v.get("abort_reason") or "no reason recorded"
+            resource["outcome"] = _text_concept(f"Stopped ({reason}): {delivered} given")
+        reactions = v.get("reactions") or []
+        if reactions:
+            resource["complication"] = [
+                _text_concept(
+                    f"Breakthrough reaction {r['number']}: {_symptom_text(r['symptoms'])}"
+                    + (f" (Brown grade {r['brown_grade']})" if r.get("brown_grade") else "")
+                )
+                for r in reactions
+            ]
+        resource["note"] = [{"text": f"Delivered {delivered} (the target dose)."}]
+        self.add("procedure", resource)
+
+    # MedicationAdministrations ----------------------------------------------------------
+
+    def _bag_label(self, solution: int | None) -> str | None:
+        if solution is None:
+            return None
+        for bag in self.view["plan"]["bags"]:
+            if bag["number"] == solution:
+                label = bag.get("label")
+                return f"bag {solution} ({label})" if label else f"bag {solution}"
+        return f"bag {solution}"
+
+    def _segment_status(self, index: int, segment: Mapping[str, Any]) -> str:
+        stopped = _time(segment.get("stopped_at"))
+        if stopped is None:
+            return "in-progress"
+        onsets = {_time(r["onset_at"]) for r in self.view.get("reactions") or []}
+        last = index == len(self.view["segments"]) - 1
+        if stopped in onsets or (last and self.view["status"] == "aborted"):
+            return "stopped"  # cut short by a reaction, or by the abort
+        return "completed"
+
+    def add_segments(self) -> None:
+        v = self.view
+        steps = v["plan"]["steps"]
+        for index, segment in enumerate(v.get("segments") or []):
+            step = segment["step"]
+            words = [f"Step {step + 1} of {len(steps)}{_origin(steps[step])}"]
+            bag = self._bag_label(segment.get("solution"))
+            if segment.get("volume_ml") is not None:
+                words.append(f"{_number(segment['volume_ml'])} mL" + (f" of {bag}" if bag else ""))
+            if segment.get("rate_ml_h") is not None:
+                words.append(f"at {_number(segment['rate_ml_h'])} mL/h")
+            dosage: dict[str, Any] = {
+                "text": ", ".join(words),
+                "route": _text_concept(v["route"]),
+            }
+            dose = _dose_quantity(segment.get("dose"), v["unit"])
+            if dose is not None:
+                dosage["dose"] = dose
+            if segment.get("rate_ml_h") is not None:
+                dosage["rateQuantity"] = {
+                    "value": _number(segment["rate_ml_h"]),
+                    "unit": "mL/h",
+                    "system": UCUM,
+                    "code": "mL/h",
+                }
+            period = {"start": _stamp(segment["started_at"])}
+            if segment.get("stopped_at"):
+                period["end"] = _stamp(segment["stopped_at"])
+            resource = {
+                "resourceType": "MedicationAdministration",
+                "status": self._segment_status(index, segment),
+                "category": _text_concept("desensitization-step"),
+                "medicationCodeableConcept": _text_concept(v["drug"]),
+                "subject": _ref(self.patient_url),
+                "partOf": [_ref(self.procedure_url)],
+                "effectivePeriod": period,
+                "dosage": dosage,
+            }
+            self.segment_urls.append(self.add(f"segment/{index}", resource))
+
+    def _given(self, key: str, category: str, given: Mapping[str, Any], reason: str) -> None:
+        self.add(
+            key,
+            {
+                "resourceType": "MedicationAdministration",
+                "status": "completed",
+                "category": _text_concept(category),
+                "medicationCodeableConcept": _text_concept(given["drug"]),
+                "subject": _ref(self.patient_url),
+                "partOf": [_ref(self.procedure_url)],
+                "effectiveDateTime": _stamp(given["given_at"]),
+                "reasonCode": [_text_concept(reason)],
+                "dosage": {
+                    "text": f"{given['dose']} {given['route']}".strip(),
+                    "route": _text_concept(given["route"]),
+                },
+            },
+        )
+
+    def add_premedications_and_treatments(self) -> None:
+        checklist = self.view.get("checklist") or {}
+        for index, premed in enumerate(checklist.get("premedications") or []):
+            self._given(f"premedication/{index}", "premedication", premed, "Premedication")
+        for reaction in self.view.get("reactions") or []:
+            for index, treatment in enumerate(reaction.get("treatments") or []):
+                self._given(
+                    f"reaction/{reaction['number']}/treatment/{index}",
+                    "reaction-treatment",
+                    treatment,
+                    f"Treatment of breakthrough reaction {reaction['number']}",
+                )
+
+    # Observations ------------------------------------------------------------------------
+
+    def _observation(
+        self,
+        *,
+        vital: bool,
+        profile: str | None,
+        status: str,
+        effective: str | None,
+        issued: str | None,
+        baseline: bool,
+    ) -> dict[str, Any]:
+        category = "vital-signs" if vital else "procedure"
+        display = "Vital Signs" if vital else "Procedure"
+        resource: dict[str, Any] = {"resourceType": "Observation"}
+        if profile is not None:
+            resource["meta"] = {"profile": [f"{PROFILE}{profile}"]}
+        resource |= {
+            "status": status,
+            "category": [
+                {"coding": [{"system": OBSERVATION_CATEGORY, "code": category, "display": display}]}
+            ],
+            "subject": _ref(self.patient_url),
+            "partOf": [_ref(self.procedure_url)],
+            "effectiveDateTime": effective,
+            "issued": issued,
+        }
+        if baseline:
+            resource["note"] = [{"text": "Baseline reading, before the first step"}]
+        return resource
+
+    def add_observations(self) -> None:
+        rows = list(self.view.get("vitals") or [])
+        first_time = {r["reading_id"]: r["recorded_at"] for r in rows if r["id"] == r["reading_id"]}
+        for row in rows:
+            if not row.get("current", True):
+                continue  # superseded by an amendment: the Observation shows the newest version
+            reading = row["reading_id"]
+            measured_at = first_time.get(reading, row["recorded_at"])
+            common = {
+                "status": "amended" if row["version"] > 1 else "final",
+                "effective": _stamp(measured_at),
+                "issued": _stamp(row["recorded_at"]),
+                "baseline": bool(row.get("baseline")),
+            }
+            values = row["values"]
+            urls: list[str] = []
+            bp = self._blood_pressure(values)
+            if bp is not None:
+                resource = self._observation(vital=True, profile="bp", **common) | bp
+                urls.append(self.add(f"vitals/{reading}/blood_pressure", resource))
+            for name, vital in VITALS.items():
+                entry = values.get(name)
+                if not isinstance(entry, Mapping) or entry.get("status") != "measured":
+                    continue
+                coding = [
+                    {"system": LOINC, "code": code, **({"display": shown} if shown else {})}
+                    for code, shown in vital.codes
+                ]
+                resource = self._observation(
+                    vital=vital.vital_sign, profile=vital.profile, **common
+                ) | {
+                    "code": {"coding": coding, "text": vital.text},
+                    "valueQuantity": {
+                        "value": _number(entry["value"]),
+                        "unit": vital.unit,
+                        "system": UCUM,
+                        "code": vital.ucum,
+                    },
+                }
+                urls.append(self.add(f"vitals/{reading}/{name}", resource))
+            moment = _time(measured_at)
+            if urls and moment is not None:
+                self.readings.append((moment, urls))
+
+    def _blood_pressure(self, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        entries = {name: values.get(name) for name, _, _ in BP_COMPONENTS}
+        if not any(
+            isinstance(e, Mapping) and e.get("status") == "measured" for e in entries.values()
+        ):
+            return None
+        components = []
+        for name, code, shown in BP_COMPONENTS:
+            entry = entries[name]
+            component: dict[str, Any] = {
+                "code": {"coding": [{"system": LOINC, "code": code, "display": shown}]}
+            }
+            if isinstance(entry, Mapping) and entry.get("status") == "measured":
+                component["valueQuantity"] = {
+                    "value": _number(entry["value"]),
+                    "unit": "mmHg",
+                    "system": UCUM,
+                    "code": "mm[Hg]",
+                }
+            else:
+                status = entry.get("status") if isinstance(entry, Mapping) else None
+                reason = ABSENT_REASON.get(status or "", "unknown")
+                absent: dict[str, Any] = {"coding": [{"system": DATA_ABSENT, "code": reason}]}
+                if isinstance(entry, Mapping) and entry.get("reason"):
+                    absent["text"] = entry["reason"]
+                component["dataAbsentReason"] = absent
+            components.append(component)
+        code, shown = BP_PANEL
+        return {
+            "code": {
+                "coding": [{"system": LOINC, "code": code, "display": shown}],
+                "text": "Blood pressure",
+            },
+            "component": components,
+        }
+
+    # AdverseEvents -----------------------------------------------------------------------
+
+    def _segment_at(self, onset: datetime) -> str | None:
+        """The administration running at onset, else the last one started before it."""
+        best: str | None = None
+        for index, segment in enumerate(self.view.get("segments") or []):
+            started = _time(segment["started_at"])
+            assert started is not None
+            if started > onset:
+                break
+            best = self.segment_urls[index]
+            stopped = _time(segment.get("stopped_at"))
+            if stopped is None or stopped >= onset:
+                return best
+        return best
+
+    def add_adverse_events(self) -> None:
+        for reaction in self.view.get("reactions") or []:
+            onset = _time(reaction["onset_at"])
+            assert onset is not None
+            resolved = _time(reaction.get("resolved_at"))
+            symptoms = _symptom_text(reaction.get("symptoms") or [])
+            grades = [
+                f"{name} grade {reaction[key]}"
+                for name, key in (("Brown", "brown_grade"), ("CTCAE", "ctcae_grade"))
+                if reaction.get(key) is not None
+            ]
+            text = f"Breakthrough hypersensitivity reaction during desensitization: {symptoms}"
+            if grades:
+                text += f" ({', '.join(grades)})"
+            resource: dict[str, Any] = {
+                "resourceType": "AdverseEvent",
+                "actuality": "actual",
+                "event": _text_concept(text),
+                "subject": _ref(self.patient_url),
+                "date": _stamp(onset),
+                "detected": _stamp(onset),
+                "outcome": {
+                    "coding": [
+                        {
+                            "system": AE_OUTCOME,
+                            "code": "resolved" if resolved else "ongoing",
+                            "display": "Resolved" if resolved else "Ongoing",
+                        }
+                    ]
+                },
+            }
+            severity = BROWN_SEVERITY.get(reaction.get("brown_grade") or 0)
+            if severity is not None:
+                resource["severity"] = {
+                    "coding": [
+                        {"system": AE_SEVERITY, "code": severity, "display": severity.title()}
+                    ]
+                }
+            suspect = self._segment_at(onset)
+            if suspect is not None:
+                resource["suspectEntity"] = [{"instance": _ref(suspect)}]
+            start = onset - ONSET_WINDOW_BEFORE
+            effects = [
+                url
+                for moment, urls in self.readings
+                if start <= moment and (resolved is None or moment <= resolved)
+                for url in urls
+            ]
+            if effects:
+                resource["extension"] = [
+                    {"url": RESULTING_EFFECT, "valueReference": _ref(url)} for url in effects
+                ]
+            self.add(f"reaction/{reaction['number']}", resource)
+
+
+def session_bundle(
+    view: Mapping[str, Any],
+    patient: Mapping[str, Any],
+    *,
+    started_at: str | datetime | None = None,
+    ended_at: str | datetime | None = None,
+    installation_id: str = "",
+) -> dict[str, Any]:
+    """The FHIR R4 ``collection`` Bundle of one session (see the module docstring).
+
+    ``patient``: mrn, family_name, given_name, birth_date (a date or ``YYYY-MM-DD``), sex.
+    ``started_at``/``ended_at``: when the session started and when it was completed or aborted
+    (the Procedure's performed period). ``installation_id`` keeps the UUIDs of two installations
+    apart; the same inputs always give the same Bundle.
+    """
+    builder = _Builder(view, patient, started_at, ended_at, installation_id)
+    builder.add_patient()
+    builder.add_procedure()
+    builder.add_segments()
+    builder.add_premedications_and_treatments()
+    builder.add_observations()
+    builder.add_adverse_events()
+    return {
+        "resourceType": "Bundle",
+        "id": resource_id(builder.session_id, "bundle", installation_id),
+        "type": "collection",
+        "entry": builder.entries,
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 
 import asyncpg
@@ -25,7 +26,7 @@ from app.session.models import SessionEvent
 
 logger = logging.getLogger(__name__)
 
-APPLICATION_NAME = "stepwise-listen"
+APPLICATION_NAME = "stepwise-listen"  # with the process id: "stepwise-listen 4242"
 
 
 def asyncpg_dsn(database_url: str) -> str:
@@ -84,7 +85,8 @@ class PgListener:
             connection = None
             try:
                 connection = await asyncpg.connect(
-                    self.dsn, server_settings={"application_name": APPLICATION_NAME}
+                    self.dsn,
+                    server_settings={"application_name": f"{APPLICATION_NAME} {os.getpid()}"},
                 )
                 await connection.add_listener(CHANNEL, self._on_notify)
                 self.connections += 1

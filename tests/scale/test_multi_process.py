@@ -200,16 +200,17 @@ def test_a_change_through_one_process_reaches_screens_on_the_others(
         close_all(teams)
 
 
-def listen_backends(database_url: str) -> list[int]:
+def listen_backends(database_url: str, processes: dict[str, Process]) -> list[int]:
+    """The LISTEN connections of these processes (others may share the test database)."""
+    names = [f"stepwise-listen {p.popen.pid}" for p in processes.values()]
+
     async def read() -> list[int]:
         engine = create_engine(database_url)
         try:
             async with engine.connect() as conn:
                 rows = await conn.execute(
-                    text(
-                        "SELECT pid FROM pg_stat_activity WHERE "
-                        "application_name = 'stepwise-listen' AND datname = current_database()"
-                    )
+                    text("SELECT pid FROM pg_stat_activity WHERE application_name = ANY(:names)"),
+                    {"names": names},
                 )
                 return [r[0] for r in rows]
         finally:
@@ -238,7 +239,7 @@ def test_a_cut_listen_connection_is_noticed_and_its_screens_catch_up(
     teams = sign_in_all(processes, accounts)
     try:
         sid = prepared_session(teams, "A")
-        before = listen_backends(postgres_url)
+        before = listen_backends(postgres_url, processes)
         assert len(before) == 3  # one LISTEN connection per process
 
         async def run() -> None:
@@ -265,7 +266,7 @@ def test_a_cut_listen_connection_is_noticed_and_its_screens_catch_up(
         asyncio.run(run())
         deadline = time.monotonic() + 20
         while True:
-            after = listen_backends(postgres_url)
+            after = listen_backends(postgres_url, processes)
             if len(after) == 3 and not set(after) & set(before):
                 break  # every process listens again, on new connections
             assert time.monotonic() < deadline, (before, after)

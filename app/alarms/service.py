@@ -47,38 +47,6 @@ async def sync(db: AsyncSession, session_id: int, board: logic.AlarmBoard) -> No
             timer.status = "cancelled"  # acknowledged (or ended) before its deadline
 
 
-async def due_timer_ids(db: AsyncSession, now, limit: int = 50) -> list[int]:
-    await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
-    ids = list(
-        await db.scalars(
-            select(AlarmTimer.id)
-            .where(AlarmTimer.status == "pending", AlarmTimer.due_at <= now)
-            .order_by(AlarmTimer.due_at)
-            .limit(limit)
-        )
-    )
-    await db.rollback()
-    return ids
-
-
-async def session_of(db: AsyncSession, timer_id: int) -> int | None:
-    return await db.scalar(select(AlarmTimer.session_id).where(AlarmTimer.id == timer_id))
-
-
-async def claim(db: AsyncSession, timer_id: int, now) -> int | None:
-    """Compare-and-set pending -> fired; the session id when this caller won."""
-    timer = await db.get(AlarmTimer, timer_id)
-    if timer is None or timer.status != "pending" or timer.due_at > now:
-        return None
-    session_id = timer.session_id
-    claimed = await db.execute(
-        update(AlarmTimer)
-        .where(AlarmTimer.id == timer_id, AlarmTimer.status == "pending")
-        .values(status="fired", fired_at=now)
-    )
-    return session_id if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
-
-
 async def set_check(db: AsyncSession, session_id: int, due_at) -> None:
     """Keep one pending technical-alarm check at `due_at` (None: no check pending)."""
     pending = list(
@@ -96,13 +64,18 @@ async def set_check(db: AsyncSession, session_id: int, due_at) -> None:
         db.add(AlarmCheckTimer(session_id=session_id, due_at=due_at, status="pending"))
 
 
-async def due_check_ids(db: AsyncSession, now, limit: int = 50) -> list[int]:
+# The two kinds of stored alarm deadline: an escalation, and a technical-alarm check. Both are
+# fired the same way: listed by a read, then claimed by compare-and-set in the firing transaction.
+TimerKind = type[AlarmTimer] | type[AlarmCheckTimer]
+
+
+async def due_ids(db: AsyncSession, kind: TimerKind, now, limit: int = 50) -> list[int]:
     await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
     ids = list(
         await db.scalars(
-            select(AlarmCheckTimer.id)
-            .where(AlarmCheckTimer.status == "pending", AlarmCheckTimer.due_at <= now)
-            .order_by(AlarmCheckTimer.due_at)
+            select(kind.id)
+            .where(kind.status == "pending", kind.due_at <= now)
+            .order_by(kind.due_at)
             .limit(limit)
         )
     )
@@ -110,19 +83,19 @@ async def due_check_ids(db: AsyncSession, now, limit: int = 50) -> list[int]:
     return ids
 
 
-async def check_session_of(db: AsyncSession, timer_id: int) -> int | None:
-    return await db.scalar(select(AlarmCheckTimer.session_id).where(AlarmCheckTimer.id == timer_id))
+async def session_of(db: AsyncSession, kind: TimerKind, timer_id: int) -> int | None:
+    return await db.scalar(select(kind.session_id).where(kind.id == timer_id))
 
 
-async def claim_check(db: AsyncSession, timer_id: int, now) -> int | None:
+async def claim(db: AsyncSession, kind: TimerKind, timer_id: int, now) -> int | None:
     """Compare-and-set pending -> fired; the session id when this caller won."""
-    timer = await db.get(AlarmCheckTimer, timer_id)
+    timer = await db.get(kind, timer_id)
     if timer is None or timer.status != "pending" or timer.due_at > now:
         return None
     session_id = timer.session_id
     claimed = await db.execute(
-        update(AlarmCheckTimer)
-        .where(AlarmCheckTimer.id == timer_id, AlarmCheckTimer.status == "pending")
+        update(kind)
+        .where(kind.id == timer_id, kind.status == "pending")
         .values(status="fired", fired_at=now)
     )
     return session_id if claimed.rowcount == 1 else None  # type: ignore[attr-defined]

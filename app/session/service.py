@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alarms import board as alarm_board
 from app.alarms import logic, technical
 from app.alarms import service as alarm_service
+from app.alarms.models import AlarmTimer
 from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
 from app.clock import Clock
@@ -381,20 +382,33 @@ def _technical_alarms(
     return technical.reconcile(board, technical.conditions(state, now), now)
 
 
-async def fire_check_timer(
-    db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int
+async def fire_alarm_timer(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    kind: alarm_service.TimerKind,
+    timer_id: int,
+    on_escalated: Callable[[dict[str, Any]], None] | None = None,
 ) -> bool:
-    """A technical-alarm check came due: claim it by compare-and-set and bring the session's
-    technical alarms up to date, in one transaction."""
-    session_id = await alarm_service.check_session_of(db, timer_id)
+    """An alarm deadline came due: claim it by compare-and-set and, in the same transaction,
+    escalate (AlarmTimer) or bring the technical alarms up to date (AlarmCheckTimer)."""
+    session_id = await alarm_service.session_of(db, kind, timer_id)
     if session_id is not None:
-        busy = not await lock_unless_busy(db, session_id)  # the session row first, or later
-        session_id = None if busy else await alarm_service.claim_check(db, timer_id, clock.now())
+        # The session row first, as commands do; busy -> the next pass.
+        busy = not await lock_unless_busy(db, session_id)
+        session_id = None if busy else await alarm_service.claim(db, kind, timer_id, clock.now())
     if session_id is None:
         await db.rollback()
         return False
+    change = logic.escalate_due if kind is AlarmTimer else logic.tick
     await run_alarm_command(
-        db, clock, doorbell, Caller(SYSTEM_ACTOR, RequestInfo()), session_id, logic.tick
+        db,
+        clock,
+        doorbell,
+        Caller(SYSTEM_ACTOR, RequestInfo()),
+        session_id,
+        change,
+        on_escalated=on_escalated,
     )
     return True
 
@@ -447,34 +461,6 @@ async def run_alarm_command(
                     {"event": "alarm.escalated", "session_id": session_id, **dict(event.data)}
                 )
     return 200, body
-
-
-async def fire_alarm_timer(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    timer_id: int,
-    on_escalated: Callable[[dict[str, Any]], None] | None = None,
-) -> bool:
-    """Escalate by compare-and-set on the stored deadline, in the escalation's transaction."""
-    session_id = await alarm_service.session_of(db, timer_id)
-    if session_id is not None:
-        # The session row first, as commands do; busy -> the next pass.
-        busy = not await lock_unless_busy(db, session_id)
-        session_id = None if busy else await alarm_service.claim(db, timer_id, clock.now())
-    if session_id is None:
-        await db.rollback()
-        return False
-    await run_alarm_command(
-        db,
-        clock,
-        doorbell,
-        Caller(SYSTEM_ACTOR, RequestInfo()),
-        session_id,
-        logic.escalate_due,
-        on_escalated=on_escalated,
-    )
-    return True
 
 
 async def run_command(

@@ -12,6 +12,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alarms import service as alarm_service
+from app.alarms.models import AlarmCheckTimer, AlarmTimer
 from app.alarms.webhook import EscalationWebhook
 from app.clock import Clock
 from app.live.doorbell import Doorbell
@@ -31,19 +32,22 @@ async def fire_due(
     async with sessionmaker() as db:
         ids = await service.due_timer_ids(db, clock.now())
     async with sessionmaker() as db:
-        alarm_ids = await alarm_service.due_timer_ids(db, clock.now())
+        alarm_ids = await alarm_service.due_ids(db, AlarmTimer, clock.now())
     async with sessionmaker() as db:
-        check_ids = await alarm_service.due_check_ids(db, clock.now())
+        check_ids = await alarm_service.due_ids(db, AlarmCheckTimer, clock.now())
     notify = webhook.notify if webhook is not None else None
 
     async def fire_alarm(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
-        return await service.fire_alarm_timer(db, clock, doorbell, timer_id, notify)
+        return await service.fire_alarm_timer(db, clock, doorbell, AlarmTimer, timer_id, notify)
+
+    async def fire_check(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
+        return await service.fire_alarm_timer(db, clock, doorbell, AlarmCheckTimer, timer_id)
 
     fired = 0
     for fire, timer_ids in (
         (service.fire_timer, ids),
         (fire_alarm, alarm_ids),
-        (service.fire_check_timer, check_ids),
+        (fire_check, check_ids),
     ):
         for timer_id in timer_ids:
             async with sessionmaker() as db:

@@ -22,13 +22,15 @@ RUN mkdir -p vendor \
  && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js vendor/swagger-ui-bundle.js \
  && cp node_modules/swagger-ui-dist/swagger-ui.css vendor/swagger-ui.css
 
-# --- 2. the wheel: app/ with its templates and static files, vendor/ included ---------------
+# --- 2. the wheel: app/ with its templates, static files, vendor/ and migrations -------------
 FROM python:3.11-slim AS wheel
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # pyproject.toml names README.md as the package's readme, so the build needs it.
 COPY pyproject.toml README.md ./
 COPY app/ app/
+# pyproject.toml packs the top-level migrations/ into the wheel as app/_migrations/.
+COPY migrations/ migrations/
 # The assets must be in the tree before the build: pyproject's package-data
 # (static/**/*) is what puts them into the wheel.
 COPY --from=assets /build/vendor/ app/static/vendor/
@@ -49,15 +51,13 @@ RUN python -m venv /opt/venv \
  && pip install /tmp/wheels/stepwise-*.whl \
  && rm -rf /tmp/wheels
 
-# The migrations are not part of the wheel: app/schema.py looks for them beside the installed
-# `app` package (PROJECT_ROOT = the parent of app/, here site-packages). Put them exactly there,
-# or `stepwise db upgrade` and the app's start-up (head_revision) cannot find them.
-COPY migrations/ /opt/venv/lib/python3.11/site-packages/migrations/
-
 # Fail the build, not the deployment, when the package is incomplete: the CLI starts, the
-# migrations are where app.schema looks, and the templates and vendored assets were installed.
+# migrations came with the package (app/_migrations), and the templates and vendored assets
+# were installed.
 RUN stepwise --help > /dev/null \
- && python -c "from app.schema import head_revision; print('migrations head:', head_revision())" \
+ && python -c "from app.schema import MIGRATIONS_DIR as m, head_revision; \
+assert m.parent.name == 'app', f'migrations not in the package: {m}'; \
+print('migrations head:', head_revision())" \
  && python -c "from app.templating import STATIC_DIR as s, TEMPLATES_DIR as t; \
 names = ['htmx.min.js', 'ws.min.js', 'swagger-ui-bundle.js', 'swagger-ui.css']; \
 missing = [n for n in names if not (s / 'vendor' / n).is_file()]; \

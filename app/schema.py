@@ -13,7 +13,15 @@ from sqlalchemy.engine import Connection
 from app.db import backend_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# The scripts are kept in the repository's top-level migrations/ folder, and a checkout or an
+# editable install reads them there. A wheel cannot put that folder beside the package without
+# adding a stray top-level `migrations` to site-packages, so pyproject.toml packs it into the
+# package as app/_migrations/, a folder that therefore exists only in an installed wheel.
+_PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "_migrations"
+MIGRATIONS_DIR = (
+    _PACKAGED_MIGRATIONS if _PACKAGED_MIGRATIONS.is_dir() else PROJECT_ROOT / "migrations"
+)
+# Present in a checkout only; it serves the ``alembic`` command line, and Config() does without.
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 
 # migrations/env.py leaves the revision reached in the Config's attributes under this key.

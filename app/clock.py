@@ -61,6 +61,39 @@ class RealClock:
             return current
 
 
+class AlignedClock:
+    """Wall-clock time moved by an offset measured against a reference clock: the database's,
+    when several processes share one. A timer is due when the shared clock says so, not when
+    the clock of whichever machine looks first does; machines whose clocks disagree by a
+    minute would otherwise fire a step a minute early (or late).
+
+    The offset is measured outside this module (app.clock_sync) and handed in with
+    ``align``; a correction backwards holds the clock still instead of running it back.
+    """
+
+    speed = 1.0
+
+    def __init__(self, wall: Callable[[], datetime] | None = None) -> None:
+        self._local = wall or (lambda: datetime.now(UTC))
+        self._offset = timedelta(0)
+        self._aligned = RealClock(lambda: self._local() + self._offset)
+
+    @property
+    def offset(self) -> timedelta:
+        """Reference time minus this machine's time, as last measured."""
+        return self._offset
+
+    def local(self) -> datetime:
+        """This machine's own, uncorrected time: what the offset is measured from."""
+        return require_aware(self._local(), "wall clock time")
+
+    def align(self, offset: timedelta) -> None:
+        self._offset = offset
+
+    def now(self) -> datetime:
+        return self._aligned.now()
+
+
 class AcceleratedClock:
     """Training clock: simulated time runs ``speed`` times faster than real time.
 
@@ -126,16 +159,19 @@ class ManualClock:
         return self._now
 
 
-def clock_from_settings(settings: Settings, anchor: datetime | None = None) -> Clock:
+def clock_from_settings(
+    settings: Settings, anchor: datetime | None = None, wall: AlignedClock | None = None
+) -> Clock:
     """Build the clock selected by ``STEPWISE_CLOCK_MODE``; a ``STEPWISE_CLOCK_SPEED`` above 1
     turns the real clock into the training clock. ``anchor`` (the installation's creation time,
-    passed by the app) keeps training time continuous across restarts."""
+    passed by the app) keeps training time continuous across restarts; ``wall``, when given, is
+    the wall time both run on (aligned to the database's clock by the app)."""
     if settings.clock_mode == "accelerated" or (
         settings.clock_mode == "real" and settings.clock_speed > 1
     ):
-        return AcceleratedClock(settings.clock_speed, anchor)
+        return AcceleratedClock(settings.clock_speed, anchor, wall=wall.now if wall else None)
     if settings.clock_mode == "real":
-        return RealClock()
+        return wall or RealClock()
     if settings.clock_mode == "manual":
         return ManualClock(datetime.now(UTC))
     raise ValueError(f"unknown clock mode {settings.clock_mode!r}")

@@ -67,11 +67,13 @@ async def healthz(request: Request) -> JSONResponse:
     except Exception as exc:  # a health check answers, it never turns into a 500
         logger.exception("health check failed unexpectedly")
         return _error(f"error: {type(exc).__name__}")
-    return JSONResponse(
-        {
-            "status": "ok",
-            "database": "ok",
-            "backend": state.backend,
-            "schema_revision": revision,
-        }
-    )
+    answer = {
+        "status": "ok",
+        "database": "ok",
+        "backend": state.backend,
+        "schema_revision": revision,
+    }
+    wall = getattr(state, "wall", None)
+    if wall is not None:  # this process runs on the database's clock (app.clock_sync)
+        answer["clock_offset_ms"] = round(wall.offset.total_seconds() * 1000, 1)
+    return JSONResponse(answer)

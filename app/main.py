@@ -16,14 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import __version__, health, home
+from app import __version__, clock_sync, health, home
 from app.alarms.webhook import EscalationWebhook
 from app.audit import pages as audit_pages
 from app.auth import router as auth_router
 from app.auth.csrf import parse_allowed_origins
 from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
 from app.auth.service import SignedIn
-from app.clock import clock_from_settings
+from app.clock import AlignedClock, clock_from_settings
 from app.config import Settings, get_settings
 from app.db import Installation, backend_name, create_engine, session_factory
 from app.live import router as live_router
@@ -106,9 +106,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.clock_mode == "real" and settings.clock_speed > 1
         )
         anchor = await _clock_anchor(engine) if training else None
-        app.state.clock = clock_from_settings(settings, anchor)
-        app.state.head_revision = head_revision()
         backend = backend_name(settings.database_url)
+        wall = None
+        if backend == "postgresql" and settings.clock_mode == "real":
+            # Several processes: run on the database's clock, so they agree on what is due.
+            wall = AlignedClock()
+            with suppress(SQLAlchemyError, OSError):  # unreachable: healthz says so
+                await clock_sync.align(engine, wall)
+        app.state.clock = clock_from_settings(settings, anchor, wall)
+        app.state.wall = wall
+        app.state.head_revision = head_revision()
         app.state.doorbell = doorbell_for(backend)
         webhook = (
             EscalationWebhook(
@@ -131,7 +138,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.hub.start()
         stop_timers = asyncio.Event()
-        listener_task = None
+        background: list[asyncio.Task] = []
+        if wall is not None:
+            background.append(
+                asyncio.create_task(
+                    clock_sync.keep_aligned(engine, wall, stop_timers), name="stepwise-clock"
+                )
+            )
         if backend == "postgresql":
             # Commits of every process reach this one's screens (app.live.pg_listener).
             hub = app.state.hub
@@ -141,8 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.sessionmaker,
                 lambda: [t for t in hub.screens if isinstance(t, int)],
             )
-            listener_task = asyncio.create_task(
-                app.state.pg_listener.run(stop_timers), name="stepwise-listen"
+            background.append(
+                asyncio.create_task(app.state.pg_listener.run(stop_timers), name="stepwise-listen")
             )
         timer_loop = asyncio.create_task(
             timers.run_forever(
@@ -164,13 +177,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 timer_loop.cancel()
                 with suppress(asyncio.CancelledError):
                     await timer_loop
-            if listener_task is not None:
+            for task in background:
                 try:
-                    await asyncio.wait_for(listener_task, TIMER_STOP_SECONDS)
+                    await asyncio.wait_for(task, TIMER_STOP_SECONDS)
                 except TimeoutError:
-                    listener_task.cancel()
+                    task.cancel()
                     with suppress(asyncio.CancelledError):
-                        await listener_task
+                        await task
             await app.state.hub.stop()
             if webhook is not None:
                 await webhook.close()

@@ -8,6 +8,7 @@ import pytest
 
 from app.clock import (
     AcceleratedClock,
+    AlignedClock,
     Clock,
     ManualClock,
     RealClock,
@@ -159,6 +160,47 @@ def test_manual_clock_refuses_naive_datetimes() -> None:
     clock = ManualClock(START)
     with pytest.raises(ValueError, match="timezone-aware"):
         clock.set(datetime(2030, 1, 1))
+
+
+# --- AlignedClock ---------------------------------------------------------------------------
+
+
+def test_aligned_clock_adds_the_measured_offset_to_the_local_time() -> None:
+    wall = FakeWall(START)
+    clock = AlignedClock(wall)
+    assert clock.now() == START and clock.offset == timedelta(0)
+
+    clock.align(timedelta(seconds=-90))  # this machine runs 90 s ahead of the database
+    wall.value = START + timedelta(seconds=100)
+
+    assert clock.local() == START + timedelta(seconds=100)
+    assert clock.now() == START + timedelta(seconds=10)
+    assert isinstance(clock, Clock) and clock.speed == 1.0
+
+
+def test_a_correction_backwards_holds_the_aligned_clock_still() -> None:
+    wall = FakeWall(START)
+    clock = AlignedClock(wall)
+    assert clock.now() == START
+
+    clock.align(timedelta(seconds=-5))
+    wall.value = START + timedelta(seconds=3)
+    assert clock.now() == START  # not 2 s before an instant it already gave
+    wall.value = START + timedelta(seconds=8)
+    assert clock.now() == START + timedelta(seconds=3)
+
+
+def test_the_training_clock_runs_on_the_aligned_wall_when_given() -> None:
+    wall = FakeWall(START)
+    aligned = AlignedClock(wall)
+    aligned.align(timedelta(seconds=30))
+    settings = Settings(env="test", clock_mode="real", clock_speed=10)
+
+    clock = clock_from_settings(settings, anchor=START, wall=aligned)
+    wall.value = START + timedelta(seconds=1)  # aligned: 31 s after the anchor
+
+    assert clock.now() == START + timedelta(seconds=310)
+    assert clock_from_settings(Settings(env="test"), wall=aligned) is aligned
 
 
 # --- from settings ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,7 @@ import websockets
 from sqlalchemy import text
 
 from app.db import create_engine
+from tests.scale.ward import Front, Ward
 from tests.session.conftest import new_patient
 from tests.support import SignedInClient, run_async
 
@@ -55,7 +58,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(name: str, database_url: str, **env: str) -> Process:
+def libfaketime() -> str:
+    """The preloaded library that sets a process's clock wrong on purpose (Debian: faketime)."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("libfaketime is missing: apt-get install faketime")
+        pytest.skip("libfaketime is missing: apt-get install faketime")
+    return found[0]
+
+
+def start(name: str, database_url: str, skew_seconds: int = 0, **env: str) -> Process:
+    """A ``stepwise serve`` process; ``skew_seconds`` sets its machine clock that far off."""
     port = free_port()
     environment = {
         **os.environ,
@@ -65,6 +79,12 @@ def start(name: str, database_url: str, **env: str) -> Process:
         "STEPWISE_SESSION_IDLE_MINUTES": "600",
         **env,
     }
+    if skew_seconds:
+        environment.update(
+            LD_PRELOAD=libfaketime(),
+            FAKETIME=f"{skew_seconds:+d}s",
+            FAKETIME_DONT_FAKE_MONOTONIC="1",  # a wrong wall clock, as on a real machine
+        )
     popen = subprocess.Popen([str(STEPWISE), "serve"], env=environment, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -78,11 +98,14 @@ def start(name: str, database_url: str, **env: str) -> Process:
 
 
 @contextlib.contextmanager
-def three_processes(database_url: str, **env: str) -> Iterator[dict[str, Process]]:
+def three_processes(
+    database_url: str, skews: dict[str, int] | None = None, **env: str
+) -> Iterator[dict[str, Process]]:
     started: dict[str, Process] = {}
     try:
         for name in ("A", "B", "C"):
-            started[name] = start(name, database_url, **env)
+            skew = (skews or {}).get(name, 0)
+            started[name] = start(name, database_url, skew, **env)
         yield started
     finally:
         for process in started.values():
@@ -122,7 +145,11 @@ async def until_seen(socket, needle: str, within: float) -> str:
             return message
 
 
-def prepared_session(teams: dict[str, dict[str, SignedInClient]], via: str) -> int:
+def prepared_session(
+    teams: dict[str, dict[str, SignedInClient]], via: str, start: bool = True
+) -> int:
+    """A brigham-12 session created through process ``via``, approved, checked, with
+    baseline vitals, and started unless ``start`` is False."""
     team = teams[via]
     nurse = team["nurse"]
     body = {
@@ -141,7 +168,7 @@ def prepared_session(teams: dict[str, dict[str, SignedInClient]], via: str) -> i
         ("nurse", "checklist", {"item": "rescue_kit"}),
         ("nurse", "checklist", {"item": "premedications", "none_reason": "none"}),
         ("nurse", "vitals", OK),
-        ("nurse", "start", {}),
+        *([("nurse", "start", {})] if start else []),
     ):
         answer = team[role].post(f"/api/v1/sessions/{sid}/{command}", json=payload)
         assert answer.status_code == 200, answer.text
@@ -275,52 +302,215 @@ def test_a_cut_listen_connection_is_noticed_and_its_screens_catch_up(
         close_all(teams)
 
 
-def test_a_killed_process_loses_nothing_and_the_others_fire_its_timers_once(
-    fast_processes: dict[str, Process], accounts, postgres_url: str
-) -> None:
-    processes = fast_processes
-    teams = sign_in_all(processes, accounts)
-    try:
-        sids = [prepared_session(teams, name) for name in ("A", "B", "C") for _ in range(3)]
-        acknowledged = teams["B"]["nurse"].post(
-            f"/api/v1/sessions/{sids[0]}/vitals", json={**OK, "heart_rate": 99}
+def fronts_of(
+    processes: dict[str, Process], teams: dict[str, dict[str, SignedInClient]]
+) -> list[Front]:
+    return [
+        Front(
+            name,
+            p.base,
+            {
+                "origin": p.base,
+                "x-csrf-token": teams[name]["nurse"].csrf_token,
+                **cookie(teams[name]["nurse"]),
+            },
+            lambda p=p: p.popen.poll() is None,
         )
-        assert acknowledged.status_code == 200
-        processes["B"].popen.send_signal(signal.SIGKILL)
-        processes["B"].popen.wait(10)
+        for name, p in processes.items()
+    ]
 
-        # Nothing acknowledged by B is lost.
-        view = teams["A"]["nurse"].get(f"/api/v1/sessions/{sids[0]}").json()
-        assert any(v["values"]["heart_rate"]["value"] == "99" for v in view["vitals"])
 
-        # The survivors' timer loops fire every step timer when it comes due, B's too.
-        deadline = time.monotonic() + 30
-        while True:
-            states = [
-                teams["C"]["nurse"].get(f"/api/v1/sessions/{sid}").json()["status"] for sid in sids
+WARD_SESSIONS = 50
+WARD_SPEED = 300  # a 15-minute step lasts 3 s, the 30-minute observation 6 s
+
+
+def test_fifty_whole_protocols_fire_every_step_exactly_once_through_a_sigkill(
+    postgres_url: str, accounts
+) -> None:
+    """Three processes, 50 sessions through whole brigham-12 protocols at once; process B is
+    killed with SIGKILL halfway. Every step timer fires once (counted in the event table),
+    nothing B acknowledged is lost, and the survivors finish B's sessions."""
+    with three_processes(postgres_url, STEPWISE_CLOCK_SPEED=str(WARD_SPEED)) as processes:
+        teams = sign_in_all(processes, accounts)
+        try:
+            names = list(processes)
+            sids = [
+                prepared_session(teams, names[i % 3], start=False) for i in range(WARD_SESSIONS)
             ]
-            if all(s == "step_due" for s in states):
-                break
-            assert time.monotonic() < deadline, states
-            time.sleep(0.2)
+            steps = len(
+                teams["A"]["nurse"].get(f"/api/v1/sessions/{sids[0]}").json()["plan"]["steps"]
+            )
+            ward_report = run_async(lambda: run_ward(processes, teams, sids, postgres_url))
+        finally:
+            close_all(teams)
+    fired, timers, vitals = run_async(lambda: ward_counts(postgres_url, sids))
 
-        async def counts() -> list[tuple[int, int]]:
-            engine = create_engine(postgres_url)
-            try:
-                async with engine.connect() as conn:
-                    rows = await conn.execute(
+    # Exactly once: per session, one step_due per step but the last, one last_step_done,
+    # one observation_done; every stored timer fired, none left pending.
+    assert fired == {
+        sid: {"step_due": steps - 1, "last_step_done": 1, "observation_done": 1} for sid in sids
+    }
+    assert timers == {("fired", WARD_SESSIONS * (steps + 1))}
+    # Nothing acknowledged is lost: every vitals answer is in the record, and nothing else.
+    assert vitals == ward_report.acknowledged_vitals
+    print(
+        f"ward: {WARD_SESSIONS} sessions x {steps} steps = {WARD_SESSIONS * steps} step timers "
+        f"fired once each; {ward_report.resent} commands resent after B was killed; "
+        f"{sum(len(v) for v in vitals.values())} vitals kept"
+    )
+
+
+async def run_ward(
+    processes: dict[str, Process],
+    teams: dict[str, dict[str, SignedInClient]],
+    sids: list[int],
+    database_url: str,
+) -> Ward:
+    engine = create_engine(database_url)
+    names = list(processes)
+    ward = Ward(
+        engine, fronts_of(processes, teams), {sid: names[i % 3] for i, sid in enumerate(sids)}
+    )
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(ward.watch(stop))
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            nurses = asyncio.gather(*(ward.drive(client, sid) for sid in sids))
+            # Halfway through (the mean session past step 6), B dies mid-run.
+            while sum(p.current_step or 0 for p in ward.progress.values()) < len(sids) * 6:
+                assert not nurses.done() or nurses.exception() is None
+                await asyncio.sleep(0.1)
+            processes["B"].popen.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(nurses, 300)
+    finally:
+        stop.set()
+        await watcher
+        await engine.dispose()
+    return ward
+
+
+async def ward_counts(
+    database_url: str, sids: list[int]
+) -> tuple[dict[int, dict[str, int]], set[tuple[str, int]], dict[int, set[str]]]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            fired: dict[int, dict[str, int]] = {sid: {} for sid in sids}
+            rows = await conn.execute(
+                text(
+                    "SELECT session_id, kind, count(*) FROM session_event "
+                    "WHERE session_id = ANY(:ids) "
+                    "AND kind IN ('step_due', 'last_step_done', 'observation_done') "
+                    "GROUP BY session_id, kind"
+                ),
+                {"ids": sids},
+            )
+            for sid, kind, count in rows:
+                fired[sid][kind] = count
+            timers = {
+                (status, count)
+                for status, count in await conn.execute(
+                    text(
+                        "SELECT status, count(*) FROM session_timer "
+                        "WHERE session_id = ANY(:ids) GROUP BY status"
+                    ),
+                    {"ids": sids},
+                )
+            }
+            vitals: dict[int, set[str]] = {}
+            for sid, version in await conn.execute(
+                text(
+                    "SELECT session_id, version FROM session_event "
+                    "WHERE session_id = ANY(:ids) AND kind = 'vitals_recorded' AND seq > "
+                    # the baseline, before the start, was not the ward's
+                    "(SELECT s.seq FROM session_event s "
+                    "WHERE s.session_id = session_event.session_id AND s.kind = 'started')"
+                ),
+                {"ids": sids},
+            ):
+                vitals.setdefault(sid, set()).add(str(version))
+            return fired, timers, vitals
+    finally:
+        await engine.dispose()
+
+
+SKEW_SECONDS = 300
+SKEW_SPEED = 120
+
+
+def test_processes_with_clocks_five_minutes_apart_fire_steps_on_the_database_clock(
+    postgres_url: str, accounts
+) -> None:
+    """One process's machine clock runs 5 minutes ahead, another's 5 minutes behind. Both
+    run on the database's clock: the one ahead does not fire a step early, and the one behind,
+    left alone, does not fire it late."""
+    skews = {"A": SKEW_SECONDS, "C": -SKEW_SECONDS}
+    with three_processes(postgres_url, skews, STEPWISE_CLOCK_SPEED=str(SKEW_SPEED)) as processes:
+        for name, skew in skews.items():
+            offset = httpx.get(processes[name].base + "/healthz").json()["clock_offset_ms"]
+            assert abs(offset + skew * 1000) < 1000, (name, offset)  # it measured its skew
+        processes["B"].popen.terminate()  # only the two skewed processes from here on
+        processes["B"].popen.wait(20)
+        teams = sign_in_all({n: processes[n] for n in skews}, accounts)
+        try:
+            sids = [prepared_session(teams, name) for name in ("A", "C")]
+            first = run_async(lambda: watch_firing(postgres_url, teams["A"]["nurse"], sids))
+            for sid in sids:  # the next step, with only the process that is behind left
+                nurse = teams["C"]["nurse"]
+                assert nurse.post(f"/api/v1/sessions/{sid}/vitals", json=OK).status_code == 200
+                confirmed = nurse.post(f"/api/v1/sessions/{sid}/confirm-step", json={})
+                assert confirmed.status_code == 200, confirmed.text
+            processes["A"].popen.terminate()
+            processes["A"].popen.wait(20)
+            second = run_async(lambda: watch_firing(postgres_url, teams["C"]["nurse"], sids))
+        finally:
+            close_all(teams)
+    print(f"skewed clocks: step fired at database time - deadline (s): {first} then {second}")
+
+
+async def watch_firing(database_url: str, nurse: SignedInClient, sids: list[int]) -> list[float]:
+    """Watch the sessions until each step comes due, reading the time from the database's
+    clock (as training time: the anchor and speed every process uses). Fail if a step fires
+    before its deadline, or more than 3 real seconds after it; return each lateness in
+    training seconds."""
+    deadlines = {
+        sid: datetime.fromisoformat((await asyncio.to_thread(view, nurse, sid))["deadline"])
+        for sid in sids
+    }
+    engine = create_engine(database_url)
+    lateness: dict[int, float] = {}
+    try:
+        async with engine.connect() as conn:
+            anchor = await conn.scalar(
+                text("SELECT created_at FROM installation ORDER BY id LIMIT 1")
+            )
+            while len(lateness) < len(sids):
+                rows = (
+                    await conn.execute(
                         text(
-                            "SELECT session_id, count(*) FROM session_event "
-                            "WHERE kind = 'step_due' AND session_id = ANY(:ids) "
-                            "GROUP BY session_id"
+                            "SELECT id, status, clock_timestamp() FROM desensitization_session "
+                            "WHERE id = ANY(:ids)"
                         ),
                         {"ids": sids},
                     )
-                    return [tuple(r) for r in rows]
-            finally:
-                await engine.dispose()
-
-        fired = dict(run_async(counts))
-        assert fired == {sid: 1 for sid in sids}  # each step fired once, none twice
+                ).all()
+                await conn.rollback()
+                for sid, status, db_now in rows:
+                    if sid in lateness:
+                        continue
+                    training_now = anchor + (db_now - anchor) * SKEW_SPEED
+                    late = (training_now - deadlines[sid]).total_seconds()
+                    if status == "step_due":
+                        assert late >= 0, f"session {sid}'s step fired {-late:.1f} s early"
+                        lateness[sid] = round(late, 1)
+                    assert late < 3 * SKEW_SPEED, f"session {sid}'s step is {late:.0f} s late"
+                await asyncio.sleep(0.02)
     finally:
-        close_all(teams)
+        await engine.dispose()
+    return [lateness[sid] for sid in sids]
+
+
+def view(nurse: SignedInClient, sid: int) -> dict:
+    answer = nurse.get(f"/api/v1/sessions/{sid}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()

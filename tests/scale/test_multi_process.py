@@ -1,7 +1,8 @@
 """Several app processes on one PostgreSQL database, as real uvicorn subprocesses: a change
 committed through one reaches screens on another; a LISTEN connection cut by the database is
-noticed and its screens catch up; a process killed with SIGKILL loses nothing and its timers
-are fired by the others, exactly once."""
+noticed and its screens catch up; a process killed with SIGKILL while 50 sessions run whole
+protocols loses nothing and its timers are fired by the others, every step exactly once; and
+processes whose machine clocks are minutes off fire steps on the database's time."""
 
 from __future__ import annotations
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alarms import service as alarm_service
 from app.alarms.models import AlarmCheckTimer, AlarmTimer
 from app.alarms.webhook import EscalationWebhook
 from app.clock import Clock
+from app.db import DEFERRED_BEGIN
 from app.live.doorbell import Doorbell
 from app.session import service
+from app.session.models import SessionTimer
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,30 @@ async def fire_due(
     return fired
 
 
+def pause_before(
+    earliest: datetime | None, now: datetime, speed: float, poll_seconds: float
+) -> float:
+    """How long the loop may sleep, in real seconds: until the earliest pending deadline when
+    it is nearer than the next poll, so a step fires at its deadline rather than up to a poll
+    later. A deadline already past (its timer busy or refused this pass) waits for the next
+    poll rather than spinning."""
+    if earliest is None:
+        return poll_seconds
+    left = (earliest - now).total_seconds() / speed
+    return poll_seconds if left <= 0 else min(poll_seconds, left)
+
+
+async def earliest_pending(sessionmaker: async_sessionmaker[AsyncSession]) -> datetime | None:
+    async with sessionmaker() as db:
+        await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
+        dues = [
+            await db.scalar(select(func.min(model.due_at)).where(model.status == "pending"))
+            for model in (SessionTimer, AlarmTimer, AlarmCheckTimer)
+        ]
+        await db.rollback()
+    return min((due for due in dues if due is not None), default=None)
+
+
 async def run_forever(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: Clock,
@@ -72,9 +100,12 @@ async def run_forever(
     under way: cancelling one inside a transaction could leave SQLite's write lock held."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
+        pause = poll_seconds
         try:
             await fire_due(sessionmaker, clock, doorbell, webhook)
+            earliest = await earliest_pending(sessionmaker)
+            pause = pause_before(earliest, clock.now(), clock.speed, poll_seconds)
         except Exception:  # keep the clock running; the next pass retries
             logger.exception("timer loop pass failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), poll_seconds)
+            await asyncio.wait_for(stop.wait(), pause)

@@ -220,7 +220,14 @@ async def call(client: httpx.AsyncClient, path: str, body: dict) -> dict:
     return answer.json()
 
 
-async def running_session(team: dict[str, httpx.AsyncClient], n: int) -> int:
+BRIGHAM_12 = {"template": "brigham-12", "dose": "500", "unit": "mg"}
+
+
+async def running_session(
+    team: dict[str, httpx.AsyncClient], n: int, protocol: dict = BRIGHAM_12, start: bool = True
+) -> int:
+    """A session of ``protocol``, approved, checked and with baseline vitals; started unless
+    ``start`` is False."""
     nurse = team["nurse"]
     patient = await call(
         nurse,
@@ -240,7 +247,7 @@ async def running_session(team: dict[str, httpx.AsyncClient], n: int) -> int:
         {
             "patient_id": patient["id"],
             "drug": "carboplatin",
-            "protocol": {"template": "brigham-12", "dose": "500", "unit": "mg"},
+            "protocol": protocol,
             "index_reaction": {"reactions": ["urticaria"]},
         },
     )
@@ -252,7 +259,7 @@ async def running_session(team: dict[str, httpx.AsyncClient], n: int) -> int:
         ("nurse", "checklist", {"item": "rescue_kit"}),
         ("nurse", "checklist", {"item": "premedications", "none_reason": "bench"}),
         ("nurse", "vitals", {**OK_VITALS, "heart_rate": 70}),
-        ("nurse", "start", {}),
+        *([("nurse", "start", {})] if start else []),
     ):
         await call(team[role], f"/api/v1/sessions/{sid}/{command}", body)
     return sid

@@ -289,6 +289,10 @@ def test_a_cut_listen_connection_is_noticed_and_its_screens_catch_up(
             # The health check notices within seconds; the catch-up shows the latest.
             update = await until_seen(screen, 'big-number">143<', 20)
             assert f'data-version="{versions[-1]}"' in update
+            # No gap: every change committed while no process listened is on the screen (the
+            # trend chart has a point for each heart rate).
+            for rate in (141, 142, 143):
+                assert f"<title>{rate}</title>" in update, rate
             await screen.close()
 
         asyncio.run(run())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
@@ -13,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__, clock_sync, health, home
@@ -57,6 +58,8 @@ async def _clock_anchor(engine: AsyncEngine) -> datetime | None:
         return None
 
 
+logger = logging.getLogger(__name__)
+
 TIMER_STOP_SECONDS = 10.0
 
 
@@ -81,6 +84,33 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": reason}, status_code=403)
     return templates.TemplateResponse(
         request, "errors/forbidden.html", {"reason": reason}, status_code=403
+    )
+
+
+DATABASE_BUSY = (
+    "the database is busy or out of reach: this request was not completed. Try again in a "
+    "moment (resending with the same Idempotency-Key is safe)."
+)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # SQLite's write lock not free within its busy timeout, or PostgreSQL out of reach: the
+    # transaction did not complete. Say so plainly instead of a 500, and keep the log short.
+    logger.warning(
+        "%s %s refused: database unavailable (%s)",
+        request.method,
+        request.url.path,
+        type(getattr(exc, "orig", None) or exc).__name__,
+    )
+    headers = {"Retry-After": "1"}
+    if _is_api(request) or request.headers.get("hx-request"):
+        return JSONResponse({"detail": DATABASE_BUSY}, status_code=503, headers=headers)
+    return templates.TemplateResponse(
+        request,
+        "errors/unavailable.html",
+        {"reason": DATABASE_BUSY},
+        status_code=503,
+        headers=headers,
     )
 
 
@@ -206,6 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(auth_router.router)

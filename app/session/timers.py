@@ -65,16 +65,24 @@ async def fire_due(
 
 
 def pause_before(
-    earliest: datetime | None, now: datetime, speed: float, poll_seconds: float
+    earliest: datetime | None,
+    now: datetime,
+    speed: float,
+    poll_seconds: float,
+    pass_started: datetime | None = None,
 ) -> float:
-    """How long the loop may sleep, in real seconds: until the earliest pending deadline when
-    it is nearer than the next poll, so a step fires at its deadline rather than up to a poll
-    later. A deadline already past (its timer busy or refused this pass) waits for the next
-    poll rather than spinning."""
+    """How long the loop may sleep, in real seconds, after a pass that started at
+    ``pass_started``: until the earliest pending deadline when it is nearer than the next poll,
+    so a step fires at its deadline rather than up to a poll later; no wait at all for one that
+    came due while the pass ran. A deadline that was already due when the pass looked and is
+    still pending (its session busy, or the firing refused) waits for the next poll rather
+    than spinning."""
     if earliest is None:
         return poll_seconds
+    if pass_started is not None and earliest <= pass_started:
+        return poll_seconds
     left = (earliest - now).total_seconds() / speed
-    return poll_seconds if left <= 0 else min(poll_seconds, left)
+    return max(0.0, min(poll_seconds, left))
 
 
 async def earliest_pending(sessionmaker: async_sessionmaker[AsyncSession]) -> datetime | None:
@@ -102,9 +110,10 @@ async def run_forever(
     while not stop.is_set():
         pause = poll_seconds
         try:
+            started = clock.now()
             await fire_due(sessionmaker, clock, doorbell, webhook)
             earliest = await earliest_pending(sessionmaker)
-            pause = pause_before(earliest, clock.now(), clock.speed, poll_seconds)
+            pause = pause_before(earliest, clock.now(), clock.speed, poll_seconds, started)
         except Exception:  # keep the clock running; the next pass retries
             logger.exception("timer loop pass failed")
         with contextlib.suppress(TimeoutError):

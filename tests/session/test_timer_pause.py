@@ -24,9 +24,19 @@ def test_a_far_deadline_waits_for_the_next_poll() -> None:
     assert pause_before(NOW + timedelta(minutes=15), NOW, 1.0, POLL) == POLL
 
 
-@pytest.mark.parametrize("past", [timedelta(0), timedelta(seconds=3)])
-def test_a_deadline_already_past_waits_a_poll_rather_than_spin(past: timedelta) -> None:
-    assert pause_before(NOW - past, NOW, 1.0, POLL) == POLL
+@pytest.mark.parametrize("before_the_pass", [timedelta(0), timedelta(seconds=3)])
+def test_a_deadline_the_pass_saw_and_left_pending_waits_a_poll_rather_than_spin(
+    before_the_pass: timedelta,
+) -> None:
+    pass_started = NOW - timedelta(milliseconds=30)
+    earliest = pass_started - before_the_pass
+    assert pause_before(earliest, NOW, 1.0, POLL, pass_started) == POLL
+
+
+def test_a_deadline_that_came_due_during_the_pass_is_fired_without_waiting() -> None:
+    pass_started = NOW - timedelta(milliseconds=30)
+    earliest = NOW - timedelta(milliseconds=10)  # after the pass looked, before it ended
+    assert pause_before(earliest, NOW, 1.0, POLL, pass_started) == 0.0
 
 
 def test_training_time_is_turned_into_real_seconds() -> None:

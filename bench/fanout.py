@@ -142,9 +142,11 @@ def fresh_postgres(server_url: str):
 
 
 @contextlib.contextmanager
-def baseline_server():
+def baseline_server(script: str = __file__):
+    """Run ``script --baseline-server PORT`` (this file's bare broadcast, or another bench's
+    own baseline) as a subprocess; yield its websocket URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port)])
+    process = subprocess.Popen([sys.executable, script, "--baseline-server", str(port)])
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -389,12 +391,9 @@ async def measure_baseline(args, size: int, per_post_screens: int) -> list[float
         return latencies
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--screens", type=int, default=500, help="open websocket screens")
-    parser.add_argument("--sessions", type=int, default=10, help="running sessions")
-    parser.add_argument("--posts", type=int, default=30, help="vitals posts to time")
-    parser.add_argument("--gap", type=float, default=0.2, help="seconds between posts")
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options every bench shares: how many servers, on which database; and the hidden one
+    that makes the script its own baseline server."""
     parser.add_argument("--processes", type=int, default=1, help="app processes (PostgreSQL)")
     parser.add_argument(
         "--database-url",
@@ -402,6 +401,15 @@ def main() -> None:
         "postgres (a fresh database is made there and dropped); SQLite by default",
     )
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--screens", type=int, default=500, help="open websocket screens")
+    parser.add_argument("--sessions", type=int, default=10, help="running sessions")
+    parser.add_argument("--posts", type=int, default=30, help="vitals posts to time")
+    parser.add_argument("--gap", type=float, default=0.2, help="seconds between posts")
+    add_server_options(parser)
     args = parser.parse_args()
     if args.baseline_server:
         asyncio.run(run_baseline_server(args.baseline_server))

@@ -24,9 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -37,8 +34,9 @@ import httpx
 import websockets
 from fanout import (
     OK_VITALS,
+    add_server_options,
+    baseline_server,
     call,
-    free_port,
     running_session,
     sign_in,
     stepwise_servers,
@@ -153,26 +151,8 @@ async def run_baseline_server(port: int) -> None:
         await asyncio.Future()
 
 
-@contextlib.contextmanager
-def baseline_server():
-    port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port)])
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the baseline server did not start")
-            time.sleep(0.1)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(20)
-
-
 async def measure_baseline(args, size: int) -> list[float]:
-    with baseline_server() as url:
+    with baseline_server(__file__) as url:
         latencies: list[float] = []
 
         async def one(n: int) -> None:
@@ -195,13 +175,7 @@ def main() -> None:
     # 100 sessions with 30 s steps make about 3 step changes a second, each with its vitals,
     # confirmation and alarm checks: about 30 times a real ward's rate with 15-minute steps.
     parser.add_argument("--step-seconds", type=float, default=30.0, help="length of a step")
-    parser.add_argument("--processes", type=int, default=1, help="app processes (PostgreSQL)")
-    parser.add_argument(
-        "--database-url",
-        help="a PostgreSQL server to run on (a fresh database is made there and dropped); "
-        "SQLite by default",
-    )
-    parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    add_server_options(parser)
     args = parser.parse_args()
     if args.baseline_server:
         asyncio.run(run_baseline_server(args.baseline_server))

@@ -108,7 +108,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     return templates.TemplateResponse(
         request,
         "errors/unavailable.html",
-        {"reason": DATABASE_BUSY},
+        {"reason": "The system is busy or out of reach: what you sent may not have been saved."},
         status_code=503,
         headers=headers,
     )

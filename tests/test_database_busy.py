@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from app.config import Settings
 from app.db import SQLITE_BUSY_TIMEOUT_MS
 from app.schema import upgrade
-from tests.support import SignedInClient, create_account
+from tests.support import SignedInClient, create_account, login_form_token
 
 PATIENT = {
     "mrn": "BUSY-1",
@@ -59,3 +61,35 @@ def test_a_write_that_cannot_get_the_lock_is_refused_with_503_and_changes_nothin
         assert "BUSY-1" in nurse.get("/api/v1/patients", params={"q": "BUSY-1"}).text
     finally:
         nurse.close()
+
+
+def test_a_form_that_cannot_be_saved_gets_a_page_that_says_so(
+    start_server: Callable[[Settings], str], tmp_path: Path
+) -> None:
+    path = tmp_path / "stepwise.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    account = create_account(url, "nurse")
+    base = start_server(Settings(database_url=url, env="test"))
+    with httpx.Client(base_url=base, headers={"origin": base}, timeout=30) as browser:
+        token = login_form_token(browser)
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            page = browser.post(
+                "/login",
+                data={
+                    "username": account.username,
+                    "password": account.password,
+                    "login_token": token,
+                    "next": "/",
+                },
+            )
+        finally:
+            holder.rollback()
+            holder.close()
+
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert "may not have been saved" in page.text
+    assert "Traceback" not in page.text

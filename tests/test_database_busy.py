@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.config import Settings
 from app.db import SQLITE_BUSY_TIMEOUT_MS
 from app.schema import upgrade
-from tests.support import SignedInClient, create_account, login_form_token
+from tests.support import Account, SignedInClient, create_account, login_form_token
 
 PATIENT = {
     "mrn": "BUSY-1",
@@ -25,28 +28,47 @@ PATIENT = {
 }
 
 
-def test_a_write_that_cannot_get_the_lock_is_refused_with_503_and_changes_nothing(
-    start_server: Callable[[Settings], str], tmp_path: Path
-) -> None:
-    path = tmp_path / "stepwise.db"
-    url = f"sqlite+aiosqlite:///{path}"
+@dataclass(frozen=True)
+class Ward:
+    base: str
+    database: Path
+    nurse: Account
+
+
+@pytest.fixture
+def ward(start_server: Callable[[Settings], str], tmp_path: Path) -> Ward:
+    """A server on its own SQLite file, whose write lock a test can take away."""
+    database = tmp_path / "stepwise.db"
+    url = f"sqlite+aiosqlite:///{database}"
     upgrade(url)
-    nurse_account = create_account(url, "nurse")
-    base = start_server(Settings(database_url=url, env="test"))
-    nurse = SignedInClient(base, nurse_account)
+    nurse = create_account(url, "nurse")
+    return Ward(start_server(Settings(database_url=url, env="test")), database, nurse)
+
+
+@contextmanager
+def write_lock_taken(database: Path) -> Iterator[None]:
+    """Another writer holds SQLite's write lock throughout."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_write_that_cannot_get_the_lock_is_refused_with_503_and_changes_nothing(
+    ward: Ward,
+) -> None:
+    nurse = SignedInClient(ward.base, ward.nurse)
     try:
         nurse.timeout = SQLITE_BUSY_TIMEOUT_MS / 1000 + 15
-        holder = sqlite3.connect(path, isolation_level=None)
-        try:
-            holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock throughout
+        with write_lock_taken(ward.database):
             started = time.monotonic()
             refused = nurse.post(
                 "/api/v1/patients", json=PATIENT, headers={"Idempotency-Key": "busy-1"}
             )
             waited = time.monotonic() - started
-        finally:
-            holder.rollback()
-            holder.close()
 
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "1"
@@ -63,31 +85,19 @@ def test_a_write_that_cannot_get_the_lock_is_refused_with_503_and_changes_nothin
         nurse.close()
 
 
-def test_a_form_that_cannot_be_saved_gets_a_page_that_says_so(
-    start_server: Callable[[Settings], str], tmp_path: Path
-) -> None:
-    path = tmp_path / "stepwise.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    upgrade(url)
-    account = create_account(url, "nurse")
-    base = start_server(Settings(database_url=url, env="test"))
-    with httpx.Client(base_url=base, headers={"origin": base}, timeout=30) as browser:
+def test_a_form_that_cannot_be_saved_gets_a_page_that_says_so(ward: Ward) -> None:
+    with httpx.Client(base_url=ward.base, headers={"origin": ward.base}, timeout=30) as browser:
         token = login_form_token(browser)
-        holder = sqlite3.connect(path, isolation_level=None)
-        try:
-            holder.execute("BEGIN IMMEDIATE")
+        with write_lock_taken(ward.database):
             page = browser.post(
                 "/login",
                 data={
-                    "username": account.username,
-                    "password": account.password,
+                    "username": ward.nurse.username,
+                    "password": ward.nurse.password,
                     "login_token": token,
                     "next": "/",
                 },
             )
-        finally:
-            holder.rollback()
-            holder.close()
 
     assert page.status_code == 503
     assert page.headers["content-type"].startswith("text/html")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
 from app.auth.permissions import ROLE_TITLES, is_allowed
@@ -36,3 +36,13 @@ def _signed_in(request: Request) -> dict[str, Any]:
 
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[_server_clock, _signed_in])
+
+
+def no_such_session(request: Request, session_id: int) -> Response:
+    """The 404 page of every screen that shows one session."""
+    return templates.TemplateResponse(
+        request,
+        "errors/not_found.html",
+        {"what": f"There is no session {session_id}."},
+        status_code=404,
+    )

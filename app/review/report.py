@@ -35,7 +35,7 @@ from app.session import codec, service
 from app.session.ledger import PRECISION
 from app.session.models import SessionEvent
 from app.session.plan import Plan
-from app.templating import templates
+from app.templating import no_such_session, templates
 from app.vitals.validation import SYMPTOMS
 
 router = APIRouter(include_in_schema=False)
@@ -918,12 +918,7 @@ async def session_report(
         read = await _read(db, session_id, now)
         await db.rollback()
     if read is None:
-        return templates.TemplateResponse(
-            request,
-            "errors/not_found.html",
-            {"what": f"There is no session {session_id}."},
-            status_code=404,
-        )
+        return no_such_session(request, session_id)
     # A report is a copy of the record leaving the screen: logged like the other exports.
     async with state.sessionmaker() as db:
         await audit_service.append(

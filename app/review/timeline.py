@@ -24,7 +24,7 @@ from app.patients.rules import age_in_years
 from app.session import codec, service
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
 from app.session.service import SessionError
-from app.templating import templates
+from app.templating import no_such_session, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -125,12 +125,7 @@ async def timeline(
         loaded = await _load(db, session_id)
         if loaded is None:
             await db.rollback()
-            return templates.TemplateResponse(
-                request,
-                "errors/not_found.html",
-                {"what": f"There is no session {session_id}."},
-                status_code=404,
-            )
+            return no_such_session(request, session_id)
         row, events, snapshots, users, patient = loaded
         last = events[-1].seq if events else 0
         chosen = last if at is None else max(1, min(at, last))

@@ -10,7 +10,7 @@ from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
 from app.live import render
-from app.templating import templates
+from app.templating import no_such_session, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,12 +27,7 @@ async def bedside(
         )
         await db.rollback()
     if page is None:
-        return templates.TemplateResponse(
-            request,
-            "errors/not_found.html",
-            {"what": f"There is no session {session_id}."},
-            status_code=404,
-        )
+        return no_such_session(request, session_id)
     page.screens = state.hub.count(session_id)
     context = render.page_context(page)
     return templates.TemplateResponse(request, "sessions/bedside.html", {**context, "oob": False})

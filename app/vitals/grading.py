@@ -1,9 +1,12 @@
 """Suggest how severe a reaction is: Brown 2004 grade and CTCAE v5.0 infusion-related reaction
 grade (clinical reference §c.4). Pure: no I/O, no clock, no database.
 
-``suggest_grade(symptoms, reading, baseline, age_years=...)`` only suggests: the physician grades
-the reaction when resolving it, and every reason is given in words so the suggestion can be
-checked at a glance.
+``suggest_grade(symptoms, readings, baseline, age_years=...)`` only suggests: the physician
+grades the reaction when resolving it, and every reason is given in words so the suggestion can
+be checked at a glance. Brown grades the *worst* stage of a reaction, so the suggestion reads
+every vitals set of the reaction's window (onset to resolution), not the latest one: it never
+gets milder as the patient recovers. For each sign the most extreme reading is the reason
+given.
 
 Brown 2004, as tabulated in clinical reference §c.4:
 
@@ -31,13 +34,13 @@ findings cannot show, so the physician confirms it):
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
 
-from app.vitals.rules import SYMPTOM_CLASSES, SymptomClass, Thresholds, evaluate
+from app.vitals.rules import SYMPTOM_CLASSES, Finding, SymptomClass, Thresholds, evaluate
 from app.vitals.validation import SYMPTOMS, VitalsReading
 
 __all__ = [
@@ -95,6 +98,9 @@ SYMPTOM_SIGNS: Final = MappingProxyType(
     {
         "hypotension_collapse": Sign(3, "hypotension or collapse", HYPOTENSION),
         "loss_of_consciousness": Sign(3, "neurological compromise"),
+        "confusion": Sign(3, "neurological compromise"),
+        "incontinence": Sign(3, "neurological compromise"),
+        "cyanosis": Sign(3, "hypoxia", HYPOXIA),
     }
 )
 
@@ -133,29 +139,42 @@ def _symptom_sign(code: str) -> Sign:
     return Sign(kind.brown_grade, words)
 
 
+def _extremity(finding: Finding) -> Decimal:
+    """How far a finding goes: the lower a value below a limit, the larger a fall."""
+    assert isinstance(finding.value, Decimal)
+    return finding.value if finding.baseline is not None else -finding.value
+
+
 def suggest_grade(
     symptoms: Set[str],
-    reading: VitalsReading | None,
+    readings: Sequence[VitalsReading],
     baseline: VitalsReading | None,
     *,
     age_years: Decimal | int | None = None,
     infusion_interrupted: bool = True,
 ) -> GradeSuggestion:
     """Suggest the Brown and CTCAE grades of a reaction from its symptoms (those given and those
-    of ``reading``) and the vital signs of ``reading`` against Brown's limits and ``baseline``.
-    ``age_years`` None uses the adult limits."""
+    of every reading) and the vital signs of ``readings`` (the sets of the reaction's window)
+    against Brown's limits and ``baseline``. ``age_years`` None uses the adult limits."""
     unknown = sorted(code for code in symptoms if code not in SYMPTOM_CLASSES)
     if unknown:
         raise ValueError(f"unknown symptom code {unknown[0]!r}")
-    codes = frozenset(symptoms) | (reading.symptoms if reading is not None else frozenset())
+    codes = frozenset(symptoms).union(*(r.symptoms for r in readings))
 
-    graded: list[tuple[Sign, str]] = []
-    if reading is not None:
+    worst: dict[str, Finding] = {}  # per graded condition, the most extreme reading
+    for reading in readings:
         evaluation = evaluate(reading, baseline, BROWN_LIMITS, age_years=age_years)
         for finding in evaluation.findings:
-            sign = VITAL_GRADES.get(finding.condition)
-            if sign is not None:
-                graded.append((sign, finding.summary))
+            if finding.condition not in VITAL_GRADES:
+                continue
+            kept = worst.get(finding.condition)
+            if kept is None or _extremity(finding) > _extremity(kept):
+                worst[finding.condition] = finding
+    graded: list[tuple[Sign, str]] = [
+        (VITAL_GRADES[condition], worst[condition].summary)
+        for condition in VITAL_GRADES
+        if condition in worst
+    ]
     graded.extend((_symptom_sign(code), SYMPTOMS[code]) for code in SYMPTOMS if code in codes)
     if not graded:
         return GradeSuggestion(None, None, (), None)

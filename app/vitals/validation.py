@@ -14,6 +14,10 @@ Each measured field is given as one of:
 * ``{"status": "unable_to_obtain" | "refused", "reason": "…"}``: not measured, and why;
 * absent, ``null`` or ``""``: not recorded (refused for the core fields, and for spirometry
   when it is required).
+
+Two more observations feed the NEWS2 score of adults (``app.vitals.news2``), each optional:
+``consciousness`` on the ACVPU scale ("A", "C", "V", "P" or "U") and ``supplemental_oxygen``
+(true when the patient breathes any added oxygen, false on room air).
 """
 
 from __future__ import annotations
@@ -33,7 +37,17 @@ CORE_FIELDS: Final = ("systolic_bp", "diastolic_bp", "heart_rate", "spo2", "resp
 SPIROMETRY_FIELDS: Final = ("fev1_l", "peak_flow_l_min")
 OPTIONAL_FIELDS: Final = ("temperature_c", *SPIROMETRY_FIELDS)
 MEASURED_FIELDS: Final = (*CORE_FIELDS, *OPTIONAL_FIELDS)
-OTHER_FIELDS: Final = ("symptoms", "note")
+OTHER_FIELDS: Final = ("symptoms", "note", "consciousness", "supplemental_oxygen")
+# ACVPU (NEWS2): alert, new confusion, voice, pain, unresponsive.
+CONSCIOUSNESS_LEVELS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "A": "Alert",
+        "C": "New confusion",
+        "V": "Responds to voice",
+        "P": "Responds to pain",
+        "U": "Unresponsive",
+    }
+)
 
 _D = Decimal
 # field -> (lowest, highest, unit): what a living patient can show, not what is normal. Wide on
@@ -88,6 +102,9 @@ SYMPTOMS: Final[Mapping[str, str]] = MappingProxyType(
         "diaphoresis": "Sweating (diaphoresis)",
         "hypotension_collapse": "Low blood pressure or collapse",
         "loss_of_consciousness": "Loss of consciousness",
+        "cyanosis": "Blue lips or skin (cyanosis)",
+        "confusion": "Confusion",
+        "incontinence": "Incontinence",
         "sense_of_doom": "Sense of impending doom",
         "fever_chills": "Fever, chills or rigors",
     }
@@ -122,6 +139,8 @@ class VitalsReading:
     reasons: Mapping[str, str] = field(hash=False)
     symptoms: frozenset[str]
     note: str
+    consciousness: str | None = None  # a key of CONSCIOUSNESS_LEVELS; None: not recorded
+    supplemental_oxygen: bool | None = None  # None: not recorded
 
     def value(self, name: str) -> Decimal | None:
         if name not in POSSIBLE_RANGES:
@@ -151,11 +170,17 @@ class VitalsReading:
             else:
                 entry["reason"] = self.reasons[name]
             fields[name] = entry
-        return {
+        out: dict[str, Any] = {
             **fields,
             "symptoms": [code for code in SYMPTOMS if code in self.symptoms],
             "note": self.note,
         }
+        # Only when recorded: sets stored before these fields existed read back the same.
+        if self.consciousness is not None:
+            out["consciousness"] = self.consciousness
+        if self.supplemental_oxygen is not None:
+            out["supplemental_oxygen"] = self.supplemental_oxygen
+        return out
 
 
 @dataclass(frozen=True)
@@ -351,6 +376,33 @@ def _note(raw: object) -> str | Problem:
     return note
 
 
+def _consciousness(raw: object) -> str | Problem | None:
+    if _is_blank(raw):
+        return None
+    if isinstance(raw, str) and raw.strip().upper() in CONSCIOUSNESS_LEVELS:
+        return raw.strip().upper()
+    levels = ", ".join(f"{k} ({v.lower()})" for k, v in CONSCIOUSNESS_LEVELS.items())
+    return "consciousness", f"consciousness must be one of {levels}, got {_shown(raw)}"
+
+
+_OXYGEN_WORDS: Final[Mapping[str, bool]] = MappingProxyType(
+    {"true": True, "false": False, "oxygen": True, "air": False}
+)
+
+
+def _oxygen(raw: object) -> bool | Problem | None:
+    if _is_blank(raw):
+        return None
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _OXYGEN_WORDS:
+        return _OXYGEN_WORDS[raw.strip().lower()]
+    return (
+        "supplemental_oxygen",
+        f"supplemental_oxygen must be true (oxygen) or false (air), got {_shown(raw)}",
+    )
+
+
 # --- the whole set ------------------------------------------------------------------------------
 
 
@@ -414,6 +466,12 @@ def validate_vitals(
     note = _note(raw.get("note"))
     if isinstance(note, tuple):
         problems.append(note)
+    consciousness = _consciousness(raw.get("consciousness"))
+    if isinstance(consciousness, tuple):
+        problems.append(consciousness)
+    oxygen = _oxygen(raw.get("supplemental_oxygen"))
+    if isinstance(oxygen, tuple):
+        problems.append(oxygen)
 
     known = set(MEASURED_FIELDS) | set(OTHER_FIELDS)
     for key in raw:
@@ -424,6 +482,7 @@ def validate_vitals(
     if problems:
         return VitalsRefusal(tuple(problems))
     assert isinstance(symptoms, frozenset) and isinstance(note, str)
+    assert not isinstance(consciousness, tuple) and not isinstance(oxygen, tuple)
     values = {name: parsed[name].value if name in parsed else None for name in MEASURED_FIELDS}
     return VitalsReading(
         **values,
@@ -433,4 +492,6 @@ def validate_vitals(
         ),
         symptoms=symptoms,
         note=note,
+        consciousness=consciousness,
+        supplemental_oxygen=oxygen,
     )

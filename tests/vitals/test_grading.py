@@ -45,6 +45,9 @@ EXPECTED_CLASSES: dict[str, tuple[str, int]] = {
     "diaphoresis": ("cardiovascular", 2),
     "hypotension_collapse": ("cardiovascular", 3),
     "loss_of_consciousness": ("neurological", 3),
+    "cyanosis": ("respiratory", 3),
+    "confusion": ("neurological", 3),
+    "incontinence": ("neurological", 3),
     "sense_of_doom": ("neurological", 2),
     "fever_chills": ("constitutional", 1),
 }
@@ -56,7 +59,7 @@ def grade(
     baseline: VitalsReading | None = None,
     **kwargs: Any,
 ) -> GradeSuggestion:
-    return suggest_grade(frozenset(symptoms), now, baseline, **kwargs)
+    return suggest_grade(frozenset(symptoms), [now] if now else [], baseline, **kwargs)
 
 
 # --- the symptom table ----------------------------------------------------------------------------
@@ -324,7 +327,9 @@ def test_grading_never_fails_and_agrees_with_its_reasons(
     age: Any,
     interrupted: bool,
 ) -> None:
-    result = suggest_grade(symptoms, now, baseline, age_years=age, infusion_interrupted=interrupted)
+    result = suggest_grade(
+        symptoms, [now] if now else [], baseline, age_years=age, infusion_interrupted=interrupted
+    )
     grades = [int(r.rsplit("Brown grade ", 1)[1]) for r in result.reasons]
     assert grades == sorted(grades, reverse=True)
     if result.brown_grade is None:
@@ -339,3 +344,44 @@ def test_grading_never_fails_and_agrees_with_its_reasons(
         assert now.spo2 is not None
         if now.spo2 <= 92:
             assert result.brown_grade == 3
+
+
+# --- the reaction's window: the worst findings from onset to resolution -------------------------
+
+
+def test_the_suggestion_never_gets_milder_as_the_patient_recovers() -> None:
+    baseline = reading(systolic_bp=124, spo2=98)
+    reacting = reading(systolic_bp=85, spo2=89)
+    recovered = reading(systolic_bp=118, spo2=97)
+    first = suggest_grade(frozenset(), [reacting], baseline)
+    later = suggest_grade(frozenset(), [reacting, recovered, recovered], baseline)
+    assert (first.brown_grade, first.ctcae_grade) == (3, 4)
+    assert later == first
+    # the recovered sets alone would suggest nothing
+    assert suggest_grade(frozenset(), [recovered], baseline).brown_grade is None
+
+
+def test_each_sign_is_given_once_with_its_most_extreme_reading() -> None:
+    baseline = reading(systolic_bp=124)
+    sets = [reading(systolic_bp=88), reading(systolic_bp=80), reading(systolic_bp=86)]
+    suggestion = suggest_grade(frozenset(), sets, baseline)
+    assert suggestion.reasons == (
+        "systolic 80 mmHg (< 90 mmHg): hypotension → Brown grade 3",
+        "systolic 80 mmHg, 35.4 % below baseline 124 mmHg (> 30 %): hypotension → Brown grade 3",
+    )
+
+
+def test_symptoms_of_every_set_in_the_window_count() -> None:
+    sets = [reading(symptoms=["flushing"]), reading(symptoms=["wheeze"])]
+    suggestion = suggest_grade(frozenset({"urticaria"}), sets, None)
+    assert suggestion.brown_grade == 2
+    assert [r.split(":")[0] for r in suggestion.reasons] == [
+        "Wheeze",
+        "Flushing",
+        "Hives (urticaria)",
+    ]
+
+
+@pytest.mark.parametrize("code", ["cyanosis", "confusion", "incontinence"])
+def test_brown_grade_3_signs_of_the_checklist(code: str) -> None:
+    assert grade({code}).brown_grade == 3

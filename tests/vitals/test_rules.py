@@ -149,6 +149,62 @@ EDGE_CASES = [
         False,
         {"peak_flow_l_min": 400},
     ),
+    # MEDIUM: heart rate at or above 111 /min (adults; NEWS2 scores 2 from there).
+    case("hr-adult-outside", "hr_high", {"heart_rate": 110}, False),
+    case("hr-adult-at", "hr_high", {"heart_rate": 111}, True),
+    case("hr-adult-inside", "hr_high", {"heart_rate": 112}, True),
+    case("hr-no-age-at", "hr_high", {"heart_rate": 111}, True, age=None),
+    case("hr-18y-at", "hr_high", {"heart_rate": 111}, True, age=18),
+    # Children: above the APLS upper limit for the age (the limit itself is no alarm).
+    case("hr-6mo-at", "hr_high", {"heart_rate": 160}, False, age=D("0.5")),
+    case("hr-6mo-inside", "hr_high", {"heart_rate": 161}, True, age=D("0.5")),
+    case("hr-11mo-inside", "hr_high", {"heart_rate": 151}, False, age=D("0.99")),
+    case("hr-1y-at", "hr_high", {"heart_rate": 150}, False, age=1),
+    case("hr-1y-inside", "hr_high", {"heart_rate": 151}, True, age=1),
+    case("hr-2y-at", "hr_high", {"heart_rate": 140}, False, age=2),
+    case("hr-2y-inside", "hr_high", {"heart_rate": 141}, True, age=2),
+    case("hr-4y-inside", "hr_high", {"heart_rate": 141}, True, age=D("4.99")),
+    case("hr-5y-at", "hr_high", {"heart_rate": 120}, False, age=5),
+    case("hr-5y-inside", "hr_high", {"heart_rate": 121}, True, age=5),
+    case("hr-11y-inside", "hr_high", {"heart_rate": 121}, True, age=D("11.99")),
+    case("hr-12y-at", "hr_high", {"heart_rate": 100}, False, age=12),
+    case("hr-12y-inside", "hr_high", {"heart_rate": 101}, True, age=12),
+    case("hr-17y-inside", "hr_high", {"heart_rate": 101}, True, age=D("17.99")),
+    case("hr-18y-adult-limit", "hr_high", {"heart_rate": 101}, False, age=18),
+    # MEDIUM: heart rate 30 /min or more above baseline, at any age.
+    case("hr-rise-outside", "hr_rise", {"heart_rate": 99}, False, {"heart_rate": 70}),
+    case("hr-rise-at", "hr_rise", {"heart_rate": 100}, True, {"heart_rate": 70}),
+    case("hr-rise-inside", "hr_rise", {"heart_rate": 101}, True, {"heart_rate": 70}),
+    case("hr-rise-child", "hr_rise", {"heart_rate": 110}, True, {"heart_rate": 80}, 6),
+    # MEDIUM: respiratory rate at or above 21 /min (adults).
+    case("rr-adult-outside", "rr_high", {"respiratory_rate": 20}, False),
+    case("rr-adult-at", "rr_high", {"respiratory_rate": 21}, True),
+    case("rr-adult-inside", "rr_high", {"respiratory_rate": 22}, True),
+    case("rr-6mo-at", "rr_high", {"respiratory_rate": 40}, False, age=D("0.5")),
+    case("rr-6mo-inside", "rr_high", {"respiratory_rate": 41}, True, age=D("0.5")),
+    case("rr-1y-at", "rr_high", {"respiratory_rate": 35}, False, age=1),
+    case("rr-1y-inside", "rr_high", {"respiratory_rate": 36}, True, age=1),
+    case("rr-3y-at", "rr_high", {"respiratory_rate": 30}, False, age=3),
+    case("rr-3y-inside", "rr_high", {"respiratory_rate": 31}, True, age=3),
+    case("rr-8y-at", "rr_high", {"respiratory_rate": 25}, False, age=8),
+    case("rr-8y-inside", "rr_high", {"respiratory_rate": 26}, True, age=8),
+    case("rr-14y-at", "rr_high", {"respiratory_rate": 20}, False, age=14),
+    case("rr-14y-inside", "rr_high", {"respiratory_rate": 21}, True, age=14),
+    # MEDIUM: temperature at or above 38.0 °C, at any age.
+    case("temp-outside", "temperature_high", {"temperature_c": "37.99"}, False),
+    case("temp-at", "temperature_high", {"temperature_c": "38.0"}, True),
+    case("temp-inside", "temperature_high", {"temperature_c": "39.4"}, True),
+    case("temp-child-at", "temperature_high", {"temperature_c": "38"}, True, age=3),
+    # MEDIUM: hypertension, adults only: systolic at or above 180, diastolic at or above 110.
+    case("sbp-high-outside", "sbp_high", {"systolic_bp": 179}, False),
+    case("sbp-high-at", "sbp_high", {"systolic_bp": 180}, True),
+    case("sbp-high-inside", "sbp_high", {"systolic_bp": 190}, True),
+    case("sbp-high-no-age", "sbp_high", {"systolic_bp": 180}, True, age=None),
+    case("sbp-high-17y", "sbp_high", {"systolic_bp": 185}, False, age=D("17.99")),
+    case("dbp-high-outside", "dbp_high", {"diastolic_bp": 109}, False),
+    case("dbp-high-at", "dbp_high", {"diastolic_bp": 110}, True),
+    case("dbp-high-inside", "dbp_high", {"systolic_bp": 190, "diastolic_bp": 111}, True),
+    case("dbp-high-17y", "dbp_high", {"diastolic_bp": 112}, False, age=D("17.99")),
 ]
 
 OVERRIDE_CASES = [
@@ -393,6 +449,100 @@ OVERRIDE_CASES = [
         {"peak_flow_l_min": 400},
         overrides={"pef_fall_medium_percent": 10},
     ),
+    case("hr-100-at", "hr_high", {"heart_rate": 100}, True, overrides={"hr_high_per_min": 100}),
+    case(
+        "hr-100-outside", "hr_high", {"heart_rate": 99}, False, overrides={"hr_high_per_min": 100}
+    ),
+    # A physician's heart-rate limit applies at any age, in place of the APLS band.
+    case(
+        "hr-100-child",
+        "hr_high",
+        {"heart_rate": 105},
+        True,
+        age=5,
+        overrides={"hr_high_per_min": 100},
+    ),
+    case("hr-child-default", "hr_high", {"heart_rate": 105}, False, age=5),
+    case(
+        "hr-rise-20-at",
+        "hr_rise",
+        {"heart_rate": 90},
+        True,
+        {"heart_rate": 70},
+        overrides={"hr_rise_per_min": 20},
+    ),
+    case(
+        "hr-rise-20-outside",
+        "hr_rise",
+        {"heart_rate": 89},
+        False,
+        {"heart_rate": 70},
+        overrides={"hr_rise_per_min": 20},
+    ),
+    case(
+        "rr-25-at",
+        "rr_high",
+        {"respiratory_rate": 25},
+        True,
+        overrides={"rr_high_per_min": 25},
+    ),
+    case(
+        "rr-25-outside",
+        "rr_high",
+        {"respiratory_rate": 24},
+        False,
+        overrides={"rr_high_per_min": 25},
+    ),
+    case(
+        "rr-30-child",
+        "rr_high",
+        {"respiratory_rate": 28},
+        False,
+        age=8,
+        overrides={"rr_high_per_min": 30},
+    ),
+    case(
+        "temp-38.5-at",
+        "temperature_high",
+        {"temperature_c": "38.5"},
+        True,
+        overrides={"temperature_high_c": "38.5"},
+    ),
+    case(
+        "temp-38.5-outside",
+        "temperature_high",
+        {"temperature_c": "38.49"},
+        False,
+        overrides={"temperature_high_c": "38.5"},
+    ),
+    case(
+        "sbp-high-160-at",
+        "sbp_high",
+        {"systolic_bp": 160},
+        True,
+        overrides={"sbp_high_mmhg": 160},
+    ),
+    case(
+        "sbp-high-160-outside",
+        "sbp_high",
+        {"systolic_bp": 159},
+        False,
+        overrides={"sbp_high_mmhg": 160},
+    ),
+    case(
+        "dbp-high-100-at",
+        "dbp_high",
+        {"diastolic_bp": 100},
+        True,
+        overrides={"dbp_high_mmhg": 100},
+    ),
+    case(
+        "dbp-high-100-outside",
+        "dbp_high",
+        {"diastolic_bp": 99},
+        False,
+        overrides={"dbp_high_mmhg": 100},
+    ),
 ]
 
 
@@ -426,6 +576,12 @@ def test_boundaries_are_as_worded() -> None:
         "spo2_fall": True,  # ≥ 3 points
         "fev1_fall_medium": True,  # ≥ 15 %
         "pef_fall_medium": True,
+        "hr_high": True,  # HR ≥ 111 (children: above the APLS limit)
+        "hr_rise": True,  # ≥ 30 /min above baseline
+        "rr_high": True,  # RR ≥ 21
+        "temperature_high": True,  # ≥ 38.0 °C
+        "sbp_high": True,  # SBP ≥ 180
+        "dbp_high": True,  # DBP ≥ 110
     }
     assert {r.condition: r.priority for r in RULES} == {
         "sbp_low_absolute": "HIGH",
@@ -437,6 +593,12 @@ def test_boundaries_are_as_worded() -> None:
         "spo2_fall": "MEDIUM",
         "fev1_fall_medium": "MEDIUM",
         "pef_fall_medium": "MEDIUM",
+        "hr_high": "MEDIUM",
+        "hr_rise": "MEDIUM",
+        "rr_high": "MEDIUM",
+        "temperature_high": "MEDIUM",
+        "sbp_high": "MEDIUM",
+        "dbp_high": "MEDIUM",
     }
 
 
@@ -556,13 +718,22 @@ def test_a_fall_just_over_its_limit_is_never_shown_as_the_limit() -> None:
 
 def test_a_finding_carries_value_limit_and_baseline() -> None:
     result = run(reading(systolic_bp=139, spo2=91), reading(systolic_bp=200), age=40)
-    fall, low = result.findings  # in the order of RULES
+    fall, low, news = result.findings  # in the order of RULES, then NEWS2
+    assert (news.condition, news.value, news.limit) == ("news2_urgent_review", 3, 5)
+    assert news.message == "NEWS2 at least 3 (SpO2 scores 3: urgent review)"
     assert (low.condition, low.value, low.limit, low.unit) == ("spo2_low", 91, 92, "%")
     assert low.summary == "SpO2 91 % (≤ 92 %)"
     assert (fall.condition, fall.limit, fall.unit) == ("sbp_fall_percent", 30, "%")
     assert fall.value == D("30.5")
     assert (fall.measured, fall.baseline) == (139, 200)
     assert fall.summary == "systolic 139 mmHg, 30.5 % below baseline 200 mmHg (> 30 %)"
+    assert fall.words == "30.5 % below baseline 200 mmHg"
+    assert low.words == "SpO2 91 %"
+    assert result.clinical_findings() == (
+        "systolic 139 mmHg, 30.5 % below baseline 200 mmHg",
+        "SpO2 91 %",
+        "NEWS2 at least 3",
+    )
 
 
 # --- what is not compared ---------------------------------------------------------------------
@@ -586,6 +757,7 @@ def test_falls_need_the_value_measured_at_baseline(marked: dict[str, str]) -> No
     assert run(reading(systolic_bp=85, spo2=90), baseline).conditions == (
         "sbp_low_absolute",
         "spo2_low",
+        "news2_urgent_review",  # 3 + 3 points
     )
 
 
@@ -597,7 +769,7 @@ def test_spirometry_falls_need_spirometry_at_baseline() -> None:
 
 
 def test_a_rise_is_not_a_fall() -> None:
-    now = reading(systolic_bp=180, spo2=100, fev1_l="3", peak_flow_l_min=500)
+    now = reading(systolic_bp=160, spo2=100, fev1_l="2.6", peak_flow_l_min=500)
     baseline = reading(systolic_bp=120, spo2=95, fev1_l="2", peak_flow_l_min=400)
     assert run(now, baseline).findings == ()
 
@@ -622,10 +794,11 @@ def test_a_high_finding_supersedes_the_medium_one_of_the_same_measurement(
     now: dict[str, Any], baseline: dict[str, Any], conditions: tuple[str, ...] | None
 ) -> None:
     result = run(reading(**now), reading(**baseline))
+    vital = tuple(c for c in result.conditions if not c.startswith("news2"))  # NEWS2: below
     if conditions is None:
-        assert result.conditions == ("sbp_low_absolute", "spo2_fall")
+        assert vital == ("sbp_low_absolute", "spo2_fall")
     else:
-        assert result.conditions == conditions
+        assert vital == conditions
 
 
 # --- symptoms -------------------------------------------------------------------------------------
@@ -700,6 +873,7 @@ def test_high_first_then_rule_order_then_checklist_order() -> None:
         "symptom_brown_2_3",  # nausea
         "sbp_fall_mmhg",
         "fev1_fall_medium",
+        "news2_urgent_review",  # SpO2 91 scores 3
         "symptom_skin",  # flushing
         "symptom_mild_other",  # back pain
     )
@@ -721,6 +895,15 @@ def test_the_defaults_are_product_spec_section_4() -> None:
         "spo2_fall_points": 3,
         "fev1_fall_medium_percent": 15,
         "pef_fall_medium_percent": 15,
+        "hr_high_per_min": 111,
+        "hr_rise_per_min": 30,
+        "rr_high_per_min": 21,
+        "temperature_high_c": D("38.0"),
+        "sbp_high_mmhg": 180,
+        "dbp_high_mmhg": 110,
+        "news2_medium_score": 5,
+        "news2_high_score": 7,
+        "suspicious_change_percent": 40,
         "child_sbp_low_infant_mmhg": 70,
         "child_sbp_low_base_mmhg": 70,
         "child_sbp_low_per_year_mmhg": 2,
@@ -782,6 +965,10 @@ def test_overrides_make_a_new_object() -> None:
             {"pef_fall_high_percent": 10},
             "pef_fall_medium_percent 15 % must be below pef_fall_high_percent 10 %",
         ),
+        (
+            {"news2_medium_score": 7},
+            "news2_medium_score 7 points must be below news2_high_score 7 points",
+        ),
     ],
 )
 def test_bad_overrides_are_refused_clearly(overrides: dict[str, Any], message: str) -> None:
@@ -827,12 +1014,31 @@ DEFAULT_LINES = (
     "HIGH: peak flow 20 % or more below baseline",
     "HIGH: any symptom of Brown grade 2–3 (respiratory, cardiovascular, gastrointestinal, "
     "neurological)",
+    "HIGH: NEWS2 7 or more (adults, 16 years and over)",
     "MEDIUM: systolic more than 20 mmHg below baseline",
     "MEDIUM: SpO2 3 points or more below baseline",
     "MEDIUM: FEV1 15 % or more below baseline",
     "MEDIUM: peak flow 15 % or more below baseline",
+    "MEDIUM: heart rate at or above 111 /min (adults, 18 years and over)",
+    "MEDIUM: heart rate above 160 /min at under 1 year (APLS)",
+    "MEDIUM: heart rate above 150 /min at 1–2 years (APLS)",
+    "MEDIUM: heart rate above 140 /min at 2–5 years (APLS)",
+    "MEDIUM: heart rate above 120 /min at 5–12 years (APLS)",
+    "MEDIUM: heart rate above 100 /min at 12–17 years (APLS)",
+    "MEDIUM: heart rate 30 /min or more above baseline",
+    "MEDIUM: respiratory rate at or above 21 /min (adults, 18 years and over)",
+    "MEDIUM: respiratory rate above 40 /min at under 1 year (APLS)",
+    "MEDIUM: respiratory rate above 35 /min at 1–2 years (APLS)",
+    "MEDIUM: respiratory rate above 30 /min at 2–5 years (APLS)",
+    "MEDIUM: respiratory rate above 25 /min at 5–12 years (APLS)",
+    "MEDIUM: respiratory rate above 20 /min at 12–17 years (APLS)",
+    "MEDIUM: temperature at or above 38 °C",
+    "MEDIUM: systolic at or above 180 mmHg (adults, 18 years and over)",
+    "MEDIUM: diastolic at or above 110 mmHg (adults, 18 years and over)",
     "MEDIUM: skin or mucosal symptoms only (Brown grade 1)",
     "MEDIUM: back pain, or fever, chills or rigors (Brown grade 1)",
+    "MEDIUM: NEWS2 5 or more, or any single parameter scoring 3 (adults, 16 years and over)",
+    "CONFIRM: any value more than 40 % from baseline needs a second tap",
 )
 
 
@@ -852,6 +1058,12 @@ def test_describe_marks_physician_overrides() -> None:
         "(physician override; default 2 mmHg)"
     ) in lines
     assert len(lines) == len(DEFAULT_LINES)
+    # A physician's heart-rate limit replaces the APLS bands of children: one line says so.
+    moved = Thresholds().with_overrides({"hr_high_per_min": 120}).describe()
+    assert (
+        "MEDIUM: heart rate at or above 120 /min, at any age (physician override; default 111 /min)"
+    ) in moved
+    assert not any("heart rate above" in line for line in moved)
 
 
 @pytest.mark.parametrize(
@@ -866,7 +1078,47 @@ def test_describe_marks_physician_overrides() -> None:
 def test_describe_for_one_patient_gives_the_one_systolic_limit(age: Any, line: str) -> None:
     lines = Thresholds().describe(age_years=age)
     assert lines[0] == line
-    assert lines[1:] == DEFAULT_LINES[4:]
+    assert not any("years)" in x and "systolic below" in x for x in lines[1:])
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (
+            40,
+            [
+                "MEDIUM: heart rate at or above 111 /min (adults)",
+                "MEDIUM: respiratory rate at or above 21 /min (adults)",
+                "MEDIUM: systolic at or above 180 mmHg (adults)",
+                "MEDIUM: NEWS2 5 or more, or any single parameter scoring 3",
+            ],
+        ),
+        (
+            D("0.5"),
+            [
+                "MEDIUM: heart rate above 160 /min (APLS upper limit at under 1 year)",
+                "MEDIUM: respiratory rate above 40 /min (APLS upper limit at under 1 year)",
+            ],
+        ),
+        (
+            17,
+            [
+                "MEDIUM: heart rate above 100 /min (APLS upper limit at 12–17 years)",
+                "MEDIUM: NEWS2 5 or more, or any single parameter scoring 3",
+            ],
+        ),
+    ],
+)
+def test_describe_for_one_patient_gives_the_rate_limits_of_the_age(
+    age: Any, expected: list[str]
+) -> None:
+    lines = Thresholds().describe(age_years=age)
+    for line in expected:
+        assert line in lines
+    if age < 16:
+        assert not any("NEWS2" in line for line in lines)
+    if age < 18:
+        assert not any("(adults" in line for line in lines)
 
 
 def test_describe_for_one_patient_marks_the_override_in_force() -> None:
@@ -889,19 +1141,22 @@ def test_evaluation_never_fails_and_lists_high_first(
     result = evaluate(now, baseline, limits, age_years=age)
     ranks = [PRIORITIES.index(f.priority) for f in result.findings]
     assert ranks == sorted(ranks)
-    assert result.needs_confirmation == bool(result.findings)
+    assert result.needs_confirmation == bool(result.findings or result.suspicious)
     assert result.highest == (result.findings[0].priority if result.findings else None)
     for finding in result.findings:
         assert finding.message and "\n" not in finding.message
-        if finding.field == "symptoms":
+        if finding.field in ("symptoms", "news2"):
             continue
         assert finding.priority == PRIORITY_OF[finding.condition]
-        comparison = COMPARISONS[
-            next(r.comparison for r in RULES if r.condition == finding.condition)
-        ]
+        rule = next(r for r in RULES if r.condition == finding.condition)
         assert isinstance(finding.value, Decimal) and finding.limit is not None
         value, limit = finding.value, finding.limit
-        if comparison.fall is None:
+        if rule.ages == "rate_band" and finding.measured is not None and finding.baseline is None:
+            # children's bands compare "above"; adults "at or above": either way past the limit
+            assert value >= limit, finding
+            continue
+        comparison = COMPARISONS[rule.comparison]
+        if comparison.relative is None and comparison.direction == "low":
             met = value <= limit if comparison.inclusive else value < limit
         else:
             met = value >= limit if comparison.inclusive else value > limit
@@ -913,20 +1168,58 @@ def test_evaluation_never_fails_and_lists_high_first(
     )
 
 
-@st.composite
-def steady(draw: st.DrawFn) -> tuple[VitalsReading, Thresholds, Any]:
-    limits = draw(thresholds())
-    age = draw(AGES)
-    sbp_low, _note = limits.sbp_low_for(age)
-    now = draw(readings(sbp_min=sbp_low, spo2_above=limits.spo2_low_percent, with_symptoms=False))
-    return now, limits, age
-
-
-@given(steady())
-def test_a_reading_equal_to_its_baseline_within_the_absolute_limits_gives_nothing(
-    drawn: tuple[VitalsReading, Thresholds, Any],
+@given(readings(), thresholds(), AGES)
+def test_a_reading_equal_to_its_baseline_gives_no_change_finding(
+    now: VitalsReading, limits: Thresholds, age: Any
 ) -> None:
-    now, limits, age = drawn
     result = evaluate(now, now, limits, age_years=age)
-    assert result.findings == ()
-    assert not result.meets_reaction_criteria
+    assert all(f.baseline is None for f in result.findings)
+    assert result.suspicious == ()
+    assert result.findings == evaluate(now, None, limits, age_years=age).findings
+
+
+# --- a value far from baseline: the second tap ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "baseline", "suspicious"),
+    [
+        ({"systolic_bp": 214}, {"systolic_bp": 124}, True),  # 72.6 % above: typed for 124?
+        ({"systolic_bp": 173}, {"systolic_bp": 124}, False),  # 39.5 %
+        ({"systolic_bp": 174}, {"systolic_bp": 124}, True),  # 40.3 %
+        ({"systolic_bp": 74}, {"systolic_bp": 124}, True),  # 40.3 % below
+        ({"heart_rate": 112}, {"heart_rate": 80}, False),  # exactly 40 %: not more than
+        ({"heart_rate": 113}, {"heart_rate": 80}, True),
+        ({"respiratory_rate": 9}, {"respiratory_rate": 16}, True),
+        ({"fev1_l": "1.1"}, {"fev1_l": "2"}, True),
+    ],
+)
+def test_a_value_more_than_40_percent_from_baseline_needs_a_second_tap(
+    now: dict[str, Any], baseline: dict[str, Any], suspicious: bool
+) -> None:
+    result = run(reading(**now), reading(**baseline))
+    assert bool(result.suspicious) == suspicious
+    if suspicious:
+        assert result.needs_confirmation
+
+
+def test_the_second_tap_asks_in_words() -> None:
+    result = run(reading(systolic_bp=214), reading(systolic_bp=124))
+    (doubt,) = result.suspicious
+    assert doubt.message == "is systolic 214 mmHg right? It is 72 % above the baseline 124 mmHg"
+    assert (doubt.field, doubt.value, doubt.baseline) == ("systolic_bp", 214, 124)
+    # a physician may widen it; no baseline, no doubt
+    wider = run(
+        reading(systolic_bp=214),
+        reading(systolic_bp=124),
+        overrides={"suspicious_change_percent": 80},
+    )
+    assert wider.suspicious == ()
+    assert run(reading(systolic_bp=214)).suspicious == ()
+
+
+def test_within_limits_means_no_medium_or_high_finding() -> None:
+    assert run(reading(), reading()).within_limits
+    assert not run(reading(heart_rate=115)).within_limits  # MEDIUM only
+    assert not run(reading(symptoms=["flushing"])).within_limits
+    assert not run(reading(spo2=90)).within_limits

@@ -76,6 +76,9 @@ def test_the_symptom_checklist_of_the_clinical_reference() -> None:
         "diaphoresis",
         "hypotension_collapse",
         "loss_of_consciousness",
+        "cyanosis",
+        "confusion",
+        "incontinence",
         "sense_of_doom",
         "fever_chills",
     ]
@@ -397,3 +400,42 @@ def test_something_that_is_not_a_mapping_is_refused() -> None:
     assert refused([("systolic_bp", 120)]).problems == (
         ("vitals", "a vitals set must be an object of named fields"),
     )
+
+
+# --- consciousness and oxygen (NEWS2) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "level"), [("A", "A"), ("c", "C"), (" v ", "V"), ("P", "P"), ("u", "U"), ("", None)]
+)
+def test_consciousness_is_acvpu(raw: str, level: str | None) -> None:
+    result = validate_vitals({**BASE, "consciousness": raw}, spirometry_required=False)
+    assert isinstance(result, VitalsReading)
+    assert result.consciousness == level
+    assert ("consciousness" in result.as_dict()) == (level is not None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "oxygen"),
+    [(True, True), (False, False), ("air", False), ("oxygen", True), (None, None)],
+)
+def test_supplemental_oxygen_is_yes_or_no(raw: Any, oxygen: bool | None) -> None:
+    result = validate_vitals({**BASE, "supplemental_oxygen": raw}, spirometry_required=False)
+    assert isinstance(result, VitalsReading)
+    assert result.supplemental_oxygen is oxygen
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "message"),
+    [
+        ("consciousness", "X", "consciousness must be one of A (alert), C (new confusion)"),
+        ("consciousness", 3, "consciousness must be one of"),
+        ("supplemental_oxygen", 2, "supplemental_oxygen must be true (oxygen) or false (air)"),
+        ("supplemental_oxygen", "maybe", "got 'maybe'"),
+    ],
+)
+def test_bad_consciousness_or_oxygen_is_refused(field: str, raw: Any, message: str) -> None:
+    result = validate_vitals({**BASE, field: raw}, spirometry_required=False)
+    assert isinstance(result, VitalsRefusal)
+    assert result.fields == (field,)
+    assert message in result.message

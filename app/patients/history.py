@@ -10,9 +10,11 @@ Next-session suggestions follow clinical-reference §c.2–c.3:
 - flushing: aspirin 325 mg + montelukast 10 mg two days before and on the day;
 - respiratory symptoms: montelukast 10 mg.
 
-Tolerance (clinical-reference §e): the desensitized state may wane within about 24 h of the
-last dose, so a planned dose more than the window (24 h by default, configurable per drug)
-after the last one needs a full desensitization.
+Tolerance (clinical-reference §d–e): only a session that reached its target dose makes the
+patient desensitized; an aborted or incomplete one never does. Tolerance is kept only by
+continued dosing and wanes after the last dose, in three bands per drug (configurable):
+under 24 h "may persist — allergist to confirm", 24–48 h "uncertain — full desensitization
+recommended", over 48 h "lost — full desensitization needed".
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from app.vitals.rules import SYMPTOM_CLASSES
 
-DEFAULT_WINDOW_HOURS = Decimal(24)
+DEFAULT_PERSIST_HOURS = Decimal(24)
+DEFAULT_UNCERTAIN_HOURS = Decimal(48)
 MAX_WINDOW_HOURS = Decimal(24 * 30)
 SIXTEEN_STEPS = "brigham-16"
 
@@ -51,6 +54,9 @@ class PastSession:
     created_at: datetime
     last_dose_at: datetime | None  # when drug was last given in it, None if none was
     reactions: tuple[PastReaction, ...] = ()
+    # When its last dose was given if it reached the target dose (and was not aborted): the
+    # only doses that leave the patient desensitized. None otherwise.
+    full_dose_at: datetime | None = None
     # The intermediate step a reaction at ladder step k would insert: k -> a plan edit.
     intermediate_edits: Mapping[int, dict[str, Any]] = field(default_factory=dict)
 
@@ -67,11 +73,60 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class ToleranceWindow:
+    """Hours after the last full dose: tolerance may persist before ``persist_hours``, is
+    uncertain up to ``uncertain_hours`` and lost after."""
+
+    persist_hours: Decimal = DEFAULT_PERSIST_HOURS
+    uncertain_hours: Decimal = DEFAULT_UNCERTAIN_HOURS
+
+    def __post_init__(self) -> None:
+        for hours in (self.persist_hours, self.uncertain_hours):
+            if not hours.is_finite() or not 0 < hours <= MAX_WINDOW_HOURS:
+                raise ValueError(f"tolerance hours must be above 0 and at most {MAX_WINDOW_HOURS}")
+        if self.uncertain_hours < self.persist_hours:
+            raise ValueError(
+                f"the uncertain band ({_hours(self.uncertain_hours)} h) cannot end before "
+                f"tolerance stops persisting ({_hours(self.persist_hours)} h)"
+            )
+
+
+@dataclass(frozen=True)
+class TolerancePolicy:
+    default: ToleranceWindow = field(default_factory=ToleranceWindow)
+    by_drug: Mapping[str, ToleranceWindow] = field(default_factory=dict)
+
+    def window_for(self, drug: str) -> ToleranceWindow:
+        return self.by_drug.get(drug_key(drug), self.default)
+
+
+ToleranceBand = Literal["none", "may_persist", "uncertain", "lost", "check_time"]
+
+
+@dataclass(frozen=True)
 class Tolerance:
-    window_hours: Decimal
-    hours_since_last_dose: Decimal | None
+    window: ToleranceWindow
+    band: ToleranceBand
+    hours_since_last_dose: Decimal | None  # since the last full dose
     needs_full_desensitization: bool
     message: str
+
+    @property
+    def window_hours(self) -> Decimal:
+        return self.window.persist_hours
+
+    @property
+    def title(self) -> str:
+        return BAND_TITLES[self.band]
+
+
+BAND_TITLES: dict[str, str] = {
+    "none": "Not desensitized: a full desensitization is needed",
+    "may_persist": "Tolerance may persist: allergist to confirm",
+    "uncertain": "Tolerance uncertain: a full desensitization is recommended",
+    "lost": "Tolerance lost: a full desensitization is needed",
+    "check_time": "Check the planned time",
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +136,7 @@ class DrugHistory:
     last_dose_at: datetime | None
     tolerance: Tolerance
     suggestions: tuple[Suggestion, ...]
+    last_full_dose_at: datetime | None = None  # what the tolerance counts from
 
 
 def drug_key(name: str) -> str:
@@ -88,69 +144,89 @@ def drug_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def parse_windows(text: str) -> dict[str, Decimal]:
-    """'penicillin=48, carboplatin=24' -> {drug: hours}; a clear ValueError otherwise."""
-    windows: dict[str, Decimal] = {}
+def parse_windows(text: str, default: ToleranceWindow | None = None) -> dict[str, ToleranceWindow]:
+    """'penicillin=24/48, carboplatin=12' -> {drug: window}; a clear ValueError otherwise.
+    One number sets when tolerance stops persisting (the uncertain band then ends at the
+    default's end, or at that number when it is later); two set both."""
+    base = default or ToleranceWindow()
+    windows: dict[str, ToleranceWindow] = {}
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
         drug, sep, hours = part.partition("=")
         if not sep or not drug.strip():
-            raise ValueError(f"{part!r}: write drug=hours, e.g. carboplatin=24")
+            raise ValueError(
+                f"{part!r}: write drug=hours or drug=hours/hours, e.g. carboplatin=24/48"
+            )
+        first, slash, second = hours.partition("/")
         try:
-            value = Decimal(hours.strip())
+            persist = Decimal(first.strip())
+            uncertain = Decimal(second.strip()) if slash else None
         except InvalidOperation:
-            raise ValueError(f"{part!r}: the hours must be a number") from None
-        if not value.is_finite() or not 0 < value <= MAX_WINDOW_HOURS:
-            raise ValueError(f"{part!r}: the hours must be above 0 and at most {MAX_WINDOW_HOURS}")
-        windows[drug_key(drug)] = value
+            raise ValueError(f"{part!r}: the hours must be numbers") from None
+        if uncertain is None and persist.is_finite():
+            uncertain = max(persist, base.uncertain_hours)
+        try:
+            windows[drug_key(drug)] = ToleranceWindow(persist, uncertain or persist)
+        except ValueError as error:
+            raise ValueError(f"{part!r}: {error}") from None
     return windows
 
 
-def window_for(drug: str, default: Decimal, by_drug: Mapping[str, Decimal]) -> Decimal:
-    return by_drug.get(drug_key(drug), default)
-
-
-def _hours(text: Decimal) -> str:
-    return f"{text.normalize():f}"
+def _hours(value: Decimal) -> str:
+    return f"{value.normalize():f}"
 
 
 def tolerance(
-    last_dose_at: datetime | None, planned_at: datetime, window_hours: Decimal
+    last_full_dose_at: datetime | None, planned_at: datetime, window: ToleranceWindow
 ) -> Tolerance:
-    window = _hours(window_hours)
-    if last_dose_at is None:
+    """Where the planned time falls after the last full dose of the drug."""
+    persist, uncertain = _hours(window.persist_hours), _hours(window.uncertain_hours)
+    if last_full_dose_at is None:
         return Tolerance(
-            window_hours,
+            window,
+            "none",
             None,
             True,
-            "No earlier dose of this drug is recorded: a full desensitization is needed.",
+            "No completed desensitization to this drug is recorded (an aborted or incomplete "
+            "one does not count): a full desensitization is needed.",
         )
-    seconds = Decimal(str((planned_at - last_dose_at).total_seconds()))
+    seconds = Decimal(str((planned_at - last_full_dose_at).total_seconds()))
     since = (seconds / 3600).quantize(Decimal("0.1"))
     if since < 0:
         return Tolerance(
-            window_hours,
+            window,
+            "check_time",
             since,
             True,
-            "The planned time is before the last recorded dose; check the planned time. "
+            "The planned time is before the last full dose; check the planned time. "
             "Plan a full desensitization.",
         )
-    if seconds > window_hours * 3600:
+    ago = f"The last full dose was {_hours(since)} h before the planned dose"
+    if seconds < window.persist_hours * 3600:
         return Tolerance(
-            window_hours,
+            window,
+            "may_persist",
+            since,
+            False,
+            f"{ago}, within {persist} h: tolerance may persist if dosing was not interrupted "
+            "— allergist to confirm.",
+        )
+    if seconds <= window.uncertain_hours * 3600:
+        return Tolerance(
+            window,
+            "uncertain",
             since,
             True,
-            f"The last dose was {_hours(since)} h before the planned dose, more than the "
-            f"{window} h tolerance window: a full desensitization is needed.",
+            f"{ago}, {persist}–{uncertain} h: tolerance is uncertain — a full desensitization "
+            "is recommended.",
         )
     return Tolerance(
-        window_hours,
+        window,
+        "lost",
         since,
-        False,
-        f"The last dose was {_hours(since)} h before the planned dose, within the {window} h "
-        "tolerance window: tolerance may persist if dosing was not interrupted; the "
-        "physician decides.",
+        True,
+        f"{ago}, more than {uncertain} h: tolerance is lost — a full desensitization is needed.",
     )
 
 
@@ -247,8 +323,7 @@ def suggestions(sessions: tuple[PastSession, ...]) -> tuple[Suggestion, ...]:
 def histories(
     sessions: list[PastSession],
     planned_at: datetime,
-    default_window: Decimal = DEFAULT_WINDOW_HOURS,
-    windows: Mapping[str, Decimal] | None = None,
+    policy: TolerancePolicy | None = None,
 ) -> list[DrugHistory]:
     """One history per drug, the most recently given drug first."""
     groups: dict[str, list[PastSession]] = {}
@@ -259,14 +334,16 @@ def histories(
         ordered = tuple(sorted(group, key=lambda s: (s.created_at, s.id), reverse=True))
         doses = [s.last_dose_at for s in ordered if s.last_dose_at is not None]
         last = max(doses) if doses else None
-        window = window_for(ordered[0].drug, default_window, windows or {})
+        full = [s.full_dose_at for s in ordered if s.full_dose_at is not None]
+        window = (policy or TolerancePolicy()).window_for(ordered[0].drug)
         out.append(
             DrugHistory(
                 drug=ordered[0].drug,
                 sessions=ordered,
                 last_dose_at=last,
-                tolerance=tolerance(last, planned_at, window),
+                tolerance=tolerance(max(full) if full else None, planned_at, window),
                 suggestions=suggestions(ordered),
+                last_full_dose_at=max(full) if full else None,
             )
         )
     return sorted(

@@ -6,6 +6,7 @@ raises ``PatientError`` with a one-line message that names the field.
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -239,3 +240,35 @@ def age_in_years(birth_date: date, on: date) -> int:
         raise ValueError(f"{on.isoformat()} is before the birth date {birth_date.isoformat()}")
     before_birthday = (on.month, on.day) < (birth_date.month, birth_date.day)
     return on.year - birth_date.year - before_birthday
+
+
+def age_in_months(birth_date: date, on: date) -> int:
+    """Completed months of life on the day ``on`` (a month is complete on the same day of the
+    month, or on the last day of a shorter month)."""
+    if isinstance(birth_date, datetime) or isinstance(on, datetime):
+        raise TypeError("age_in_months takes dates, not datetimes")
+    if on < birth_date:
+        raise ValueError(f"{on.isoformat()} is before the birth date {birth_date.isoformat()}")
+    months = (on.year - birth_date.year) * 12 + on.month - birth_date.month
+    last_day = calendar.monthrange(on.year, on.month)[1]
+    if on.day < birth_date.day and on.day != last_day:
+        months -= 1
+    return months
+
+
+def rules_age(birth_date: date, on: date) -> Decimal:
+    """The age the alarm rules use, in years with whole months (6 months is 0.5): an infant's
+    limits depend on months, not on completed years. A birth date after ``on`` counts as 0."""
+    if on < birth_date:
+        return Decimal(0)
+    return Decimal(age_in_months(birth_date, on)) / 12
+
+
+def age_words(birth_date: date, on: date) -> str:
+    """The age as a clinician says it: months under 2 years ("6 months"), years after."""
+    if on < birth_date:
+        return "0 months"
+    months = age_in_months(birth_date, on)
+    if months < 24:
+        return f"{months} month{'' if months == 1 else 's'}"
+    return f"{age_in_years(birth_date, on)} y"

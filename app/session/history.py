@@ -38,6 +38,14 @@ def _last_dose_at(state: M.SessionState, now: datetime) -> datetime | None:
     return max(times) if times else None
 
 
+def _full_dose_at(state: M.SessionState) -> datetime | None:
+    """When the target dose was reached (the infusion's end, where the observation began), for a
+    session that was not aborted: the only dose after which tolerance may persist."""
+    if state.status == "aborted":
+        return None
+    return state.observation_started_at
+
+
 def intermediate_edit(plan: Plan, ladder_step: int) -> dict[str, Any] | None:
     """The draft-plan edit that puts one intermediate step before `ladder_step` (1-based), as
     the resume after a reaction would, or None when there is no step to interpolate from."""
@@ -88,6 +96,7 @@ def past_session(row: DesensitizationSession, now: datetime) -> H.PastSession:
         unit=row.unit,
         created_at=row.created_at,
         last_dose_at=_last_dose_at(state, now),
+        full_dose_at=_full_dose_at(state),
         reactions=reactions,
         intermediate_edits=edits,
     )
@@ -106,6 +115,7 @@ def history_view(item: H.DrugHistory) -> dict[str, Any]:
     return {
         "drug": item.drug,
         "last_dose_at": item.last_dose_at.isoformat() if item.last_dose_at else None,
+        "last_full_dose_at": item.last_full_dose_at.isoformat() if item.last_full_dose_at else None,
         "tolerance": tolerance_view(item.tolerance),
         "sessions": [
             {
@@ -116,6 +126,7 @@ def history_view(item: H.DrugHistory) -> dict[str, Any]:
                 "unit": s.unit,
                 "created_at": s.created_at.isoformat(),
                 "last_dose_at": s.last_dose_at.isoformat() if s.last_dose_at else None,
+                "full_dose_at": s.full_dose_at.isoformat() if s.full_dose_at else None,
                 "reactions": [
                     {
                         "number": r.number,
@@ -147,7 +158,10 @@ def history_view(item: H.DrugHistory) -> dict[str, Any]:
 
 def tolerance_view(t: H.Tolerance) -> dict[str, Any]:
     return {
-        "window_hours": str(t.window_hours),
+        "band": t.band,
+        "title": t.title,
+        "window_hours": str(t.window.persist_hours),
+        "uncertain_until_hours": str(t.window.uncertain_hours),
         "hours_since_last_dose": str(t.hours_since_last_dose)
         if t.hours_since_last_dose is not None
         else None,

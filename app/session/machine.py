@@ -24,6 +24,16 @@ INFUSING: frozenset[str] = frozenset({"running", "step_due"})
 LATE_FIRE = timedelta(seconds=60)
 MAX_STRETCH = Decimal(4)
 MAX_INTERMEDIATE = 3
+MAX_VITALS_EVERY = Decimal(120)  # minutes between vitals within a step, at most
+# FHIR AdverseEvent outcomes (R4 adverse-event-outcome): how a reaction ended.
+OUTCOMES: tuple[str, ...] = (
+    "resolved",
+    "recovering",
+    "ongoing",
+    "resolvedWithSequelae",
+    "fatal",
+    "unknown",
+)
 VOLUME_TOLERANCE_ML = Decimal("1e-9")
 PUMP_RATE_STEP = Decimal("0.1")
 ResumeFrom = Literal["finish", "repeat", "back1", "back2"]
@@ -55,13 +65,18 @@ class Treatment:
 class Reaction:
     number: int
     onset_at: datetime
-    symptoms: tuple[str, ...]
+    symptoms: tuple[str, ...]  # checklist codes only; those of later vitals sets join them
     at_step: int | None
     treatments: tuple[Treatment, ...] = ()
     brown_grade: int | None = None
     ctcae_grade: int | None = None
-    resolved_at: datetime | None = None
+    resolved_at: datetime | None = None  # when the record was closed: resolved, or the abort
     note: str = ""
+    # Clinical findings in words when it opened ("systolic 85 mmHg, 31.4 % below baseline
+    # 124 mmHg"; "SpO2 89 %"), kept apart from the symptoms.
+    findings: tuple[str, ...] = ()
+    outcome: str | None = None  # one of OUTCOMES once closed
+    closed_by_abort: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -77,6 +92,9 @@ class Checklist:
     premedications: tuple[Premedication, ...] = ()
     premedication_done: bool = False  # given, or "none needed" with a reason
     rescue_kit: bool = False
+    # The HIGH findings of the latest baseline set, in words: start needs a physician's
+    # override while there are any.
+    baseline_high: tuple[str, ...] = ()
 
     def missing(self) -> list[str]:
         out = []
@@ -122,7 +140,9 @@ class SessionState:
     vitals_count: int = 0
     vitals_gate: int | None = None
     last_vitals_at: datetime | None = None
-    last_vitals_within_limits: bool = True
+    last_vitals_within_limits: bool = True  # no MEDIUM or HIGH finding in the latest set
+    last_vitals_findings: tuple[str, ...] = ()  # what the latest set found, in words
+    vitals_every_minutes: Decimal = Decimal(30)  # within a step, observation included
     observation_minutes: Decimal = Decimal(30)
     observation_started_at: datetime | None = None
     observation_done: bool = False
@@ -181,6 +201,9 @@ class ChecklistItem:
 class RecordVitals:
     within_limits: bool
     has_spirometry: bool = False
+    findings: tuple[str, ...] = ()  # every MEDIUM and HIGH finding, in words
+    high_findings: tuple[str, ...] = ()  # the HIGH ones (a baseline with any needs an override)
+    symptoms: tuple[str, ...] = ()  # checklist codes: they join an open reaction
 
 
 @dataclass(frozen=True)
@@ -188,11 +211,15 @@ class AmendLatestVitals:
     """The latest reading was corrected: its verdict changes, the count of sets does not."""
 
     within_limits: bool
+    findings: tuple[str, ...] = ()
+    high_findings: tuple[str, ...] = ()
+    baseline: bool = False  # the corrected set is a baseline
 
 
 @dataclass(frozen=True)
 class Start:
-    pass
+    # A physician starts over a baseline that meets HIGH criteria only with a reason.
+    override_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,6 +239,7 @@ class ReportReaction:
     onset_at: datetime | None = None
     stopped_at: datetime | None = None
     note: str = ""
+    findings: tuple[str, ...] = ()  # clinical findings in words (vitals that opened it)
 
 
 @dataclass(frozen=True)
@@ -233,9 +261,12 @@ class ResolveReaction:
 @dataclass(frozen=True)
 class Resume:
     resume_from: ResumeFrom = "repeat"
-    stretch: Decimal = Decimal(1)
+    stretch: Decimal = Decimal(1)  # of the approved step times, never of stretched ones
     insert_intermediate: int = 0
     cap_rate_ml_h: Decimal | None = None
+    # Needed, with the physician's reason, to resume while the fresh vitals breach a MEDIUM
+    # or HIGH limit, or to finish or repeat the step after a Brown grade 3 reaction.
+    override_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -251,6 +282,10 @@ class Complete:
 @dataclass(frozen=True)
 class Abort:
     reason: str
+    # An open reaction ends with the abort: graded, with its outcome (one of OUTCOMES).
+    reaction_brown_grade: int | None = None
+    reaction_ctcae_grade: int | None = None
+    reaction_outcome: str | None = None
 
 
 Command = (
@@ -398,6 +433,24 @@ def _text(value: str, what: str, limit: int = 500) -> str | Refused:
     if len(cleaned) > limit:
         return Refused(f"{what} must be at most {limit} characters", "invalid")
     return cleaned
+
+
+def _override(ctx: Ctx, command: str, gates: list[str], reason: str) -> Event | Refused | None:
+    """A safety gate stands unless a physician overrides it with a reason; the override is an
+    event of its own (timeline, report, audit). No gate: nothing to override."""
+    if not gates:
+        return None
+    why = "; ".join(gates)
+    cleaned = (reason or "").strip()
+    if not cleaned:
+        return Refused(f"{why}: a physician may {command} anyway with an override and a reason")
+    if ctx.role != "physician":
+        return Refused(
+            f"{why}: only a physician may override this, not the {ctx.role}", "forbidden"
+        )
+    if len(cleaned) > 2000:
+        return Refused("the override reason must be at most 2000 characters", "invalid")
+    return Event("safety_override", {"command": command, "gates": gates, "reason": cleaned})
 
 
 def session_start(state: SessionState) -> datetime | None:
@@ -552,35 +605,72 @@ def _record_vitals(state: SessionState, command: RecordVitals, ctx: Ctx) -> Resu
         last_vitals_at=ctx.now,
         vitals_count=state.vitals_count + 1,
         last_vitals_within_limits=command.within_limits,
+        last_vitals_findings=command.findings,
     )
     if state.status == "ready":
         checklist = replace(
             state.checklist,
             baseline_vitals=True,
             baseline_spirometry=state.checklist.baseline_spirometry or command.has_spirometry,
+            baseline_high=command.high_findings,
         )
         new = replace(new, checklist=checklist)
+    reaction = new.open_reaction
+    if reaction is not None and command.symptoms:
+        # A reaction is graded on its worst: symptoms seen while it is open are part of it.
+        merged = tuple(dict.fromkeys((*reaction.symptoms, *command.symptoms)))
+        new = _replace_reaction(new, replace(reaction, symptoms=merged))
     return _accept(
         new,
-        Event("vitals_recorded", {"within_limits": command.within_limits, "status": state.status}),
+        Event(
+            "vitals_recorded",
+            {
+                "within_limits": command.within_limits,
+                "status": state.status,
+                "findings": list(command.findings),
+            },
+        ),
     )
 
 
 def _amend_latest_vitals(state: SessionState, command: AmendLatestVitals, ctx: Ctx) -> Result:
     if state.last_vitals_at is None:
         return Refused("there are no vitals to amend", "invalid")
-    new = replace(state, last_vitals_within_limits=command.within_limits)
-    return _accept(new, Event("vitals_amended", {"within_limits": command.within_limits}))
+    new = replace(
+        state,
+        last_vitals_within_limits=command.within_limits,
+        last_vitals_findings=command.findings,
+    )
+    if command.baseline and state.status == "ready":
+        new = replace(new, checklist=replace(new.checklist, baseline_high=command.high_findings))
+    return _accept(
+        new,
+        Event(
+            "vitals_amended",
+            {"within_limits": command.within_limits, "findings": list(command.findings)},
+        ),
+    )
 
 
-def _start(state: SessionState, _: Start, ctx: Ctx) -> Result:
+def _start(state: SessionState, command: Start, ctx: Ctx) -> Result:
     if state.status != "ready":
         return Refused(f"only a ready session can start; it is {state.status}")
     missing = state.checklist.missing()
     if missing:
         return Refused("before the start: " + ", ".join(missing) + " still missing")
+    gates = []
+    if state.checklist.baseline_high:
+        gates.append(
+            "the baseline vitals meet HIGH criteria ("
+            + "; ".join(state.checklist.baseline_high)
+            + ")"
+        )
+    override = _override(ctx, "start", gates, command.override_reason)
+    if isinstance(override, Refused):
+        return override
     new, event = _start_step(state, 0, ctx.now)
-    return _accept(new, Event("started"), event, timer=True)
+    overridden = (override,) if override is not None else ()
+    return _accept(new, *overridden, Event("started"), event, timer=True)
 
 
 def _confirm_step(state: SessionState, _: ConfirmStep, ctx: Ctx) -> Result:
@@ -681,7 +771,7 @@ def _pause(state: SessionState, command: Pause, ctx: Ctx) -> Result:
 
 
 def _report_reaction(state: SessionState, command: ReportReaction, ctx: Ctx) -> Result:
-    if not command.symptoms:
+    if not command.symptoms and not command.findings:
         return Refused("name at least one symptom", "invalid")
     if state.open_reaction is not None:
         return Refused("a reaction is already open: add treatments to it or resolve it")
@@ -700,6 +790,7 @@ def _report_reaction(state: SessionState, command: ReportReaction, ctx: Ctx) -> 
         symptoms=tuple(command.symptoms),
         at_step=state.current,
         note=command.note.strip()[:2000],
+        findings=tuple(command.findings),
     )
     new = replace(
         new,
@@ -714,6 +805,7 @@ def _report_reaction(state: SessionState, command: ReportReaction, ctx: Ctx) -> 
             {
                 "reaction": reaction.number,
                 "symptoms": list(reaction.symptoms),
+                "findings": list(reaction.findings),
                 "at_step": reaction.at_step,
                 "onset_at": onset.isoformat(),
                 "message": "Stop the infusion now.",
@@ -773,6 +865,7 @@ def _resolve_reaction(state: SessionState, command: ResolveReaction, ctx: Ctx) -
         brown_grade=command.brown_grade,
         ctcae_grade=command.ctcae_grade,
         note=(reaction.note + "\n" + command.note.strip()).strip()[:4000],
+        outcome="resolved",
     )
     new = replace(_replace_reaction(state, updated), vitals_gate=state.vitals_count)
     return _accept(
@@ -789,6 +882,28 @@ def _resolve_reaction(state: SessionState, command: ResolveReaction, ctx: Ctx) -
     )
 
 
+def _resume_gates(state: SessionState, command: Resume) -> list[str]:
+    """What stands in the way of this resume unless a physician overrides it."""
+    gates = []
+    if not state.last_vitals_within_limits:
+        found = "; ".join(state.last_vitals_findings)
+        gates.append(
+            "the fresh vitals breach a MEDIUM or HIGH limit" + (f" ({found})" if found else "")
+        )
+    last = state.reactions[-1] if state.reactions and state.pause_had_reaction else None
+    if (
+        state.paused_from != "observing"
+        and last is not None
+        and last.brown_grade == 3
+        and command.resume_from in ("finish", "repeat")
+    ):
+        gates.append(
+            f"after a Brown grade 3 reaction, {command.resume_from} goes back to the dose "
+            "that reacted (step back instead)"
+        )
+    return gates
+
+
 def _resume(state: SessionState, command: Resume, ctx: Ctx) -> Result:
     if state.status != "paused":
         return Refused(f"only a paused session can be resumed; it is {state.status}")
@@ -796,8 +911,10 @@ def _resume(state: SessionState, command: Resume, ctx: Ctx) -> Result:
         return Refused("the reaction must be marked resolved before resuming")
     if not vitals_gate_met(state):
         return Refused("record fresh vitals before resuming")
-    if not state.last_vitals_within_limits:
-        return Refused("the latest vitals are outside the limits; resume needs vitals within them")
+    override = _override(ctx, "resume", _resume_gates(state, command), command.override_reason)
+    if isinstance(override, Refused):
+        return override
+    overridden = (override,) if override is not None else ()
     if state.paused_from == "observing":
         if (
             command.resume_from,
@@ -812,10 +929,10 @@ def _resume(state: SessionState, command: Resume, ctx: Ctx) -> Result:
             new = replace(
                 state, status="observing", paused_from=None, deadline=None, pause_had_reaction=False
             )
-            return _accept(new, Event("resumed", {"to": "observing"}))
+            return _accept(new, *overridden, Event("resumed", {"to": "observing"}))
         new = _start_observation(state, ctx.now, state.observation_left or Decimal(0))
         new = replace(new, paused_from=None, pause_had_reaction=False)
-        return _accept(new, Event("resumed", {"to": "observing"}), timer=True)
+        return _accept(new, *overridden, Event("resumed", {"to": "observing"}), timer=True)
     plan = _replan(state, command)
     if isinstance(plan, Refused):
         return plan
@@ -832,6 +949,7 @@ def _resume(state: SessionState, command: Resume, ctx: Ctx) -> Result:
     )
     return _accept(
         new,
+        *overridden,
         Event(
             "resumed",
             {
@@ -880,7 +998,7 @@ def _replan(state: SessionState, command: Resume) -> tuple[Plan, int] | Refused:
             new_steps.extend(made)
         reacted_step = plan.steps[k]  # as it stands now (it may already be a stretched copy)
         if command.resume_from == "finish":
-            rest = _rest_of_step(plan, k, ledger)
+            rest = _rest_of_step(plan, k, ledger, _approved_minutes(base, plan, k, command))
             if rest is None and not plan.is_last(k) and state.pause_had_reaction:
                 # The step had run its time: "finish" would go straight to a higher rate.
                 return Refused(
@@ -903,10 +1021,14 @@ def _replan(state: SessionState, command: Resume) -> tuple[Plan, int] | Refused:
             for index, step in enumerate(plan.steps[k + 1 :], start=k + 1)
         ]
         tail = [*new_steps, *followers]
+        # A step that runs "until the target" can only be the last: a resume re-planned before
+        # the previous one was started would otherwise leave a copy of it in the middle.
+        tail = [s for i, s in enumerate(tail) if i == len(tail) - 1 or not _runs_to_target(s)]
         if not tail or not _is_final(plan, tail[-1]):
             # The final "until the target" step must stay last.
             return Refused("nothing left to resume", "invalid")
-        tail = [_adjust(s, command, is_last=i == len(tail) - 1) for i, s in enumerate(tail)]
+        last = len(tail) - 1
+        tail = [_adjust(s, base, command, is_last=i == last) for i, s in enumerate(tail)]
     steps = (*plan.steps[: k + 1], *tail)
     new_plan = plan.with_steps(steps)
     first = k + 1
@@ -922,6 +1044,12 @@ def _original(plan: Plan, index: int) -> int:
     return step.of_step if step.of_step is not None else index
 
 
+def _runs_to_target(step: PlanStep) -> bool:
+    return (step.is_infusion and step.minutes is None) or (
+        not step.is_infusion and step.dose is None
+    )
+
+
 def _is_final(plan: Plan, step: PlanStep) -> bool:
     last = plan.steps[-1]
     return step.solution == last.solution and (
@@ -929,13 +1057,26 @@ def _is_final(plan: Plan, step: PlanStep) -> bool:
     )
 
 
-def _rest_of_step(plan: Plan, index: int, ledger: L.Ledger) -> Decimal | None:
+def _approved_minutes(base: Plan, plan: Plan, index: int, command: Resume) -> Decimal | None:
+    """The time of the approved step this plan step stands for, stretched once by this resume:
+    a second resume never stretches a stretched time again."""
     step = plan.steps[index]
-    if plan.is_last(index) or not step.is_infusion:
+    original = _original(plan, index)
+    approved = base.steps[original].minutes if original < len(base.steps) else None
+    minutes = approved if approved is not None else step.minutes
+    return None if minutes is None else minutes * command.stretch
+
+
+def _rest_of_step(
+    plan: Plan, index: int, ledger: L.Ledger, minutes: Decimal | None
+) -> Decimal | None:
+    """What is left of the interrupted step when it is to last `minutes` in all."""
+    step = plan.steps[index]
+    if plan.is_last(index) or not step.is_infusion or minutes is None:
         return None
-    assert step.minutes is not None and step.rate_ml_h is not None
+    assert step.rate_ml_h is not None
     given_minutes = ledger.volume_of_step(index) / step.rate_ml_h * 60
-    rest = step.minutes - given_minutes
+    rest = minutes - given_minutes
     return rest if rest > Decimal("0.01") else None
 
 
@@ -994,9 +1135,12 @@ def intermediate_steps(
     return out
 
 
-def _adjust(step: PlanStep, command: Resume, *, is_last: bool) -> PlanStep:
-    if step.minutes is not None and command.stretch != 1 and not is_last:
-        step = replace(step, minutes=step.minutes * command.stretch)
+def _adjust(step: PlanStep, base: Plan, command: Resume, *, is_last: bool) -> PlanStep:
+    if step.minutes is not None and not is_last and step.origin != "finish":
+        # Stretched from the approved time: never compounded over several resumes.
+        original = step.of_step
+        approved = base.steps[original].minutes if original is not None else None
+        step = replace(step, minutes=(approved or step.minutes) * command.stretch)
     if is_last and step.minutes is not None and step.is_infusion:
         step = replace(step, minutes=None)  # the final step always runs to the target
     if command.cap_rate_ml_h is not None and step.rate_ml_h is not None:
@@ -1050,14 +1194,64 @@ def _complete(state: SessionState, _: Complete, ctx: Ctx) -> Result:
     )
 
 
+def _close_with_abort(
+    state: SessionState, command: Abort, ctx: Ctx
+) -> tuple[SessionState, tuple[Event, ...]] | Refused:
+    """An open reaction does not outlive the session: the abort carries its grade and outcome
+    and closes it, so the record ends graded."""
+    reaction = state.open_reaction
+    given = (command.reaction_brown_grade, command.reaction_ctcae_grade, command.reaction_outcome)
+    if reaction is None:
+        if given != (None, None, None):
+            return Refused("there is no open reaction to grade with the abort", "invalid")
+        return state, ()
+    if command.reaction_brown_grade is None or command.reaction_outcome is None:
+        return Refused(
+            f"reaction {reaction.number} is open: the abort closes it, so give its Brown grade "
+            "(reaction_brown_grade) and outcome (reaction_outcome)",
+            "invalid",
+        )
+    if command.reaction_brown_grade not in (1, 2, 3):
+        return Refused("the Brown grade must be 1, 2 or 3", "invalid")
+    if command.reaction_ctcae_grade is not None and command.reaction_ctcae_grade not in range(1, 6):
+        return Refused("the CTCAE grade must be 1 to 5", "invalid")
+    if command.reaction_outcome not in OUTCOMES:
+        return Refused(f"the outcome must be one of: {', '.join(OUTCOMES)}", "invalid")
+    closed = replace(
+        reaction,
+        resolved_at=ctx.now,
+        brown_grade=command.reaction_brown_grade,
+        ctcae_grade=command.reaction_ctcae_grade,
+        outcome=command.reaction_outcome,
+        closed_by_abort=True,
+    )
+    event = Event(
+        "reaction_closed",
+        {
+            "reaction": reaction.number,
+            "brown_grade": closed.brown_grade,
+            "ctcae_grade": closed.ctcae_grade,
+            "outcome": closed.outcome,
+            "closed_at": ctx.now.isoformat(),
+            "by": "abort",
+        },
+    )
+    return _replace_reaction(state, closed), (event,)
+
+
 def _abort(state: SessionState, command: Abort, ctx: Ctx) -> Result:
     reason = _text(command.reason, "the reason for aborting", 2000)
     if isinstance(reason, Refused):
         return reason
-    new = _stop_segment(state, ctx.now)
+    closing = _close_with_abort(state, command, ctx)
+    if isinstance(closing, Refused):
+        return closing
+    new, closed = closing
+    new = _stop_segment(new, ctx.now)
     new = _with_timer(replace(new, status="aborted", abort_reason=reason), None)
     return _accept(
         new,
+        *closed,
         Event(
             "aborted",
             {"reason": reason, "from": state.status, "delivered": str(delivered(new, ctx.now))},
@@ -1092,6 +1286,7 @@ def new_session(
     pharmacist_signoff: bool = True,
     spirometry_required: bool = False,
     observation_minutes: Decimal = Decimal(30),
+    vitals_every_minutes: Decimal = Decimal(30),
 ) -> SessionState:
     return SessionState(
         status="planned",
@@ -1100,4 +1295,5 @@ def new_session(
         pharmacist_signoff=pharmacist_signoff,
         checklist=Checklist(spirometry_required=spirometry_required),
         observation_minutes=observation_minutes,
+        vitals_every_minutes=vitals_every_minutes,
     )

@@ -37,6 +37,12 @@ TIME_STEPS = st.one_of(
 SYMPTOMS = st.lists(
     st.sampled_from(["urticaria", "flushing", "wheeze", "nausea"]), min_size=0, max_size=3
 )
+# What a vitals set found, in words, as the shell passes it: nothing, a MEDIUM or a HIGH one.
+FINDINGS = st.sampled_from(
+    [((), ()), (("heart rate 118 /min",), ()), (("SpO2 89 %",), ("SpO2 89 %",))]
+)
+OVERRIDE = st.sampled_from(["", "", "allergist at the bedside, benefit outweighs the risk"])
+OUTCOMES = st.one_of(st.none(), st.sampled_from(["recovering", "resolved", "later"]))
 
 PLANS = [
     plan_from_protocol(build("brigham-12", BrighamParameters(Decimal(2000), "mg"))),
@@ -119,9 +125,7 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.state is not None)
     @rule(
-        command=st.sampled_from(
-            [M.Approve(), M.VerifyBags(), M.Start(), M.ConfirmStep(), M.Complete()]
-        ),
+        command=st.sampled_from([M.Approve(), M.VerifyBags(), M.ConfirmStep(), M.Complete()]),
         role=ROLES,
         seconds=TIME_STEPS,
     )
@@ -130,6 +134,19 @@ class SessionMachine(RuleBasedStateMachine):
         result = self.send(command, role, seconds)
         if isinstance(command, M.ConfirmStep) and isinstance(result, M.Accepted):
             self._check_first_rate_after_resume(before, result.state)
+
+    @precondition(lambda self: self.state is not None)
+    @rule(override=OVERRIDE, role=ROLES, seconds=TIME_STEPS)
+    def start(self, override: str, role: str, seconds: int) -> None:
+        assert self.state is not None
+        gated = bool(self.state.checklist.baseline_high)
+        result = self.send(M.Start(override), role, seconds)
+        if isinstance(result, M.Accepted):
+            overrides = [e for e in result.events if e.kind == "safety_override"]
+            # a baseline that meets HIGH criteria starts only on a physician's override
+            assert bool(overrides) == gated
+            if gated:
+                assert role == "physician" and overrides[0].data["reason"] == override
 
     @precondition(lambda self: self.state is not None)
     @rule(
@@ -141,9 +158,31 @@ class SessionMachine(RuleBasedStateMachine):
         self.send(M.ChecklistItem(item, none_reason="not ordered"), role, seconds)
 
     @precondition(lambda self: self.state is not None)
-    @rule(ok=st.booleans(), spirometry=st.booleans(), role=ROLES, seconds=TIME_STEPS)
-    def vitals(self, ok: bool, spirometry: bool, role: str, seconds: int) -> None:
-        self.send(M.RecordVitals(ok, spirometry), role, seconds)
+    @rule(
+        found=FINDINGS,
+        spirometry=st.booleans(),
+        symptoms=SYMPTOMS,
+        role=ROLES,
+        seconds=TIME_STEPS,
+    )
+    def vitals(
+        self,
+        found: tuple[tuple[str, ...], tuple[str, ...]],
+        spirometry: bool,
+        symptoms: list[str],
+        role: str,
+        seconds: int,
+    ) -> None:
+        findings, high = found
+        ok = not findings and not symptoms
+        command = M.RecordVitals(ok, spirometry, findings, high, tuple(symptoms))
+        assert self.state is not None
+        reaction = self.state.open_reaction
+        result = self.send(command, role, seconds)
+        if isinstance(result, M.Accepted) and reaction is not None:
+            # symptoms seen while a reaction is open become part of it
+            now = next(r for r in result.state.reactions if r.number == reaction.number)
+            assert set(symptoms) | set(reaction.symptoms) == set(now.symptoms)
 
     @precondition(lambda self: self.state is not None and self.state.deadline is not None)
     @rule(extra=st.integers(min_value=-30, max_value=600), stale=st.booleans())
@@ -191,11 +230,37 @@ class SessionMachine(RuleBasedStateMachine):
         cap: Decimal | None,
         role: str,
         seconds: int,
+        override: str = "",
     ) -> None:
-        after_reaction = self.state is not None and self.state.pause_had_reaction
-        result = self.send(M.Resume(where, stretch, intermediate, cap), role, seconds)
+        before = self.state
+        assert before is not None
+        after_reaction = before.pause_had_reaction
+        last = before.reactions[-1] if before.reactions and after_reaction else None
+        severe = (
+            last is not None
+            and last.brown_grade == 3
+            and where in ("finish", "repeat")
+            and before.paused_from != "observing"
+        )
+        gated = not before.last_vitals_within_limits or severe
+        result = self.send(M.Resume(where, stretch, intermediate, cap, override), role, seconds)
+        if isinstance(result, M.Accepted):
+            overrides = [e for e in result.events if e.kind == "safety_override"]
+            # out-of-limit vitals, or finish/repeat after Brown 3, resume only on an override
+            assert bool(overrides) == gated
+            if gated:
+                assert role == "physician" and override
         if isinstance(result, M.Accepted) and result.state.next_step is not None:
             state = result.state
+            assert state.approved is not None
+            # every new step but the last runs its approved time × this stretch, however many
+            # resumes came before (a stretch is never compounded)
+            for step in state.plan.steps[state.next_step : -1]:
+                if step.origin == "finish" or step.minutes is None or step.of_step is None:
+                    continue
+                approved = state.approved.steps[step.of_step].minutes
+                if approved is not None:
+                    assert step.minutes == approved * stretch, (step, approved, stretch)
             assert self.state is not None
             back = {"finish": 0, "repeat": 0, "back1": 1, "back2": 2}[where]
             current = state.current
@@ -208,14 +273,45 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.state is not None)
     @rule(
+        where=st.sampled_from(["finish", "repeat", "back1", "back2"]),
+        stretch=st.sampled_from([Decimal(1), Decimal("1.5"), Decimal(2)]),
+        override=OVERRIDE,
+        role=st.sampled_from(["physician", "physician", "nurse"]),
+        seconds=TIME_STEPS,
+    )
+    def resume_with_override(
+        self, where: str, stretch: Decimal, override: str, role: str, seconds: int
+    ) -> None:
+        self.resume(where, stretch, 0, None, role, seconds, override)
+
+    @precondition(lambda self: self.state is not None)
+    @rule(
         role=ROLES,
         seconds=TIME_STEPS,
         reason=st.sampled_from(["", "severe reaction"]),
         rare=st.integers(min_value=0, max_value=30),
+        grade=st.one_of(st.none(), st.integers(min_value=0, max_value=4)),
+        outcome=OUTCOMES,
     )
-    def abort(self, role: str, seconds: int, reason: str, rare: int) -> None:
+    def abort(
+        self,
+        role: str,
+        seconds: int,
+        reason: str,
+        rare: int,
+        grade: int | None,
+        outcome: str | None,
+    ) -> None:
         # A valid abort ends the run; keep it rare so most runs go deep.
-        self.send(M.Abort(reason if rare == 0 else ""), role, seconds)
+        assert self.state is not None
+        reaction = self.state.open_reaction
+        result = self.send(
+            M.Abort(reason if rare == 0 else "", grade, None, outcome), role, seconds
+        )
+        if isinstance(result, M.Accepted) and reaction is not None:
+            closed = [e for e in result.events if e.kind == "reaction_closed"]
+            assert [e.data["reaction"] for e in closed] == [reaction.number]
+            assert closed[0].data["brown_grade"] == grade and grade in (1, 2, 3)
 
     # -- the natural next step, so random runs reach every state ---------------------------------
 
@@ -240,7 +336,10 @@ class SessionMachine(RuleBasedStateMachine):
                     M.ChecklistItem("premedications", premedications=(premed,)), "nurse", minute
                 )
             elif missing:
-                self.send(M.RecordVitals(True, True), "nurse", minute)
+                findings, high = data.draw(FINDINGS)
+                self.send(M.RecordVitals(not findings, True, findings, high), "nurse", minute)
+            elif state.checklist.baseline_high:
+                self.send(M.Start("allergist present"), "physician", minute)
             else:
                 self.send(M.Start(), "nurse", minute)
         elif state.status in ("running", "observing") and not state.observation_done:
@@ -270,7 +369,8 @@ class SessionMachine(RuleBasedStateMachine):
                         M.ResolveReaction(data.draw(st.integers(1, 3))), "physician", 10 * minute
                     )
             elif not M.vitals_gate_met(state):
-                self.send(M.RecordVitals(True), "nurse", minute)
+                findings, high = data.draw(FINDINGS)
+                self.send(M.RecordVitals(not findings, False, findings, high), "nurse", minute)
             else:
                 self.resume_rule_body(data)
         elif state.status == "observing":
@@ -283,7 +383,8 @@ class SessionMachine(RuleBasedStateMachine):
         cap = data.draw(st.one_of(st.none(), st.sampled_from([Decimal(5), Decimal(30)])))
         if self.state is not None and self.state.paused_from == "observing":
             where, stretch, count, cap = "repeat", Decimal(1), 0, None
-        self.resume(where, stretch, count, cap, "physician", 60)
+        override = data.draw(OVERRIDE)
+        self.resume(where, stretch, count, cap, "physician", 60, override)
 
     @precondition(lambda self: self.state is not None)
     @rule(data=st.data())
@@ -345,6 +446,30 @@ class SessionMachine(RuleBasedStateMachine):
             if finished and state.status in ("observing", "completed"):
                 # the last step completes exactly the target
                 assert abs(book.delivered - state.plan.target_dose) < Decimal("1e-30")
+
+    @invariant()
+    def a_closed_reaction_is_graded_and_an_aborted_session_has_no_open_one(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        for reaction in state.reactions:
+            if not reaction.is_open:
+                assert reaction.brown_grade in (1, 2, 3)
+                assert reaction.outcome in M.OUTCOMES
+        if state.status == "aborted":
+            assert state.open_reaction is None
+
+    @invariant()
+    def stretch_applies_to_the_approved_times_and_never_compounds(self) -> None:
+        state = self.state
+        if state is None or state.approved is None:
+            return
+        for step in state.plan.steps:
+            if step.of_step is None or step.minutes is None:
+                continue
+            approved = state.approved.steps[step.of_step].minutes
+            if approved is not None:
+                assert step.minutes <= approved * M.MAX_STRETCH, (step, approved)
 
     @invariant()
     def time_runs_forward_in_the_record(self) -> None:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.patients.history import parse_windows
+from app.patients.history import TolerancePolicy, ToleranceWindow, parse_windows
 
 # Good enough for a laptop, useless for anything else: production refuses to start with it.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
@@ -53,10 +53,17 @@ class Settings(BaseSettings):
     escalation_webhook: str = Field(default="", pattern=r"^(https?://\S+)?$")
     webhook_attempts: int = Field(default=5, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=1.0, gt=0, le=300)
-    # The tolerance window: a planned dose more than this many hours after the last one needs
-    # a full desensitization; per-drug windows as "penicillin=48,carboplatin=24".
+    # Tolerance after the last full dose: it may persist for this many hours, is uncertain up
+    # to the second figure and lost after it; per drug as "penicillin G=24/48,carboplatin=12".
     tolerance_hours: Decimal = Field(default=Decimal(24), gt=0, le=24 * 30)
+    tolerance_uncertain_hours: Decimal = Field(default=Decimal(48), gt=0, le=24 * 30)
     tolerance_hours_by_drug: str = ""
+    # Vitals are due at each step and again at most this often within a step (the long last
+    # step and the observation included); a session may set its own.
+    vitals_every_minutes: Decimal = Field(default=Decimal(30), ge=5, le=120)
+    # How often (wall seconds) each process looks for lost contact: sessions whose vitals are
+    # overdue and that no bedside screen has shown for minutes.
+    contact_check_seconds: float = Field(default=5.0, gt=0, le=60)
     # Live screens: the heartbeat interval, and how many updates a screen may fall behind
     # before its socket is closed (it reconnects and resyncs from a snapshot).
     live_heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -67,15 +74,15 @@ class Settings(BaseSettings):
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("tolerance_hours_by_drug")
-    @classmethod
-    def _drug_windows(cls, value: str) -> str:
-        parse_windows(value)  # a clear ValueError names the bad entry
-        return value
+    @model_validator(mode="after")
+    def _tolerance_windows(self) -> Settings:
+        _ = self.tolerance  # a clear ValueError names the bad entry
+        return self
 
     @property
-    def tolerance_windows(self) -> dict[str, Decimal]:
-        return parse_windows(self.tolerance_hours_by_drug)
+    def tolerance(self) -> TolerancePolicy:
+        default = ToleranceWindow(self.tolerance_hours, self.tolerance_uncertain_hours)
+        return TolerancePolicy(default, parse_windows(self.tolerance_hours_by_drug, default))
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:

@@ -32,6 +32,7 @@ from app.live.doorbell import doorbell_for
 from app.live.heartbeat import heartbeat_fragment
 from app.live.hub import Hub
 from app.live.pg_listener import PgListener
+from app.live.presence import Presence
 from app.live.render import LiveRenderer
 from app.middleware import SecurityMiddleware
 from app.patients import pages as patient_pages
@@ -165,10 +166,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeat_fragment(app.state.clock),
             heartbeat_seconds=settings.live_heartbeat_seconds,
             queue_size=settings.live_queue_size,
+            presence=(bedside := Presence(app.state.sessionmaker, app.state.clock)),
         )
         app.state.hub.start()
         stop_timers = asyncio.Event()
-        background: list[asyncio.Task] = []
+        background: list[asyncio.Task] = [
+            asyncio.create_task(bedside.run(stop_timers), name="stepwise-presence")
+        ]
         if wall is not None:
             background.append(
                 asyncio.create_task(
@@ -194,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.doorbell,
                 webhook,
                 stop=stop_timers,
+                contact_seconds=settings.contact_check_seconds,
             ),
             name="stepwise-timers",
         )

@@ -1,4 +1,5 @@
-"""The alarm board of a session as stored JSON, and what a vitals evaluation does to it. Pure."""
+"""The alarm board of a session as stored JSON, and what a vitals evaluation or a reaction does
+to it. Pure."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from app.alarms import logic
-from app.alarms.logic import AlarmBoard, AlarmSettings
+from app.alarms.logic import AlarmBoard, AlarmSettings, Priority
 from app.session import codec
-from app.session.machine import SessionState
-from app.vitals.rules import Evaluation
+from app.session.machine import Reaction, SessionState
+from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, symptom_words
 
 REACTION_CONDITION = "reaction"
 EMPTY_BOARD_JSON = '{"alarms":[],"audio_pause":null,"last_at":null,"next_id":1}'
@@ -44,11 +45,25 @@ def shown_value(value: object) -> str:
     return str(value)
 
 
+def reaction_words(reaction: Reaction) -> str:
+    """What a reaction shows, in words: its clinical findings, then its symptoms by name."""
+    return "; ".join([*reaction.findings, *(symptom_words(c) for c in reaction.symptoms)])
+
+
+def reaction_priority(symptoms: tuple[str, ...], evaluation: Evaluation | None = None) -> Priority:
+    """HIGH for a reaction that meets any HIGH criterion; skin-only (Brown grade 1) reactions
+    still pause the session but raise a MEDIUM alarm (product-spec §4)."""
+    if evaluation is not None and evaluation.highest == "HIGH":
+        return "HIGH"
+    graded = [SYMPTOM_CLASSES[c].brown_grade for c in symptoms if c in SYMPTOM_CLASSES]
+    return "HIGH" if any(grade >= 2 for grade in graded) else "MEDIUM"
+
+
 def after_vitals(
-    board: AlarmBoard, evaluation: Evaluation, reaction_opened: str | None, now: datetime
+    board: AlarmBoard, evaluation: Evaluation, opened: Reaction | None, now: datetime
 ) -> tuple[AlarmBoard, list[logic.Event]]:
     """Raise an alarm for each finding; end (or latch) the physiological alarms whose condition
-    this reading no longer meets; a reaction that was opened raises a HIGH alarm that tells the
+    this reading no longer meets; a reaction that was opened raises an alarm that tells the
     nurse to stop the infusion."""
     events: list[logic.Event] = []
 
@@ -65,6 +80,7 @@ def after_vitals(
             apply(logic.condition_cleared(board, alarm.condition, now))
     for finding in evaluation.findings:
         limit = "" if finding.limit is None else f"{finding.limit} {finding.unit}".strip()
+        value = finding.words if finding.is_symptom else shown_value(finding.value)
         apply(
             logic.raise_alarm(
                 board,
@@ -72,32 +88,37 @@ def after_vitals(
                 finding.priority,
                 "physiological",
                 finding.message,
-                shown_value(finding.value),
+                value,
                 limit,
                 now,
             )
         )
-    if reaction_opened:
-        board, opened = reaction_changed(board, reaction_opened, None, now)
-        events.extend(opened)
+    if opened is not None:
+        priority = reaction_priority(opened.symptoms, evaluation)
+        board, raised = reaction_changed(board, opened, priority, False, now)
+        events.extend(raised)
     return board, events
 
 
 def reaction_changed(
-    board: AlarmBoard, opened: str | None, resolved: bool | None, now: datetime
+    board: AlarmBoard,
+    opened: Reaction | None,
+    priority: Priority,
+    resolved: bool,
+    now: datetime,
 ) -> tuple[AlarmBoard, list[logic.Event]]:
-    """A reaction was opened (`opened`: its symptoms): a HIGH alarm tells the nurse to stop
-    the infusion. It was resolved: the alarm's condition clears, so it latches until it is
+    """A reaction was opened: an alarm tells the nurse to stop the infusion. It was resolved
+    (or closed by an abort): the alarm's condition clears, so a HIGH one latches until it is
     acknowledged (or ends, if it already was)."""
     result: logic.Result
     if opened is not None:
         result = logic.raise_alarm(
             board,
             REACTION_CONDITION,
-            "HIGH",
+            priority,
             "physiological",
             "Reaction: stop the infusion now and call the physician.",
-            opened,
+            reaction_words(opened),
             "",
             now,
         )
@@ -115,7 +136,9 @@ def reaction_changed(
 def reaction_work(
     board: AlarmBoard, old: SessionState, new: SessionState, now: datetime
 ) -> tuple[AlarmBoard, list[logic.Event]]:
-    """What a reaction command does to the alarms, from the states before and after."""
+    """What a reaction command (report, resolve, an abort that closes one) does to the alarms,
+    from the states before and after."""
     opened = new.open_reaction if old.open_reaction is None else None
     resolved = old.open_reaction is not None and new.open_reaction is None
-    return reaction_changed(board, ", ".join(opened.symptoms) if opened else None, resolved, now)
+    priority = reaction_priority(opened.symptoms) if opened is not None else "HIGH"
+    return reaction_changed(board, opened, priority, resolved, now)

@@ -13,7 +13,11 @@ from app.db import Base, UTCDateTime
 
 class SessionAlarm(Base):
     __tablename__ = "session_alarm"
-    __table_args__ = (UniqueConstraint("session_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "number"),
+        # The lost-contact sweep looks up open alarms by condition every few seconds.
+        Index("ix_session_alarm_condition_cleared_at", "condition", "cleared_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(

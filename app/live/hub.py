@@ -26,6 +26,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.clock import Clock
 from app.live.doorbell import Doorbell, Ring
+from app.live.presence import Presence
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Hub:
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         queue_size: int = QUEUE_SIZE,
+        presence: Presence | None = None,
     ) -> None:
         self.doorbell = doorbell
         self.clock = clock
@@ -68,6 +70,7 @@ class Hub:
         self.heartbeat = heartbeat
         self.heartbeat_seconds = heartbeat_seconds
         self.queue_size = queue_size
+        self.presence = presence  # open session screens, told to every process (lost contact)
         self.screens: dict[Topic, set[Screen]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
@@ -105,6 +108,8 @@ class Hub:
         """Run one accepted websocket until it closes: snapshot first, then every update."""
         screen = Screen(websocket, topic, role, asyncio.Queue(self.queue_size))
         self.screens.setdefault(topic, set()).add(screen)
+        if self.presence is not None and isinstance(topic, int):
+            self.presence.opened(topic)
         # The snapshot is rendered after subscribing: a change committed meanwhile is queued
         # behind it, so the screen can never miss one.
         try:
@@ -126,6 +131,8 @@ class Hub:
             pass
         finally:
             self._forget(screen)
+            if self.presence is not None and isinstance(topic, int):
+                self.presence.closed(topic)
             if topic != BOARD:
                 with contextlib.suppress(Exception):
                     await self._publish(BOARD)

@@ -106,6 +106,14 @@ class VitalsRow:
     baseline: bool
     values: dict[str, str]  # label -> shown value ("124", "unable", "refused")
     raw: dict[str, Decimal | None]  # field -> measured value
+    news2: dict[str, Any] | None = None  # adults: total, partial, response, text
+
+    @property
+    def news2_short(self) -> str:
+        """ "6", or "≥ 3" when a parameter was not recorded (the score is a lower bound)."""
+        if self.news2 is None:
+            return ""
+        return f"≥ {self.news2['total']}" if self.news2["partial"] else str(self.news2["total"])
 
 
 def _measured(entry: Any) -> Decimal | None:
@@ -138,6 +146,7 @@ def vitals_rows(view: dict[str, Any]) -> list[VitalsRow]:
                 v["baseline"],
                 shown,
                 raw,
+                v.get("news2"),
             )
         )
     return rows

@@ -18,12 +18,12 @@ from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.live import present as P
 from app.patients.models import Patient
-from app.patients.rules import age_in_years
+from app.patients.rules import age_words, rules_age
 from app.session import service
 from app.session.models import DesensitizationSession, SessionEvent
 from app.templating import templates
-from app.vitals.rules import Thresholds
-from app.vitals.validation import SYMPTOMS
+from app.vitals.rules import Thresholds, symptom_words
+from app.vitals.validation import CONSCIOUSNESS_LEVELS, SYMPTOMS
 
 if TYPE_CHECKING:
     from app.live.hub import Hub, Topic
@@ -47,11 +47,12 @@ class SessionPage:
 
     view: dict[str, Any]
     patient: PatientInfo
-    age: int | None
+    age: Decimal | None  # in years with whole months, as the alarm rules take it
     now: datetime
     events: list[dict[str, Any]]
     role: str
     screens: int = 0
+    age_words: str = ""
 
     @property
     def may(self):
@@ -76,7 +77,7 @@ async def load_session_page(
             .limit(TIMELINE_EVENTS)
         )
     )
-    age = age_in_years(patient.birth_date, now.date()) if patient.birth_date <= now.date() else 0
+    age = rules_age(patient.birth_date, now.date())
     return SessionPage(
         view=view,
         patient=PatientInfo(patient.id, patient.mrn, patient.family_name, patient.given_name),
@@ -93,6 +94,7 @@ async def load_session_page(
             for e in events
         ],
         role=role,
+        age_words=age_words(patient.birth_date, now.date()),
     )
 
 
@@ -153,6 +155,8 @@ def page_context(page: SessionPage) -> dict[str, Any]:
         "alarms": alarms,
         "open_reaction": open_reaction,
         "symptoms": SYMPTOMS,
+        "symptom_words": symptom_words,
+        "consciousness_levels": CONSCIOUSNESS_LEVELS,
         "amount": P.amount,
         "may": page.may,
         "thresholds_in_force": view["thresholds"]["in_force"],
@@ -254,6 +258,8 @@ def tile_of(page: SessionPage) -> dict[str, Any]:
             label, _unit = P.VITAL_LABELS[name]
             if label in latest.values:
                 vitals.append((label, latest.values[label], P.trend(rows, name)))
+        if latest.news2 is not None:
+            vitals.append(("NEWS2", latest.news2_short, ""))
     return {
         "id": view["id"],
         "patient": f"{page.patient.family_name}, {page.patient.given_name}",

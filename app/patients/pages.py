@@ -21,7 +21,7 @@ from app.patients.service import DuplicateMrn, PatientError, PatientNotFound
 from app.protocol.templates import TEMPLATE_TITLES
 from app.session import history as session_history
 from app.templating import templates
-from app.vitals.validation import SYMPTOMS
+from app.vitals.rules import symptom_words
 
 router = APIRouter(prefix="/patients", include_in_schema=False)
 
@@ -55,7 +55,7 @@ def age_of(patient: Patient, today: date) -> int:
 
 
 def symptom_label(code: str) -> str:
-    return SYMPTOMS.get(code, code.replace("_", " "))
+    return symptom_words(code)
 
 
 def template_title(name: str) -> str:
@@ -80,8 +80,7 @@ async def drug_histories(
     return H.histories(
         await session_history.past_sessions(db, patient_id, now),
         now,
-        settings.tolerance_hours,
-        settings.tolerance_windows,
+        settings.tolerance,
     )
 
 

@@ -121,8 +121,7 @@ async def patient_history(
     drugs = H.histories(
         await session_history.past_sessions(db, patient_id, now),
         at,
-        settings.tolerance_hours,
-        settings.tolerance_windows,
+        settings.tolerance,
     )
     if drug is not None:
         drugs = [d for d in drugs if H.drug_key(d.drug) == H.drug_key(drug)]

@@ -69,6 +69,8 @@ VITALS_COLUMNS: Final[tuple[str, ...]] = (
     *(f"{name}{suffix}" for name in MEASURED_FIELDS for suffix in ("", "_status", "_reason")),
     "symptoms",
     "note",
+    "consciousness",  # ACVPU letter, empty when not recorded
+    "supplemental_oxygen",  # true / false, empty when not recorded
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula. Free text typed at the
@@ -266,6 +268,9 @@ def vitals_row(row: Mapping[str, Any]) -> list[str]:
     symptoms = values.get("symptoms") or []
     cells.append(";".join(str(s) for s in symptoms))
     cells.append(_free_text(values.get("note")))
+    cells.append(_cell(values.get("consciousness")))
+    oxygen = values.get("supplemental_oxygen")
+    cells.append("" if oxygen is None else str(bool(oxygen)).lower())
     return cells
 
 

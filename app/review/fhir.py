@@ -42,7 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Final
 
-from app.vitals.validation import SYMPTOMS
+from app.vitals.rules import symptom_words
 
 NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:stepwise:fhir-export")
 FHIR_VERSION: Final = "4.0.1"
@@ -185,8 +185,23 @@ def _text_concept(text: str) -> dict[str, Any]:
     return {"text": text}
 
 
-def _symptom_text(codes: Sequence[str]) -> str:
-    return ", ".join(SYMPTOMS.get(code, code) for code in codes) or "no symptoms recorded"
+def _reaction_text(reaction: Mapping[str, Any]) -> str:
+    """Its findings in words, then its symptoms by name: never a code."""
+    findings = list(reaction.get("findings") or ())
+    symptoms = [symptom_words(code) for code in reaction.get("symptoms") or ()]
+    return "; ".join([*findings, ", ".join(symptoms)] if symptoms else findings) or (
+        "no symptoms recorded"
+    )
+
+
+OUTCOME_DISPLAY = {
+    "resolved": "Resolved",
+    "recovering": "Recovering",
+    "ongoing": "Ongoing",
+    "resolvedWithSequelae": "Resolved with Sequelae",
+    "fatal": "Fatal",
+    "unknown": "Unknown",
+}
 
 
 def _origin(step: Mapping[str, Any]) -> str:
@@ -310,7 +325,7 @@ class _Builder:
         if reactions:
             resource["complication"] = [
                 _text_concept(
-                    f"Breakthrough reaction {r['number']}: {_symptom_text(r['symptoms'])}"
+                    f"Breakthrough reaction {r['number']}: {_reaction_text(r)}"
                     + (f" (Brown grade {r['brown_grade']})" if r.get("brown_grade") else "")
                 )
                 for r in reactions
@@ -543,7 +558,8 @@ class _Builder:
             onset = _time(reaction["onset_at"])
             assert onset is not None
             resolved = _time(reaction.get("resolved_at"))
-            symptoms = _symptom_text(reaction.get("symptoms") or [])
+            symptoms = _reaction_text(reaction)
+            outcome = reaction.get("outcome") or ("resolved" if resolved else "ongoing")
             grades = [
                 f"{name} grade {reaction[key]}"
                 for name, key in (("Brown", "brown_grade"), ("CTCAE", "ctcae_grade"))
@@ -563,8 +579,8 @@ class _Builder:
                     "coding": [
                         {
                             "system": AE_OUTCOME,
-                            "code": "resolved" if resolved else "ongoing",
-                            "display": "Resolved" if resolved else "Ongoing",
+                            "code": outcome,
+                            "display": OUTCOME_DISPLAY.get(outcome, outcome),
                         }
                     ]
                 },

@@ -29,14 +29,14 @@ from app.db import DEFERRED_BEGIN
 from app.live import present as P
 from app.live import render
 from app.patients.models import Patient
-from app.patients.rules import age_in_years
+from app.patients.rules import age_in_years, rules_age
 from app.protocol.screening import REACTION_LABELS
 from app.session import codec, service
 from app.session.ledger import PRECISION
 from app.session.models import SessionEvent
 from app.session.plan import Plan
 from app.templating import no_such_session, templates
-from app.vitals.validation import SYMPTOMS
+from app.vitals.rules import symptom_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,6 +65,8 @@ SIGNED_EVENTS = {
     "started": "Infusion started",
     "paused": "Hold (paused)",
     "reaction_resolved": "Reaction resolved and graded",
+    "reaction_closed": "Reaction closed by the abort and graded",
+    "safety_override": "Safety gate overridden",
     "resumed": "Resumed",
     "completed": "Session completed",
     "aborted": "Session aborted",
@@ -268,6 +270,10 @@ class ReactionRow:
     graded_by: str
     treatments: tuple[TreatmentRow, ...]
     note: str
+    findings: tuple[str, ...] = ()  # clinical findings in words, apart from the symptoms
+    outcome: str = ""  # how it ended, in words
+    closed_by_abort: bool = False
+    suggested: str = ""  # the grade the worst findings of its window suggested
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,7 @@ class Report:
     delivered_percent: Decimal
     patient: PatientFacts
     age: int | None
+    age_for_rules: Decimal | None  # years with whole months: an infant's limits need months
     index_reactions: tuple[str, ...]
     index_flags: tuple[str, ...]
     screening: Mapping[str, Any]
@@ -631,9 +638,7 @@ def _vitals(
                 word = VITAL_STATUS.get(entry.get("status", ""), str(entry.get("status")))
                 reason = entry.get("reason")
                 shown[name] = f"{word}: {reason}" if reason else word
-        symptoms = tuple(
-            SYMPTOMS.get(s, s.replace("_", " ")) for s in v["values"].get("symptoms", [])
-        )
+        symptoms = tuple(symptom_words(s) for s in v["values"].get("symptoms", []))
         entries.append(
             VitalsEntry(
                 reading=v["reading_id"],
@@ -682,23 +687,47 @@ def _reactions(
     graded = {
         e.data.get("reaction"): _person(users, e.actor_id, e.actor_role)
         for e in events
-        if e.kind == "reaction_resolved"
+        if e.kind in ("reaction_resolved", "reaction_closed")
     }
     return tuple(
         ReactionRow(
             number=r["number"],
             onset_at=datetime.fromisoformat(r["onset_at"]),
             at_step=None if r["at_step"] is None else r["at_step"] + 1,
-            symptoms=tuple(SYMPTOMS.get(s, s.replace("_", " ")) for s in r["symptoms"]),
+            symptoms=tuple(symptom_words(s) for s in r["symptoms"]),
             brown_grade=r["brown_grade"],
             ctcae_grade=r["ctcae_grade"],
             resolved_at=_when(r["resolved_at"]),
             graded_by=graded.get(r["number"], ""),
             treatments=tuple(_treatment(t) for t in r["treatments"]),
             note=r.get("note") or "",
+            findings=tuple(r.get("findings") or ()),
+            outcome=OUTCOME_WORDS.get(r.get("outcome") or "", ""),
+            closed_by_abort=bool(r.get("closed_by_abort")),
+            suggested=_suggested_words(r.get("suggested_grade")),
         )
         for r in view["reactions"]
     )
+
+
+OUTCOME_WORDS = {
+    "resolved": "resolved",
+    "recovering": "recovering",
+    "ongoing": "ongoing",
+    "resolvedWithSequelae": "resolved with sequelae",
+    "fatal": "fatal",
+    "unknown": "unknown",
+}
+
+
+def _suggested_words(suggested: Mapping[str, Any] | None) -> str:
+    if not suggested or suggested.get("brown_grade") is None:
+        return ""
+    text = f"Brown grade {suggested['brown_grade']}"
+    if suggested.get("ctcae_grade") is not None:
+        text += f", CTCAE grade {suggested['ctcae_grade']}"
+    reasons = "; ".join(suggested.get("reasons") or ())
+    return f"{text} ({reasons})" if reasons else text
 
 
 def _treatment(t: Mapping[str, Any]) -> TreatmentRow:
@@ -711,11 +740,16 @@ def _signature_detail(event: EventRecord, unit: str) -> str:
         return str(data.get("edit") or "")
     if event.kind == "paused":
         return str(data.get("reason") or "")
-    if event.kind == "reaction_resolved":
+    if event.kind in ("reaction_resolved", "reaction_closed"):
         grade = f"reaction {data.get('reaction')}: Brown grade {data.get('brown_grade')}"
         if data.get("ctcae_grade"):
             grade += f", CTCAE grade {data['ctcae_grade']}"
+        if data.get("outcome"):
+            grade += f"; outcome {OUTCOME_WORDS.get(data['outcome'], data['outcome'])}"
         return grade
+    if event.kind == "safety_override":
+        gates = "; ".join(data.get("gates") or ())
+        return f"{data.get('command', '')}: {gates}. Reason: {data.get('reason', '')}"
     if event.kind == "resumed":
         return _resume_choice(data)
     if event.kind == "completed":
@@ -785,6 +819,7 @@ def build_report(
         delivered_percent=Decimal(view["delivered_percent"]),
         patient=patient,
         age=age,
+        age_for_rules=rules_age(patient.birth_date, first.date()) if age is not None else None,
         index_reactions=tuple(
             REACTION_LABELS.get(r, r.replace("_", " ")) for r in index_reaction.get("reactions", [])
         ),
@@ -939,7 +974,7 @@ async def session_report(
     page = render.SessionPage(
         view=read.view,
         patient=render.PatientInfo(read.patient_id, p.mrn, p.family_name, p.given_name),
-        age=report.age,
+        age=report.age_for_rules,
         now=now,
         events=[],
         role=signed_in.user.role,

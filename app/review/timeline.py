@@ -14,17 +14,19 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alarms.technical import condition_words
 from app.auth.dependencies import require_permission
 from app.auth.models import User
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
 from app.live import render
 from app.patients.models import Patient
-from app.patients.rules import age_in_years
+from app.patients.rules import rules_age
 from app.session import codec, service
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
 from app.session.service import SessionError
 from app.templating import no_such_session, templates
+from app.vitals.rules import symptom_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,7 +84,16 @@ def _details(data: dict[str, Any]) -> str:
     for key, value in data.items():
         if value in (None, "", [], {}):
             continue
-        shown = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        if key == "symptoms" and isinstance(value, list):
+            shown = ", ".join(symptom_words(str(code)) for code in value)
+        elif key == "condition" and isinstance(value, str):
+            shown = condition_words(value)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            shown = "; ".join(value)
+        elif isinstance(value, dict | list):
+            shown = json.dumps(value, default=str)
+        else:
+            shown = str(value)
         parts.append(f"{key.replace('_', ' ')}: {shown}")
     return "; ".join(parts)
 
@@ -175,7 +186,7 @@ async def timeline(
         "next_seq": min(last, chosen + 1),
     }
     if view is not None and person is not None and then is not None:
-        age = age_in_years(birth, then.date()) if birth and birth <= then.date() else 0
+        age = rules_age(birth, then.date()) if birth else None
         # Shown read-only: the replay takes the auditor's view, which has no actions.
         page = render.SessionPage(view, person, age, then, [], "auditor")
         context |= render.page_context(page)

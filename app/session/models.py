@@ -130,6 +130,9 @@ class SessionReaction(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     treatments_json: Mapped[str] = mapped_column(Text, nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    findings_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    closed_by_abort: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
 class VitalsSet(Base):
@@ -224,3 +227,19 @@ class SessionSnapshot(Base):
     alarms_json: Mapped[str] = mapped_column(Text, nullable=False)
     thresholds_json: Mapped[str] = mapped_column(Text, nullable=False)
     vitals_upto: Mapped[int] = mapped_column(Integer, nullable=False)  # highest vitals id then
+
+
+class BedsidePresence(Base):
+    """One process's bedside screens of one session, and when it last said they were open (at
+    connect, every few seconds while open, and when the last one closes). A session nobody has
+    shown for minutes while its vitals are overdue has lost contact."""
+
+    __tablename__ = "bedside_presence"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("desensitization_session.id"), primary_key=True
+    )
+    process: Mapped[str] = mapped_column(String(80), primary_key=True)
+    screens: Mapped[int] = mapped_column(Integer, nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)  # session clock
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)  # wall clock

@@ -97,7 +97,9 @@ def _default_values(route: str = "IV") -> dict[str, Any]:
     return values
 
 
-def _new_session(patient_id: int, copy_from: int | None, values: dict[str, Any]) -> NewSession:
+def _new_session(
+    patient_id: int, copy_from: int | None, values: dict[str, Any], settings_vitals_every: Decimal
+) -> NewSession:
     """The form as the service's request; the checks the API's schema makes, with field names."""
     drug = values["drug"].strip()
     if not drug:
@@ -119,6 +121,7 @@ def _new_session(patient_id: int, copy_from: int | None, values: dict[str, Any])
         "route": values["route"],
         "spirometry_required": values["spirometry_required"],
         "observation_minutes": observation,
+        "vitals_every_minutes": settings_vitals_every,
     }
     if copy_from is not None:
         return NewSession(**common, protocol=None, index_reaction=None, copy_from=copy_from)
@@ -303,7 +306,9 @@ async def new_session_submit(
     if copy_text and copy_from is None:
         return await refused("copy_from", f"no session {copy_text!r} to copy")
     try:
-        new = _new_session(patient_id, copy_from, values)
+        new = _new_session(
+            patient_id, copy_from, values, request.app.state.settings.vitals_every_minutes
+        )
     except FormProblem as problem:
         return await refused(problem.field, problem.message)
     state = request.app.state
@@ -314,8 +319,7 @@ async def new_session_submit(
             state.doorbell,
             Caller(signed_in.actor, request_info(request)),
             new,
-            tolerance_hours=state.settings.tolerance_hours,
-            tolerance_windows=state.settings.tolerance_windows,
+            tolerance=state.settings.tolerance,
         )
     except SessionError as error:
         return await refused(error.field, error.detail)

@@ -118,6 +118,8 @@ async def create_session(
         spirometry_required=body.spirometry_required,
         pharmacist_signoff=body.pharmacist_signoff,
         observation_minutes=body.observation_minutes,
+        vitals_every_minutes=body.vitals_every_minutes
+        or request.app.state.settings.vitals_every_minutes,
     )
     state = request.app.state
     try:
@@ -127,8 +129,7 @@ async def create_session(
             state.doorbell,
             _caller(request, signed_in),
             new,
-            tolerance_hours=state.settings.tolerance_hours,
-            tolerance_windows=state.settings.tolerance_windows,
+            tolerance=state.settings.tolerance,
         )
     except SessionError as error:
         return _error(error)
@@ -182,7 +183,6 @@ async def server_clock(
 SIMPLE_COMMANDS: tuple[tuple[str, type[M.Command], str], ...] = (
     ("approve", M.Approve, "session.approve"),
     ("verify-bags", M.VerifyBags, "session.verify_bags"),
-    ("start", M.Start, "session.bedside"),
     ("confirm-step", M.ConfirmStep, "session.bedside"),
     ("complete", M.Complete, "session.bedside"),
 )
@@ -208,6 +208,19 @@ for _path, _command_type, _action in SIMPLE_COMMANDS:
         methods=["POST"],
         name=_path.replace("-", "_"),
     )
+
+
+@router.post("/sessions/{session_id}/start")
+async def start(
+    request: Request,
+    session_id: Id,
+    body: schemas.StartIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    """Start step 1 once the checklist is complete. A baseline that meets HIGH criteria is
+    refused (409) unless a physician sends `override_reason`; the override is audited."""
+    return await _command(request, db, signed_in, session_id, M.Start(body.override_reason), body)
 
 
 @router.post("/sessions/{session_id}/plan/edit")
@@ -497,9 +510,26 @@ async def resume(
     db: DB,
     signed_in: SignedIn = require_permission("session.resume"),
 ) -> JSONResponse:
+    """Resume after a hold or a resolved reaction (physician). Refused (409) while the fresh
+    vitals breach a MEDIUM or HIGH limit, or for finish/repeat after a Brown grade 3 reaction,
+    unless `override_reason` is given (audited). With `dry_run` the answer is the session as
+    the resume would leave it (`"dry_run": true`), and nothing is written."""
     command = M.Resume(
-        body.resume_from, Decimal(body.stretch), body.insert_intermediate, body.cap_rate_ml_h
+        body.resume_from,
+        Decimal(body.stretch),
+        body.insert_intermediate,
+        body.cap_rate_ml_h,
+        body.override_reason,
     )
+    if body.dry_run:
+        state = request.app.state
+        try:
+            status, payload = await service.preview(
+                db, state.clock, _caller(request, signed_in), session_id, command
+            )
+        except SessionError as error:
+            return _error(error)
+        return JSONResponse(payload, status_code=status)
     return await _command(request, db, signed_in, session_id, command, body)
 
 
@@ -511,4 +541,12 @@ async def abort(
     db: DB,
     signed_in: SignedIn = require_permission("session.abort"),
 ) -> JSONResponse:
-    return await _command(request, db, signed_in, session_id, M.Abort(body.reason), body)
+    """Abort (physician, with a reason). A reaction still open is closed by the abort: send
+    its `reaction_brown_grade` and `reaction_outcome` (422 without them), so the record ends
+    graded."""
+    command = M.Abort(
+        body.reason, body.reaction_brown_grade, body.reaction_ctcae_grade, body.reaction_outcome
+    )
+    return await _command(
+        request, db, signed_in, session_id, command, body, alarm_work=reaction_work
+    )

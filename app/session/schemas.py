@@ -82,6 +82,9 @@ class SessionCreate(Strict):
     spirometry_required: bool = False
     pharmacist_signoff: bool = True
     observation_minutes: Decimal = Field(default=Decimal(30), ge=0, le=24 * 60)
+    # Vitals are due at each step and again this often within a long step (and the
+    # observation); None: the facility's default (STEPWISE_VITALS_EVERY_MINUTES).
+    vitals_every_minutes: Decimal | None = Field(default=None, ge=5, le=120)
 
     @model_validator(mode="after")
     def _protocol_or_copy(self) -> SessionCreate:
@@ -96,6 +99,11 @@ class SessionCreate(Strict):
 
 class Empty(Versioned):
     pass
+
+
+class StartIn(Versioned):
+    # A physician starts over a baseline that meets HIGH criteria only with a reason.
+    override_reason: str = Field(default="", max_length=2000)
 
 
 class PlanEditIn(Versioned):
@@ -170,10 +178,23 @@ class ResumeIn(Versioned):
     cap_rate_ml_h: Decimal | None = Field(
         default=None, ge=Decimal("0.1"), le=1000, decimal_places=1
     )
+    # Needed, with a reason, to resume while the fresh vitals breach a MEDIUM or HIGH limit,
+    # or to finish or repeat the step after a Brown grade 3 reaction.
+    override_reason: str = Field(default="", max_length=2000)
+    # true: answer with the plan this resume would make, and change nothing.
+    dry_run: bool = False
 
 
 class AbortIn(Versioned):
     reason: str = Field(min_length=1, max_length=2000)
+    # An open reaction is closed by the abort: its Brown grade (and CTCAE grade) and outcome
+    # are required then, and refused when no reaction is open.
+    reaction_brown_grade: int | None = Field(default=None, ge=1, le=3)
+    reaction_ctcae_grade: int | None = Field(default=None, ge=1, le=5)
+    reaction_outcome: (
+        Literal["resolved", "recovering", "ongoing", "resolvedWithSequelae", "fatal", "unknown"]
+        | None
+    ) = None
 
 
 class VitalsIn(Versioned):

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,10 +23,11 @@ from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
+from app.live import presence
 from app.live.doorbell import Doorbell
 from app.patients import history as H
 from app.patients.models import Patient
-from app.patients.rules import age_in_years
+from app.patients.rules import rules_age
 from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
@@ -46,9 +47,10 @@ from app.session.models import (
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
+from app.vitals import news2
 from app.vitals.grading import suggest_grade
 from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, evaluate
-from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
+from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
 STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
@@ -80,17 +82,20 @@ class SessionError(Exception):
 
 
 class ConfirmationNeeded(SessionError):
-    """Values that meet an alarm condition are saved only when the client confirms them."""
+    """Values that meet an alarm condition, or lie far from the baseline (a typing error?), are
+    saved only when the client confirms them."""
 
-    def __init__(self, findings: list[dict[str, Any]]) -> None:
-        messages = "; ".join(f["message"] for f in findings)
+    def __init__(self, findings: list[dict[str, Any]], doubts: list[dict[str, Any]]) -> None:
+        messages = "; ".join([*(f["message"] for f in findings), *(d["message"] for d in doubts)])
         super().__init__(422, f"confirm these values before they are saved: {messages}")
         self.findings = findings
+        self.doubts = doubts
 
     def body(self) -> dict[str, Any]:
         return {
             **super().body(),
             "needs_confirmation": self.findings,
+            "far_from_baseline": self.doubts,
             "confirm_with": {"confirm": True},
         }
 
@@ -112,6 +117,7 @@ class NewSession:
     pharmacist_signoff: bool = True
     observation_minutes: Decimal = Decimal(30)
     copy_from: int | None = None
+    vitals_every_minutes: Decimal = Decimal(30)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -161,8 +167,7 @@ async def create_session(
     caller: Caller,
     new: NewSession,
     *,
-    tolerance_hours: Decimal = H.DEFAULT_WINDOW_HOURS,
-    tolerance_windows: Mapping[str, Decimal] | None = None,
+    tolerance: H.TolerancePolicy | None = None,
 ) -> DesensitizationSession:
     patient = await db.get(Patient, new.patient_id)
     if patient is None:
@@ -187,8 +192,7 @@ async def create_session(
         for h in H.histories(
             [*await history.past_sessions(db, patient.id, now), _placeholder(new, now)],
             now,
-            tolerance_hours,
-            tolerance_windows,
+            tolerance,
         )
         if H.drug_key(h.drug) == H.drug_key(new.drug)
     ]
@@ -198,6 +202,7 @@ async def create_session(
         pharmacist_signoff=new.pharmacist_signoff,
         spirometry_required=spirometry,
         observation_minutes=new.observation_minutes,
+        vitals_every_minutes=new.vitals_every_minutes,
     )
     row = DesensitizationSession(
         patient_id=patient.id,
@@ -379,7 +384,45 @@ async def _audit_alarm_events(
 def _technical_alarms(
     board: logic.AlarmBoard, state: M.SessionState, now: datetime
 ) -> tuple[logic.AlarmBoard, list[logic.Event]]:
-    return technical.reconcile(board, technical.conditions(state, now), now)
+    board, events = technical.reconcile(board, technical.conditions(state, now), now)
+    if technical.lost_contact_shown(board) and not technical.contact_matters(state, now):
+        # vitals recorded (or the session stopped): contact no longer matters
+        board, ended = technical.contact_reconcile(board, None, now)
+        events += ended
+    return board, events
+
+
+async def check_contact(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    session_id: int,
+    allowance: timedelta,
+) -> bool:
+    """Raise, raise further or end the lost-contact alarm of one session from its state and
+    the bedside screens every process has reported (app.live.presence). True when it changed."""
+    await db.connection(execution_options=DEFERRED_BEGIN)  # a read first: no write lock
+    row = await load(db, session_id)
+    state = codec.loads(row.state_json)
+    now = clock.now()
+    shown = technical.lost_contact_shown(board_of(row))
+    wanted = None
+    if technical.contact_matters(state, now):
+        facts = await presence.seen(db, session_id, allowance)
+        absent = None if facts.connected else (facts.last_seen or M.session_start(state))
+        wanted = technical.lost_contact(state, now, absent)
+    await db.rollback()
+    if (wanted.priority if wanted is not None else None) == shown:
+        return False
+
+    def change(board: logic.AlarmBoard, at: datetime) -> logic.Result:
+        changed, events = technical.contact_reconcile(board, wanted, at)
+        return logic.Accepted(changed, tuple(events))
+
+    await run_alarm_command(
+        db, clock, doorbell, Caller(SYSTEM_ACTOR, RequestInfo()), session_id, change
+    )
+    return True
 
 
 async def fire_alarm_timer(
@@ -558,6 +601,19 @@ async def run_command(
         after=summary(row),
         request=caller.request,
     )
+    for override in (e for e in result.events if e.kind == "safety_override"):
+        # A safety gate passed on a physician's word: its own entry, with the reason.
+        await audit_service.append(
+            db,
+            at=now,
+            actor=caller.actor,
+            action=f"session.{name}.override",
+            entity="session",
+            entity_id=str(row.id),
+            reason=override.data["reason"],
+            after={"gates": override.data["gates"]},
+            request=caller.request,
+        )
     await db.flush()
     body = await _view(db, row, new, now)
     await _snapshot(db, row, now)
@@ -566,6 +622,24 @@ async def run_command(
     await db.commit()
     doorbell.ring(row.id, seq)
     return 200, body
+
+
+async def preview(
+    db: AsyncSession, clock: Clock, caller: Caller, session_id: int, command: M.Command
+) -> tuple[int, dict[str, Any]]:
+    """What a command would make of the session (the resume dialog's step table), decided by
+    the same machine and written nowhere. A refusal answers as the real command would."""
+    row = await load(db, session_id)
+    state = codec.loads(row.state_json)
+    now = clock.now()
+    result = M.decide(state, command, M.Ctx(now, caller.actor.role, caller.actor.user_id))
+    if isinstance(result, M.Refused):
+        body = {"detail": result.reason, "current": summary(row)}
+        await db.rollback()
+        return STATUS_OF_REFUSAL[result.kind], body
+    body = await _view(db, row, result.state, now)
+    await db.rollback()
+    return 200, {**body, "dry_run": True}
 
 
 async def _replay(
@@ -683,29 +757,24 @@ async def _sync_rows(
         )
     }
     for reaction in new.reactions:
-        treatments = json.dumps([codec.encode(t) for t in reaction.treatments])
         stored = reactions.get(reaction.number)
         if stored is None:
-            db.add(
-                SessionReaction(
-                    session_id=session_id,
-                    number=reaction.number,
-                    onset_at=reaction.onset_at,
-                    symptoms_json=json.dumps(list(reaction.symptoms)),
-                    at_step=reaction.at_step,
-                    brown_grade=reaction.brown_grade,
-                    ctcae_grade=reaction.ctcae_grade,
-                    resolved_at=reaction.resolved_at,
-                    treatments_json=treatments,
-                    note=reaction.note,
-                )
+            stored = SessionReaction(
+                session_id=session_id,
+                number=reaction.number,
+                onset_at=reaction.onset_at,
+                at_step=reaction.at_step,
             )
-        else:
-            stored.brown_grade = reaction.brown_grade
-            stored.ctcae_grade = reaction.ctcae_grade
-            stored.resolved_at = reaction.resolved_at
-            stored.treatments_json = treatments
-            stored.note = reaction.note
+            db.add(stored)
+        stored.symptoms_json = json.dumps(list(reaction.symptoms))
+        stored.findings_json = json.dumps(list(reaction.findings))
+        stored.brown_grade = reaction.brown_grade
+        stored.ctcae_grade = reaction.ctcae_grade
+        stored.resolved_at = reaction.resolved_at
+        stored.treatments_json = json.dumps([codec.encode(t) for t in reaction.treatments])
+        stored.note = reaction.note
+        stored.outcome = reaction.outcome
+        stored.closed_by_abort = reaction.closed_by_abort
 
 
 def _sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing: int) -> None:
@@ -796,7 +865,7 @@ async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any]
     )
     vitals = [v for v in await vitals_of(db, session_id) if v.id <= snap.vitals_upto]
     patient = await db.get(Patient, row.patient_id)
-    age = age_in_years(patient.birth_date, snap.at.date()) if patient is not None else None
+    age = rules_age(patient.birth_date, snap.at.date()) if patient is not None else None
     return view(then, codec.loads(snap.state_json), snap.at, vitals, age)
 
 
@@ -936,8 +1005,22 @@ def _vitals_row(
 
 
 def within_limits(evaluation: Evaluation) -> bool:
-    """Fresh vitals allow a resume when no HIGH condition is met and no symptom is present."""
-    return evaluation.highest != "HIGH" and not evaluation.meets_reaction_criteria
+    """Fresh vitals allow a resume when they breach no MEDIUM or HIGH limit and show no
+    symptom (product-spec §3); otherwise only a physician's override does."""
+    return evaluation.within_limits
+
+
+def _finding_words(evaluation: Evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every MEDIUM and HIGH finding in words (measured findings, then symptoms by name), and
+    the HIGH ones: what the record and the start gate keep."""
+
+    def words(priorities: tuple[str, ...]) -> tuple[str, ...]:
+        symptoms = [
+            f.words for f in evaluation.findings if f.is_symptom and f.priority in priorities
+        ]
+        return (*evaluation.clinical_findings(priorities), *symptoms)  # type: ignore[arg-type]
+
+    return words(("HIGH", "MEDIUM")), words(("HIGH",))
 
 
 async def _baseline(db: AsyncSession, session_id: int) -> VitalsReading | None:
@@ -959,7 +1042,7 @@ async def evaluate_vitals(
     db: AsyncSession, row: DesensitizationSession, reading: VitalsReading, on: date
 ) -> Evaluation:
     patient = await db.get(Patient, row.patient_id)
-    age = age_in_years(patient.birth_date, on) if patient is not None else None
+    age = rules_age(patient.birth_date, on) if patient is not None else None
     baseline = None if row.status == "ready" else await _baseline(db, row.id)
     return evaluate(reading, baseline, thresholds_of(row), age_years=age)
 
@@ -1064,8 +1147,8 @@ async def record_vitals(
     replayed = await _replay(db, caller, idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
-    # FEV1 or peak flow belongs to the baseline when spirometry is required
-    required = row.status == "ready" and codec.loads(row.state_json).checklist.spirometry_required
+    # Asthma, or the physician's choice: FEV1 or peak flow (or why not) in every set.
+    required = codec.loads(row.state_json).checklist.spirometry_required
     reading = validate_vitals(raw, spirometry_required=required)
     if isinstance(reading, VitalsRefusal):
         await db.rollback()
@@ -1074,16 +1157,18 @@ async def record_vitals(
     if evaluation.needs_confirmation and not confirmed:
         await db.rollback()
         findings = [_finding_view(f) for f in evaluation.findings]
-        raise ConfirmationNeeded(findings)
+        doubts = [{"field": d.field, "message": d.message} for d in evaluation.suspicious]
+        raise ConfirmationNeeded(findings, doubts)
     ok = within_limits(evaluation)
+    found, high = _finding_words(evaluation)
     spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
+    symptoms = tuple(code for code in SYMPTOMS if code in reading.symptoms)
     follow_up = None
     if evaluation.meets_reaction_criteria:
-        symptoms = tuple(sorted(reading.symptoms)) or tuple(
-            f.condition for f in evaluation.findings if f.priority == "HIGH"
-        )
         follow_up = M.ReportReaction(
-            symptoms=symptoms, note="; ".join(f.message for f in evaluation.findings)
+            symptoms=symptoms,
+            note="; ".join(f.message for f in evaluation.findings),
+            findings=evaluation.clinical_findings(),
         )
 
     async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
@@ -1107,7 +1192,13 @@ async def record_vitals(
         doorbell,
         caller,
         session_id,
-        M.RecordVitals(within_limits=ok, has_spirometry=spirometry),
+        M.RecordVitals(
+            within_limits=ok,
+            has_spirometry=spirometry,
+            findings=found,
+            high_findings=high,
+            symptoms=symptoms,
+        ),
         expected_version=expected_version,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
@@ -1116,9 +1207,7 @@ async def record_vitals(
         alarm_work=lambda board, old, new, at: alarm_board.after_vitals(
             board,
             evaluation,
-            ", ".join(new.reactions[-1].symptoms)
-            if len(new.reactions) > len(old.reactions)
-            else None,
+            new.reactions[-1] if len(new.reactions) > len(old.reactions) else None,
             at,
         ),
     )
@@ -1145,6 +1234,7 @@ async def amend_vitals(
         return replayed
     reason = reason.strip()
     if not reason:
+        await db.rollback()
         raise SessionError(422, "an amendment needs a reason", field="reason")
     original = await db.scalar(
         select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
@@ -1170,12 +1260,23 @@ async def amend_vitals(
     )
     version, step, baseline = original.version, original.step_position, original.baseline
     row = await load(db, session_id)
-    ok = within_limits(await evaluate_vitals(db, row, reading, clock.now().date()))
-    verdict = (
-        ok
-        if latest_reading == reading_id
-        else codec.loads(row.state_json).last_vitals_within_limits
-    )
+    state = codec.loads(row.state_json)
+    if state.checklist.spirometry_required and not any(
+        reading.status_of(f) is not None for f in ("fev1_l", "peak_flow_l_min")
+    ):
+        await db.rollback()
+        raise SessionError(
+            422,
+            "spirometry is required: record fev1_l or peak_flow_l_min, or mark one "
+            "unable_to_obtain or refused with a reason",
+            field="spirometry",
+        )
+    evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
+    ok = within_limits(evaluation)
+    found, high = _finding_words(evaluation)
+    latest = latest_reading == reading_id
+    verdict = ok if latest else state.last_vitals_within_limits
+    verdict_findings = found if latest else state.last_vitals_findings
 
     async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
         amended = _vitals_row(
@@ -1195,7 +1296,7 @@ async def amend_vitals(
         doorbell,
         caller,
         session_id,
-        M.AmendLatestVitals(verdict),
+        M.AmendLatestVitals(verdict, verdict_findings, high, baseline=latest and baseline),
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         extra=store,
@@ -1236,7 +1337,7 @@ async def _view(
     db: AsyncSession, row: DesensitizationSession, state: M.SessionState, now: datetime
 ) -> dict[str, Any]:
     patient = await db.get(Patient, row.patient_id)
-    age = age_in_years(patient.birth_date, now.date()) if patient is not None else None
+    age = rules_age(patient.birth_date, now.date()) if patient is not None else None
     return view(row, state, now, await vitals_of(db, row.id), age)
 
 
@@ -1246,16 +1347,25 @@ def _reading_of(row: VitalsSet) -> VitalsReading | None:
 
 
 def suggested_grade(
-    reaction: M.Reaction, vitals: list[VitalsSet], age_years: int | None
+    reaction: M.Reaction, vitals: list[VitalsSet], age_years: Decimal | None
 ) -> dict[str, Any]:
     """The grade the findings suggest, with the reasons: for the nurse or physician to confirm
-    or change when resolving the reaction (their choice is what is recorded)."""
+    or change when resolving the reaction (their choice is what is recorded). Brown grades the
+    worst stage, so every set from onset to resolution counts (current versions)."""
     superseded = {r.supersedes_id for r in vitals if r.supersedes_id is not None}
     current = [r for r in vitals if r.id not in superseded]
-    latest = next((_reading_of(r) for r in reversed(current) if not r.baseline), None)
+    end = reaction.resolved_at
+    window = [
+        reading
+        for r in current
+        if not r.baseline
+        and r.recorded_at >= reaction.onset_at
+        and (end is None or r.recorded_at <= end)
+        and (reading := _reading_of(r)) is not None
+    ]
     baseline = next((_reading_of(r) for r in reversed(current) if r.baseline), None)
     symptoms = {s for s in reaction.symptoms if s in SYMPTOM_CLASSES}
-    suggestion = suggest_grade(symptoms, latest, baseline, age_years=age_years)
+    suggestion = suggest_grade(symptoms, window, baseline, age_years=age_years)
     return {
         "brown_grade": suggestion.brown_grade,
         "ctcae_grade": suggestion.ctcae_grade,
@@ -1264,7 +1374,20 @@ def suggested_grade(
     }
 
 
-def _vitals_view(rows: list[VitalsSet]) -> list[dict[str, Any]]:
+def _news2_view(values: dict[str, Any], age_years: Decimal | None) -> dict[str, Any] | None:
+    if not news2.applies_to(age_years):
+        return None
+    score = news2.score(news2.values_of_stored(values))
+    return {
+        "total": score.total,
+        "partial": score.partial,
+        "missing": list(score.missing),
+        "response": score.response,
+        "text": score.text(),
+    }
+
+
+def _vitals_view(rows: list[VitalsSet], age_years: Decimal | None) -> list[dict[str, Any]]:
     superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
     return [
         {
@@ -1279,7 +1402,8 @@ def _vitals_view(rows: list[VitalsSet]) -> list[dict[str, Any]]:
             "step": r.step_position,
             "baseline": r.baseline,
             "within_limits": r.within_limits,
-            "values": json.loads(r.values_json),
+            "values": (values := json.loads(r.values_json)),
+            "news2": _news2_view(values, age_years),
         }
         for r in rows
     ]
@@ -1293,7 +1417,7 @@ def view(
     state: M.SessionState,
     now: datetime,
     vitals: list[VitalsSet] | None = None,
-    age_years: int | None = None,
+    age_years: Decimal | None = None,
 ) -> dict[str, Any]:
     book = ledger(state.plan, state.segments, now)
     plan = state.plan
@@ -1357,23 +1481,23 @@ def view(
             "baseline_vitals": state.checklist.baseline_vitals,
             "spirometry_required": state.checklist.spirometry_required,
             "rescue_kit": state.checklist.rescue_kit,
+            "baseline_high": list(state.checklist.baseline_high),
             "premedications": [codec.encode(p) for p in state.checklist.premedications],
         },
         "reactions": [
             {
                 **codec.encode(r),
-                "suggested_grade": suggested_grade(r, vitals or [], age_years)
-                if r.is_open
-                else None,
+                "suggested_grade": suggested_grade(r, vitals or [], age_years),
             }
             for r in state.reactions
         ],
+        "vitals_every_minutes": str(state.vitals_every_minutes),
         "vitals_needed": not M.vitals_gate_met(state),
         "last_vitals_at": state.last_vitals_at.isoformat() if state.last_vitals_at else None,
         "observation_done": state.observation_done,
         "abort_reason": state.abort_reason or None,
         "screening": json.loads(row.screening_json),
-        "vitals": _vitals_view(vitals or []),
+        "vitals": _vitals_view(vitals or [], age_years),
         "alarms": alarm_service.view(board_of(row), now),
         "thresholds": {
             "overrides": json.loads(row.thresholds_json),

@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alarms import service as alarm_service
-from app.alarms.models import AlarmCheckTimer, AlarmTimer
+from app.alarms import technical
+from app.alarms.models import AlarmCheckTimer, AlarmTimer, SessionAlarm
 from app.alarms.webhook import EscalationWebhook
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
+from app.live import presence
 from app.live.doorbell import Doorbell
 from app.session import service
 from app.session.models import SessionTimer
@@ -64,6 +66,38 @@ async def fire_due(
     return fired
 
 
+CONTACT_SWEEP_SECONDS = 5.0
+
+
+async def sweep_contact(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, doorbell: Doorbell
+) -> int:
+    """Look for lost contact (app.alarms.technical) where it can arise or end: at sessions
+    whose vitals-overdue or lost-contact alarm is up. One indexed read when all is well."""
+    async with sessionmaker() as db:
+        await db.connection(execution_options=DEFERRED_BEGIN)
+        ids = list(
+            await db.scalars(
+                select(SessionAlarm.session_id)
+                .where(
+                    SessionAlarm.condition.in_((technical.VITALS_OVERDUE, technical.LOST_CONTACT)),
+                    SessionAlarm.cleared_at.is_(None),
+                )
+                .distinct()
+            )
+        )
+        await db.rollback()
+    allowance = presence.stale_after()
+    changed = 0
+    for session_id in ids:
+        async with sessionmaker() as db:
+            try:
+                changed += await service.check_contact(db, clock, doorbell, session_id, allowance)
+            except service.SessionError as error:
+                logger.warning("contact of session %s not checked: %s", session_id, error.detail)
+    return changed
+
+
 def pause_before(
     earliest: datetime | None,
     now: datetime,
@@ -103,15 +137,21 @@ async def run_forever(
     webhook: EscalationWebhook | None = None,
     poll_seconds: float = POLL_SECONDS,
     stop: asyncio.Event | None = None,
+    contact_seconds: float = CONTACT_SWEEP_SECONDS,
 ) -> None:
     """Fire due timers every `poll_seconds` until `stop` is set. Stopping waits for the pass
     under way: cancelling one inside a transaction could leave SQLite's write lock held."""
     stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    last_sweep = loop.time()
     while not stop.is_set():
         pause = poll_seconds
         try:
             started = clock.now()
             await fire_due(sessionmaker, clock, doorbell, webhook)
+            if loop.time() - last_sweep >= contact_seconds:
+                last_sweep = loop.time()
+                await sweep_contact(sessionmaker, clock, doorbell)
             earliest = await earliest_pending(sessionmaker)
             pause = pause_before(earliest, clock.now(), clock.speed, poll_seconds, started)
         except Exception:  # keep the clock running; the next pass retries

@@ -186,6 +186,10 @@
     form.querySelectorAll('input[name="symptoms"]:checked').forEach(function (box) {
       body.symptoms.push(box.value);
     });
+    var level = form.querySelector('input[name="consciousness"]:checked');
+    if (level) body.consciousness = level.value;
+    var oxygen = form.querySelector('input[name="supplemental_oxygen"]:checked');
+    if (oxygen) body.supplemental_oxygen = oxygen.value === "true";
     var note = form.querySelector('input[name="note"]');
     if (note && note.value.trim()) body.note = note.value.trim();
     return body;
@@ -262,6 +266,13 @@
         var item = document.createElement("li");
         item.className = "finding finding-" + String(finding.priority || "").toLowerCase();
         item.textContent = (finding.priority ? finding.priority + ": " : "") + finding.message;
+        list.appendChild(item);
+      });
+      // A value far from the baseline may be a typing error: "is 214 right?"
+      (answer.data.far_from_baseline || []).forEach(function (doubt) {
+        var item = document.createElement("li");
+        item.className = "finding finding-doubt";
+        item.textContent = doubt.message;
         list.appendChild(item);
       });
       confirmBox.hidden = false;

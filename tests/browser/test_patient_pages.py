@@ -140,7 +140,9 @@ def test_history_and_copy_pages_on_a_tablet_and_a_phone(
 
     page = open_page(browser, base, TABLET, physician)
     page.goto(f"{base}/patients/{patient}")
-    expect(page.locator(".verdict-title")).to_have_text("Within the 24 h window")
+    expect(page.locator(".verdict-title")).to_have_text(
+        "Not desensitized: a full desensitization is needed"
+    )
     expect(page.locator(".reactions-table tbody tr")).to_have_count(1)
     assert_touch_targets(page, ".copy-plan", "#new-session", ".sessions-table .row-link")
     assert_fits(page, TABLET["width"])
@@ -149,7 +151,9 @@ def test_history_and_copy_pages_on_a_tablet_and_a_phone(
     page.click(".copy-plan")
     page.wait_for_url(re.compile(rf".*/sessions/new\?patient_id={patient}&copy_from={b.sid}$"))
     expect(page.locator("#copy-title")).to_have_text(f"Copying the plan of session {b.sid}")
-    expect(page.locator("#drug-history .verdict-title")).to_have_text("Within the 24 h window")
+    expect(page.locator("#drug-history .verdict-title")).to_have_text(
+        "Not desensitized: a full desensitization is needed"
+    )
     assert_fits(page, TABLET["width"])
     page.screenshot(path=str(artifacts / "new-session-copy.png"), full_page=True)
 

@@ -138,13 +138,13 @@ def test_connect_gets_a_snapshot_then_every_screen_gets_each_change(live, team) 
             answer = await asyncio.to_thread(
                 nurse.post,
                 f"/api/v1/sessions/{sid}/vitals",
-                json={**OK_VITALS, "heart_rate": 111},
+                json={**OK_VITALS, "heart_rate": 99},
             )
             assert answer.status_code == 200
             for screen in screens:
-                update = await receive_until(screen, ">111<")
+                update = await receive_until(screen, ">99<")
                 assert 'hx-swap-oob="true"' in update
-            await receive_until(board, "<small>HR</small> 111")
+            await receive_until(board, "<small>HR</small> 99")
             # Three screens, two roles: the view was rendered twice, not three times.
             renders = app.state.hub.renders[sid] - renders_before  # type: ignore[attr-defined]
             assert renders == 2

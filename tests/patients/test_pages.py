@@ -17,7 +17,7 @@ from tests.session.conftest import SessionServer, new_patient
 # The manual-clock server and its signed-in team, fixtures of tests/session/conftest.py.
 from tests.session.conftest import session_server as session_server
 from tests.session.conftest import team as team
-from tests.session.test_history_api import patient_of, reaction_at_step_3
+from tests.session.test_history_api import completed_session, patient_of, reaction_at_step_3
 from tests.support import SignedInClient
 
 
@@ -201,10 +201,10 @@ def test_the_history_shows_reactions_the_tolerance_verdict_and_suggestions(
 
     (drug,) = soup.select("section.drug")
     assert text_of(drug, ".drug-name") == "ceftazidime"
-    # Minutes after the last dose: within the window, said in large type.
-    assert text_of(drug, ".verdict-title") == "Within the 24 h window"
-    assert drug.select_one(".verdict-within") is not None
-    assert "within the 24 h tolerance window" in text_of(drug, ".verdict-message")
+    # Minutes after an aborted session: not desensitized, said in large type.
+    assert text_of(drug, ".verdict-title") == "Not desensitized: a full desensitization is needed"
+    assert drug.select_one(".verdict-full") is not None
+    assert "aborted or incomplete one does not count" in text_of(drug, ".verdict-message")
 
     (session_row,) = drug.select(".sessions-table tbody tr")
     cells = [td.get_text(" ", strip=True) for td in session_row.select("td")]
@@ -230,17 +230,29 @@ def test_the_history_shows_reactions_the_tolerance_verdict_and_suggestions(
 
     # The auditor reads the same history but is offered nothing to create.
     audit_view = page(team["auditor"].get(f"/patients/{patient}"))
-    assert text_of(audit_view, ".verdict-title") == "Within the 24 h window"
+    assert text_of(audit_view, ".verdict-title").startswith("Not desensitized")
     assert audit_view.select("a.copy-plan") == [] and audit_view.select("#new-session") == []
 
-    # A day and more later the window has closed. (Two steps, so nobody idles out meanwhile.)
+    # A session that reaches its target dose: tolerance may persist, then the bands follow.
+    completed_session(session_server, team, patient)
+    done = page(team["nurse"].get(f"/patients/{patient}"))
+    assert text_of(done, ".verdict-title") == "Tolerance may persist: allergist to confirm"
+    assert done.select_one(".verdict-within") is not None
+    # A day and more later it is uncertain. (Steps, so nobody idles out meanwhile.)
     session_server.advance(hours=13)
     assert team["nurse"].get(f"/patients/{patient}").status_code == 200
     session_server.advance(hours=12)
     later = page(team["nurse"].get(f"/patients/{patient}"))
-    assert text_of(later, ".verdict-title") == "Needs a full desensitization"
-    assert later.select_one(".verdict-full") is not None
-    assert "more than the 24 h tolerance window" in text_of(later, ".verdict-message")
+    assert text_of(later, ".verdict-title") == (
+        "Tolerance uncertain: a full desensitization is recommended"
+    )
+    assert later.select_one(".verdict-uncertain") is not None
+    session_server.advance(hours=12)
+    assert team["nurse"].get(f"/patients/{patient}").status_code == 200
+    session_server.advance(hours=12)
+    lost = page(team["nurse"].get(f"/patients/{patient}"))
+    assert text_of(lost, ".verdict-title") == "Tolerance lost: a full desensitization is needed"
+    assert "more than 48 h: tolerance is lost" in text_of(lost, ".verdict-message")
 
 
 def test_a_patient_with_two_drugs_gets_a_section_per_drug(
@@ -265,6 +277,6 @@ def test_a_patient_with_two_drugs_gets_a_section_per_drug(
     assert names == ["carboplatin", "ceftazidime"]
     # Never given: a full desensitization is needed for both.
     assert [text_of(s, ".verdict-title") for s in soup.select("section.drug")] == [
-        "Needs a full desensitization"
+        "Not desensitized: a full desensitization is needed"
     ] * 2
     assert "No reactions recorded" in soup.get_text()

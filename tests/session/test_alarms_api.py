@@ -3,6 +3,8 @@ latched, and escalated by the stored timers."""
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from app.audit import AuditEvent
@@ -25,8 +27,10 @@ def by_condition(view: dict) -> dict[str, dict]:
     return {a["condition"]: a for a in view["alarms"]["items"]}
 
 
-def escalations(database_url: str, session_id: int) -> int:
-    async def count() -> int:
+def escalated_alarms(database_url: str, session_id: int) -> list[int]:
+    """The alarm id of every escalation audited for the session, one entry per escalation."""
+
+    async def ids() -> list[int]:
         engine = create_engine(database_url)
         try:
             async with session_factory(engine)() as db:
@@ -36,11 +40,15 @@ def escalations(database_url: str, session_id: int) -> int:
                         AuditEvent.entity_id == str(session_id),
                     )
                 )
-                return len(list(rows))
+                return [json.loads(r.after_json)["alarm_id"] for r in rows]
         finally:
             await engine.dispose()
 
-    return run_async(count)
+    return run_async(ids)
+
+
+def escalations(database_url: str, session_id: int) -> int:
+    return len(escalated_alarms(database_url, session_id))
 
 
 def test_low_pressure_raises_high_alarms_that_sound(
@@ -66,11 +74,11 @@ def test_an_unacknowledged_high_alarm_escalates_at_30_seconds_once(
     view = wait_for(b.get, lambda v: by_condition(v)["reaction"]["escalated_at"] is not None)
     high = [a for a in view["alarms"]["items"] if a["priority"] == "HIGH"]
     assert all(a["escalated_at"] is not None for a in high)
-    count = escalations(database_url, b.sid)
-    assert count == len(high)  # audited, one each
-    session_server.advance(minutes=5)
-    b.get()
-    assert escalations(database_url, b.sid) == count  # never twice
+    assert sorted(escalated_alarms(database_url, b.sid)) == sorted(a["id"] for a in high)
+    session_server.advance(minutes=5)  # the MEDIUM ones (NEWS2 urgent review) after 2 min
+    wait_for(b.get, lambda v: by_condition(v)["news2_urgent_review"]["escalated_at"] is not None)
+    ids = escalated_alarms(database_url, b.sid)
+    assert len(ids) == len(set(ids))  # audited once each, never twice
 
 
 def test_acknowledging_before_the_deadline_cancels_the_escalation(
@@ -121,20 +129,36 @@ def test_a_high_alarm_latches_after_its_condition_clears(
     assert not by_condition(view)["sbp_low_absolute"]["active"]
 
 
+def test_a_skin_only_reaction_pauses_with_a_medium_alarm_that_ends_when_resolved(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = ready_session(session_server, team)
+    b.post("nurse", "start")
+    session_server.advance(minutes=4)
+    view = b.post("nurse", "reactions", {"symptoms": ["flushing"]})
+    reaction = by_condition(view)["reaction"]
+    assert reaction["priority"] == "MEDIUM" and reaction["value"] == "Flushing"
+    assert view["status"] == "paused" and view["alarms"]["sounding"] == "MEDIUM"
+    session_server.advance(minutes=3)
+    b.vitals()
+    view = b.post("nurse", "reactions/1/resolve", {"brown_grade": 1})
+    assert "reaction" not in {a["condition"] for a in view["alarms"]["items"] if a["active"]}
+
+
 def test_the_reaction_button_raises_a_high_alarm_that_latches_when_resolved(
     session_server: SessionServer, team: dict[str, SignedInClient]
 ) -> None:
     b = ready_session(session_server, team)
     b.post("nurse", "start")
     session_server.advance(minutes=4)
-    view = b.post("nurse", "reactions", {"symptoms": ["urticaria"]})
+    view = b.post("nurse", "reactions", {"symptoms": ["urticaria", "wheeze"]})
     reaction = by_condition(view)["reaction"]
-    assert reaction["priority"] == "HIGH" and reaction["value"] == "urticaria"
+    assert reaction["priority"] == "HIGH" and reaction["value"] == "Hives (urticaria); Wheeze"
     assert "stop the infusion" in reaction["message"]
     assert view["status"] == "paused" and view["alarms"]["sounding"] == "HIGH"
     session_server.advance(minutes=3)
     b.vitals()
-    view = b.post("nurse", "reactions/1/resolve", {"brown_grade": 1})
+    view = b.post("nurse", "reactions/1/resolve", {"brown_grade": 2})
     reaction = by_condition(view)["reaction"]
     assert reaction["active"] and reaction["latched"]  # shown until someone acknowledges it
     view = b.post("nurse", f"alarms/{reaction['id']}/acknowledge")

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from app.config import Settings
 from tests.conftest import run_server
-from tests.session.conftest import SessionServer, new_patient, session_body
+from tests.session.conftest import SessionServer, new_patient, session_body, wait_for
 from tests.session.test_api_races_and_bad_input import ready_session
 from tests.session.test_api_walk import Bedside
 from tests.support import SignedInClient
@@ -70,36 +70,79 @@ def test_history_shows_sessions_reactions_last_dose_and_suggestions(
     assert premeds == [["aspirin 325 mg PO", "montelukast 10 mg PO"], ["montelukast 10 mg PO"]]
 
 
-def test_the_tolerance_window_is_flagged_at_the_planned_time(
+def completed_session(
+    server: SessionServer, team: dict[str, SignedInClient], patient: int | None = None
+) -> Bedside:
+    """A whole brigham-12 run to its target dose, observed and completed."""
+    b = ready_session(server, team, patient)
+    view = b.post("nurse", "start")
+    while view["status"] in ("running", "step_due"):
+        view = b.finish_step()
+    server.advance(minutes=10)
+    b.vitals()
+    server.advance(minutes=25)
+    wait_for(b.get, lambda v: v["observation_done"])
+    b.post("nurse", "complete")
+    return b
+
+
+def test_an_aborted_session_never_makes_the_patient_desensitized(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    b = reaction_at_step_3(session_server, team)  # micrograms given, then aborted
+    patient = patient_of(b)
+    (drug,) = history(team["nurse"], patient)["drugs"]
+    assert drug["last_dose_at"] is not None  # the drug was given …
+    tolerance = drug["tolerance"]  # … but no tolerance comes of it, minutes later
+    assert tolerance["band"] == "none"
+    assert tolerance["needs_full_desensitization"] is True
+    assert "may persist" not in tolerance["message"]
+    assert "aborted or incomplete one does not count" in tolerance["message"]
+
+
+def test_the_tolerance_bands_count_from_the_last_full_dose(
     session_server: SessionServer, team: dict[str, SignedInClient], database_url: str
 ) -> None:
-    b = reaction_at_step_3(session_server, team)
-    patient = patient_of(b)
-    last = datetime.fromisoformat(history(team["nurse"], patient)["drugs"][0]["last_dose_at"])
+    aborted = reaction_at_step_3(session_server, team)
+    patient = patient_of(aborted)
+    session_server.advance(hours=1)
+    done = completed_session(session_server, team, patient)
+    reached = datetime.fromisoformat(done.get()["segments"][-1]["stopped_at"])
+    (drug,) = history(team["nurse"], patient)["drugs"]
+    assert {s["id"]: s["full_dose_at"] for s in drug["sessions"]} == {
+        done.sid: reached.isoformat(),
+        aborted.sid: None,
+    }
 
     def verdict(client: SignedInClient, hours: float) -> dict:
-        at = (last + timedelta(hours=hours)).isoformat()
+        at = (reached + timedelta(hours=hours)).isoformat()
         return history(client, patient, planned_at=at)["drugs"][0]["tolerance"]
 
     within = verdict(team["nurse"], 23.5)
-    assert within["needs_full_desensitization"] is False
+    assert (within["band"], within["needs_full_desensitization"]) == ("may_persist", False)
     assert within["hours_since_last_dose"] == "23.5" and within["window_hours"] == "24"
-    beyond = verdict(team["nurse"], 24.5)
-    assert beyond["needs_full_desensitization"] is True
-    assert "more than the 24 h tolerance window" in beyond["message"]
+    assert "may persist" in within["message"] and "allergist to confirm" in within["message"]
+    for hours in (24.5, 47.5):
+        uncertain = verdict(team["nurse"], hours)
+        assert (uncertain["band"], uncertain["needs_full_desensitization"]) == ("uncertain", True)
+        assert "full desensitization is recommended" in uncertain["message"]
+    lost = verdict(team["nurse"], 48.5)
+    assert (lost["band"], lost["needs_full_desensitization"]) == ("lost", True)
+    assert "more than 48 h: tolerance is lost" in lost["message"]
 
-    # The same record on a server configured with a 48-hour window for this drug.
+    # The same record on a server configured with other bands for this drug.
     settings = Settings(
         database_url=database_url,
         env="test",
         clock_mode="manual",
-        tolerance_hours_by_drug="Ceftazidime=48",
+        tolerance_hours_by_drug="Ceftazidime=12/36, cefepime=48",
     )
     with run_server(settings) as base_url:
         other = SignedInClient(base_url, team["nurse"].account)
         try:
-            assert verdict(other, 24.5)["needs_full_desensitization"] is False
-            assert verdict(other, 48.5)["needs_full_desensitization"] is True
+            assert verdict(other, 11)["band"] == "may_persist"
+            assert verdict(other, 13)["band"] == "uncertain"
+            assert verdict(other, 37)["band"] == "lost"
         finally:
             other.close()
 
@@ -127,7 +170,8 @@ def test_a_new_plan_copies_the_previous_one_and_takes_the_suggested_step(
     ]
     screening = new["screening"]
     assert screening["copied_from"] == b.sid
-    assert screening["tolerance"]["needs_full_desensitization"] is False  # minutes later
+    # minutes after an aborted session: not desensitized
+    assert screening["tolerance"]["needs_full_desensitization"] is True
     codes = [s["code"] for s in screening["suggestions"]]
     assert codes[:2] == ["insert_step", "template"]
 

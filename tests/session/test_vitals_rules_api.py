@@ -68,7 +68,15 @@ def test_hypoxia_after_a_resolved_reaction_opens_a_new_one_and_blocks_the_resume
     b.post("physician", "reactions/2/resolve", {"brown_grade": 3})
     session_server.advance(minutes=10)
     b.vitals()
-    assert b.post("physician", "resume", {"resume_from": "repeat"})["status"] == "step_due"
+    # after a Brown grade 3 reaction, repeating the dose that reacted needs an override
+    refused = b.post("physician", "resume", {"resume_from": "repeat"}, expect=409)
+    assert "after a Brown grade 3 reaction" in refused["detail"]
+    view = b.post(
+        "physician",
+        "resume",
+        {"resume_from": "repeat", "override_reason": "allergist at the bedside, slow restart"},
+    )
+    assert view["status"] == "step_due"
 
 
 def test_a_physician_changes_a_threshold_for_this_session_audited(
@@ -137,7 +145,7 @@ def test_an_open_reaction_carries_the_suggested_grade_and_its_reasons(
     suggestion = view["reactions"][0]["suggested_grade"]
     assert suggestion["brown_grade"] == 3
     assert any("SpO2 91" in reason for reason in suggestion["reasons"])
-    # what the physician confirms is what is recorded; the suggestion goes with the open state
+    # what the physician confirms is what is recorded; the suggestion stays beside it
     resolved = b.post("physician", "reactions/1/resolve", {"brown_grade": 3, "ctcae_grade": 3})
     assert resolved["reactions"][0]["brown_grade"] == 3
-    assert resolved["reactions"][0]["suggested_grade"] is None
+    assert resolved["reactions"][0]["suggested_grade"]["brown_grade"] == 3

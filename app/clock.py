@@ -175,3 +175,12 @@ def clock_from_settings(
     if settings.clock_mode == "manual":
         return ManualClock(datetime.now(UTC))
     raise ValueError(f"unknown clock mode {settings.clock_mode!r}")
+
+
+def person_clock(clock: Clock, wall: AlignedClock | None = None) -> Clock:
+    """The clock of durations that measure a person (sign-in timeouts, the audio pause,
+    escalation): the wall clock, even when a training clock runs the protocol faster. A manual
+    clock (tests) is both."""
+    if isinstance(clock, ManualClock):
+        return clock
+    return wall or RealClock()

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app import localtime
 from app.patients.history import TolerancePolicy, ToleranceWindow, parse_windows
 
 # Good enough for a laptop, useless for anything else: production refuses to start with it.
@@ -64,15 +65,26 @@ class Settings(BaseSettings):
     # How often (wall seconds) each process looks for lost contact: sessions whose vitals are
     # overdue and that no bedside screen has shown for minutes.
     contact_check_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The facility's time zone (IANA name): every page, report and CSV shows local time with
+    # the zone named, and every time typed is read in it. Empty: the machine's zone.
+    timezone: str = ""
     # Live screens: the heartbeat interval, and how many updates a screen may fall behind
     # before its socket is closed (it reconnects and resyncs from a snapshot).
     live_heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
     live_queue_size: int = Field(default=64, ge=1, le=10_000)
+    # How often (wall seconds) each process closes the live screens whose sign-in has ended.
+    live_login_check_seconds: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("env", "clock_mode", "log_level", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        localtime.resolve(value)  # a clear ValueError names the zone
+        return value.strip()
 
     @model_validator(mode="after")
     def _tolerance_windows(self) -> Settings:

@@ -17,16 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import __version__, clock_sync, health, home
+from app import __version__, clock_sync, health, home, localtime
 from app.alarms.webhook import EscalationWebhook
 from app.audit import pages as audit_pages
 from app.auth import router as auth_router
+from app.auth import service as auth_service
 from app.auth.csrf import parse_allowed_origins
 from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
 from app.auth.service import SignedIn
-from app.clock import AlignedClock, clock_from_settings
+from app.clock import AlignedClock, clock_from_settings, person_clock
 from app.config import Settings, get_settings
-from app.db import Installation, backend_name, create_engine, session_factory
+from app.db import DEFERRED_BEGIN, Installation, backend_name, create_engine, session_factory
 from app.live import router as live_router
 from app.live.doorbell import doorbell_for
 from app.live.heartbeat import heartbeat_fragment
@@ -124,9 +125,20 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def _still_signed_in(app: FastAPI, login_ids: set[int]) -> set[int]:
+    async with app.state.sessionmaker() as db:
+        await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
+        valid = await auth_service.still_signed_in(
+            db, app.state.person_clock, app.state.settings, login_ids
+        )
+        await db.rollback()
+    return valid
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI application; ``settings`` default to the environment's."""
     settings = settings or get_settings()
+    localtime.configure(settings.timezone)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,6 +158,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await clock_sync.align(engine, wall)
         app.state.clock = clock_from_settings(settings, anchor, wall)
         app.state.wall = wall
+        # Durations that measure a person (sign-in timeouts, the audio pause, escalation) run
+        # on the wall clock even when a training clock runs the protocol faster; a manual
+        # clock (tests) drives both.
+        app.state.person_clock = person_clock(app.state.clock, wall)
         app.state.head_revision = head_revision()
         app.state.doorbell = doorbell_for(backend)
         webhook = (
@@ -167,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeat_seconds=settings.live_heartbeat_seconds,
             queue_size=settings.live_queue_size,
             presence=(bedside := Presence(app.state.sessionmaker, app.state.clock)),
+            login_check=lambda ids: _still_signed_in(app, ids),
+            login_check_seconds=settings.live_login_check_seconds,
         )
         app.state.hub.start()
         stop_timers = asyncio.Event()

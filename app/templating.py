@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
+from app import localtime
 from app.auth.permissions import ROLE_TITLES, is_allowed
 from app.clock import Clock
 
@@ -36,6 +37,15 @@ def _signed_in(request: Request) -> dict[str, Any]:
 
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[_server_clock, _signed_in])
+# Times as the facility reads them (app.localtime): every template, live fragments included.
+templates.env.globals.update(
+    local=localtime.local,
+    stamp=localtime.stamp,
+    clock_time=localtime.clock,
+    short_time=localtime.short,
+    zone_name=localtime.zone_name,
+    zone_abbreviation=localtime.abbreviation,
+)
 
 
 def no_such_session(request: Request, session_id: int) -> Response:

@@ -20,7 +20,9 @@ def test_home_page(signed_in) -> None:  # type: ignore[no-untyped-def]
     assert 'href="/protocols/preview"' in html
     assert '<link rel="stylesheet" href="/static/css/app.css">' in html
     assert '<script src="/static/vendor/htmx.min.js" defer></script>' in html
-    assert re.search(r'<time id="server-clock" datetime="[^"]+\+00:00" data-speed="1">', html)
+    assert re.search(
+        r'<time id="server-clock" datetime="[^"]+\+00:00" data-speed="1" data-zone="[^"]+">', html
+    )
     # A later Content-Security-Policy will forbid inline scripts: every <script> has a src.
     for tag in re.findall(r"<script\b[^>]*>", html):
         assert "src=" in tag, tag

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
 
 from app.alarms import logic
 from app.alarms.logic import AlarmBoard, AlarmSettings, Priority
 from app.session import codec
 from app.session.machine import Reaction, SessionState
-from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, symptom_words
+from app.vitals.rules import CONDITION_WORDS, SYMPTOM_CLASSES, Evaluation, symptom_words
 
 REACTION_CONDITION = "reaction"
 EMPTY_BOARD_JSON = '{"alarms":[],"audio_pause":null,"last_at":null,"next_id":1}'
@@ -37,14 +36,6 @@ def loads(text: str, settings: AlarmSettings | None = None) -> AlarmBoard:
     return AlarmBoard(**fields, settings=settings or AlarmSettings())
 
 
-def shown_value(value: object) -> str:
-    """A computed fall (31.4516… %) to one decimal, cut the way the rule's message cuts it
-    (31.4: still "more than 30"); a measurement or a code as it is."""
-    if isinstance(value, Decimal) and value != value.quantize(Decimal("0.01")):
-        return str(value.quantize(Decimal("0.1"), ROUND_DOWN))
-    return str(value)
-
-
 def reaction_words(reaction: Reaction) -> str:
     """What a reaction shows, in words: its clinical findings, then its symptoms by name."""
     return "; ".join([*reaction.findings, *(symptom_words(c) for c in reaction.symptoms)])
@@ -59,12 +50,24 @@ def reaction_priority(symptoms: tuple[str, ...], evaluation: Evaluation | None =
     return "HIGH" if any(grade >= 2 for grade in graded) else "MEDIUM"
 
 
+VITALS_CONDITION = "vitals"
+# Alarms raised one per finding before findings were grouped: a later set still ends them.
+PHYSIOLOGICAL_OF_OLD = frozenset(CONDITION_WORDS) - {VITALS_CONDITION}
+
+
+def findings_text(evaluation: Evaluation) -> str:
+    """What one set found, in words: measured findings, then symptoms by name."""
+    symptoms = [f.words for f in evaluation.findings if f.is_symptom]
+    return "; ".join([*evaluation.clinical_findings(), *symptoms])
+
+
 def after_vitals(
     board: AlarmBoard, evaluation: Evaluation, opened: Reaction | None, now: datetime
 ) -> tuple[AlarmBoard, list[logic.Event]]:
-    """Raise an alarm for each finding; end (or latch) the physiological alarms whose condition
-    this reading no longer meets; a reaction that was opened raises an alarm that tells the
-    nurse to stop the infusion."""
+    """One vitals set is one event, and one event raises one alarm (product-spec §4): a set
+    that opens a reaction raises the reaction's alarm, which names its findings; any other set
+    with findings raises (or updates) the one "vitals out of limits" alarm at the priority of
+    its gravest finding. A set within limits ends it (a HIGH one latches until acknowledged)."""
     events: list[logic.Event] = []
 
     def apply(result: logic.Result) -> None:
@@ -73,23 +76,26 @@ def after_vitals(
             board = result.board
             events.extend(result.events)
 
-    met = {f.condition for f in evaluation.findings}
+    wanted = evaluation.highest if evaluation.findings and opened is None else None
     for alarm in board.active:
-        physiological = alarm.kind == "physiological" and alarm.condition != REACTION_CONDITION
-        if physiological and alarm.condition not in met and alarm.condition_active:
+        ours = alarm.condition == VITALS_CONDITION or alarm.condition in PHYSIOLOGICAL_OF_OLD
+        if (
+            ours
+            and alarm.condition_active
+            and (alarm.priority != wanted or alarm.condition != VITALS_CONDITION)
+        ):
             apply(logic.condition_cleared(board, alarm.condition, now))
-    for finding in evaluation.findings:
-        limit = "" if finding.limit is None else f"{finding.limit} {finding.unit}".strip()
-        value = finding.words if finding.is_symptom else shown_value(finding.value)
+    if wanted is not None:
+        text = findings_text(evaluation)
         apply(
             logic.raise_alarm(
                 board,
-                finding.condition,
-                finding.priority,
+                VITALS_CONDITION,
+                wanted,
                 "physiological",
-                finding.message,
-                value,
-                limit,
+                f"Vitals out of limits: {text}.",
+                text,
+                "",
                 now,
             )
         )
@@ -112,13 +118,15 @@ def reaction_changed(
     acknowledged (or ends, if it already was)."""
     result: logic.Result
     if opened is not None:
+        words = reaction_words(opened)
         result = logic.raise_alarm(
             board,
             REACTION_CONDITION,
             priority,
             "physiological",
-            "Reaction: stop the infusion now and call the physician.",
-            reaction_words(opened),
+            "Reaction: stop the infusion now and call the physician."
+            + (f" {words}." if words else ""),
+            words,
             "",
             now,
         )

@@ -63,6 +63,23 @@ class AlarmSettings:
             if delay is not None and delay <= timedelta(0):
                 raise ValueError("an escalation delay must be longer than zero")
 
+    @classmethod
+    def for_speed(cls, speed: float) -> AlarmSettings:
+        """Escalation measures how long a person has not answered: on a training clock that
+        runs `speed` times faster, the delays in session time are `speed` times longer, so they
+        last 30 s and 2 min of the nurse's time."""
+        base = cls()
+        return cls(
+            *(
+                None if delay is None else delay * speed
+                for delay in (
+                    base.escalate_high_after,
+                    base.escalate_medium_after,
+                    base.escalate_low_after,
+                )
+            )
+        )
+
     def escalation_delay(self, priority: str) -> timedelta | None:
         return {
             "HIGH": self.escalate_high_after,

@@ -21,7 +21,7 @@ keeps as a durable timer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from app.alarms import logic
@@ -47,6 +47,11 @@ class TechnicalSettings:
     paused_vitals_soon: timedelta = timedelta(minutes=1)
     lost_contact_medium: timedelta = timedelta(minutes=2)  # no bedside screen this long
     lost_contact_high: timedelta = timedelta(minutes=5)
+    zone: tzinfo = UTC  # the facility's: messages say times as people read them
+
+    def at(self, moment: datetime) -> str:
+        """ "09:58 EST": a time in a message."""
+        return moment.astimezone(self.zone).strftime("%H:%M %Z")
 
 
 DEFAULTS = TechnicalSettings()
@@ -119,8 +124,8 @@ def _cadence(state: SessionState, now: datetime, settings: TechnicalSettings) ->
                 VITALS_OVERDUE,
                 "MEDIUM",
                 f"Vitals are overdue: due every {every} within a step, and none since "
-                f"{since.isoformat(timespec='seconds')}.",
-                f"due {due.isoformat(timespec='seconds')}",
+                f"{settings.at(since)}.",
+                f"due {settings.at(due)}",
                 f"every {every}",
             )
         ]
@@ -129,9 +134,8 @@ def _cadence(state: SessionState, now: datetime, settings: TechnicalSettings) ->
             Condition(
                 VITALS_DUE,
                 "LOW",
-                f"Vitals are due at {due.isoformat(timespec='seconds')} (every {every} within "
-                "a step).",
-                f"due {due.isoformat(timespec='seconds')}",
+                f"Vitals are due at {settings.at(due)} (every {every} within a step).",
+                f"due {settings.at(due)}",
                 f"every {every}",
             )
         ]
@@ -165,8 +169,8 @@ def _conditions(
                 Condition(
                     STEP_UNCONFIRMED,
                     "MEDIUM",
-                    f"{prompt}: due since {since.isoformat(timespec='seconds')} and not confirmed.",
-                    since.isoformat(timespec="seconds"),
+                    f"{prompt}: due since {settings.at(since)} and not confirmed.",
+                    settings.at(since),
                     _minutes(settings.confirm_within),
                 )
             )
@@ -200,7 +204,7 @@ def _conditions(
                     VITALS_OVERDUE,
                     "MEDIUM",
                     f"Vitals are overdue: record them every {every} while paused.",
-                    f"due {due.isoformat(timespec='seconds')}",
+                    f"due {settings.at(due)}",
                     f"every {every}",
                 )
             )
@@ -209,9 +213,8 @@ def _conditions(
                 Condition(
                     VITALS_DUE,
                     "LOW",
-                    f"Vitals are due at {due.isoformat(timespec='seconds')} (every {every} "
-                    "while paused).",
-                    f"due {due.isoformat(timespec='seconds')}",
+                    f"Vitals are due at {settings.at(due)} (every {every} while paused).",
+                    f"due {settings.at(due)}",
                     f"every {every}",
                 )
             )

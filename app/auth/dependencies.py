@@ -65,7 +65,7 @@ async def current_login(request: Request, db: AsyncSession) -> SignedIn | None:
         return cached  # type: ignore[return-value]
     signed_in = await service.resolve(
         db,
-        request.app.state.clock,
+        request.app.state.person_clock,
         request.app.state.settings,
         request.cookies.get(session_cookie_name(request)),
         request_info(request),
@@ -106,7 +106,7 @@ class RequirePermission:
             reason = "missing or wrong CSRF token; reload the page and try again"
             await service.record_refusal(
                 db,
-                request.app.state.clock,
+                request.app.state.person_clock,
                 actor=signed_in.actor,
                 action=self.action,
                 target=target,
@@ -118,7 +118,7 @@ class RequirePermission:
             reason = refusal_reason(signed_in.user.role, self.action)
             await service.record_refusal(
                 db,
-                request.app.state.clock,
+                request.app.state.person_clock,
                 actor=signed_in.actor,
                 action=self.action,
                 target=target,

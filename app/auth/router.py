@@ -92,6 +92,8 @@ async def login_submit(
     login_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return await _sign_in_in_place(request, db)
     next_path = _safe_next(next)
     nonce = request.cookies.get(_nonce_cookie_name(request))
     if not nonce or not hmac.compare_digest(_login_token(request, nonce), login_token):
@@ -111,7 +113,7 @@ async def login_submit(
     try:
         new_login = await service.login(
             db,
-            request.app.state.clock,
+            request.app.state.person_clock,
             request.app.state.settings,
             username=username,
             password=password,
@@ -124,18 +126,62 @@ async def login_submit(
             error=refused.message,
             status_code=refused.status_code,
         )
-    settings = request.app.state.settings
     response = RedirectResponse(next_path, status_code=303)
+    _set_session_cookie(request, response, new_login.token)
+    response.delete_cookie(_nonce_cookie_name(request), path="/")
+    return response
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    settings = request.app.state.settings
     response.set_cookie(
         session_cookie_name(request),
-        new_login.token,
+        token,
         max_age=settings.session_absolute_hours * 3600,
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
         path="/",
     )
-    response.delete_cookie(_nonce_cookie_name(request), path="/")
+
+
+async def _sign_in_in_place(request: Request, db: AsyncSession) -> Response:
+    """A live page whose sign-in ended asks for the password where the nurse stands, keeping
+    what she entered: `{"username", "password"}` as JSON, answered with the new CSRF token.
+    Only same-origin scripts can send it (SecurityMiddleware refuses cross-site requests, and a
+    cross-site form cannot send JSON), so the sign-in form's nonce is not needed here."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JSONResponse({"detail": "send username and password as JSON"}, status_code=422)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return JSONResponse({"detail": "enter your user name and password"}, status_code=422)
+    if not username.strip() or not password or len(username) > 200 or len(password) > 256:
+        return JSONResponse({"detail": "enter your user name and password"}, status_code=422)
+    try:
+        new_login = await service.login(
+            db,
+            request.app.state.person_clock,
+            request.app.state.settings,
+            username=username,
+            password=password,
+            request=request_info(request),
+        )
+    except LoginRefused as refused:
+        return JSONResponse({"detail": refused.message}, status_code=refused.status_code)
+    user = new_login.signed_in.user
+    response = JSONResponse(
+        {
+            "csrf_token": new_login.signed_in.login.csrf_token,
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role,
+        }
+    )
+    _set_session_cookie(request, response, new_login.token)
     return response
 
 
@@ -143,7 +189,7 @@ async def login_submit(
 async def logout(
     request: Request, db: DB, signed_in: SignedIn = require_permission("account.use")
 ) -> Response:
-    await service.logout(db, request.app.state.clock, signed_in, request_info(request))
+    await service.logout(db, request.app.state.person_clock, signed_in, request_info(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie_name(request), path="/")
     if request.headers.get("hx-request"):
@@ -200,7 +246,7 @@ async def users_create(
     try:
         user = await service.create_user(
             db,
-            request.app.state.clock,
+            request.app.state.person_clock,
             actor=signed_in.actor,
             username=username,
             role=role,
@@ -252,7 +298,7 @@ async def users_change(
     try:
         user = await service.set_disabled(
             db,
-            request.app.state.clock,
+            request.app.state.person_clock,
             actor=signed_in.actor,
             username=username,
             disabled=change == "disable",
@@ -309,7 +355,7 @@ async def api_create_user(
     try:
         user = await service.create_user(
             db,
-            request.app.state.clock,
+            request.app.state.person_clock,
             actor=signed_in.actor,
             username=body.username,
             role=body.role,
@@ -356,7 +402,7 @@ async def _api_change(
     try:
         user = await service.set_disabled(
             db,
-            request.app.state.clock,
+            request.app.state.person_clock,
             actor=signed_in.actor,
             username=username,
             disabled=disabled,

@@ -436,6 +436,30 @@ async def resolve(
     return signed_in
 
 
+async def still_signed_in(
+    db: AsyncSession, clock: Clock, settings: Settings, login_ids: set[int]
+) -> set[int]:
+    """Which of these sign-ins are still valid: not ended, not past their absolute or idle
+    timeout, their account not disabled. A read: ending them is left to their next request;
+    the live screens they hold are closed (app.live.hub)."""
+    if not login_ids:
+        return set()
+    now = clock.now()
+    idle_since = now - timedelta(minutes=settings.session_idle_minutes)
+    valid = await db.scalars(
+        select(LoginSession.id)
+        .join(User, User.id == LoginSession.user_id)
+        .where(
+            LoginSession.id.in_(login_ids),
+            LoginSession.ended_at.is_(None),
+            LoginSession.expires_at > now,
+            LoginSession.last_seen_at > idle_since,
+            User.disabled_at.is_(None),
+        )
+    )
+    return set(valid)
+
+
 async def logout(db: AsyncSession, clock: Clock, signed_in: SignedIn, request: RequestInfo) -> None:
     session = await db.get(LoginSession, signed_in.login.id)
     if session is None or session.ended_at is not None:

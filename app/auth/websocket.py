@@ -34,7 +34,7 @@ async def authenticate_websocket(websocket: WebSocket) -> SignedIn:
     token = websocket.cookies.get(SECURE_SESSION_COOKIE if secure else SESSION_COOKIE)
     async with state.sessionmaker() as db:
         signed_in = await service.resolve(
-            db, state.clock, state.settings, token, request_info_of(websocket)
+            db, state.person_clock, state.settings, token, request_info_of(websocket)
         )
     if signed_in is None:
         raise WebSocketRefused("sign in required")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app import localtime
 from app.clock import Clock
 
 
@@ -14,7 +15,8 @@ def heartbeat_fragment(clock: Clock) -> Callable[[], str]:
         now = clock.now()
         return (
             f'<time id="server-clock" hx-swap-oob="true" datetime="{now.isoformat()}" '
-            f'data-speed="{clock.speed:g}" data-heartbeat="1">{now.strftime("%H:%M:%S")} UTC</time>'
+            f'data-speed="{clock.speed:g}" data-zone="{localtime.zone_name()}" '
+            f'data-heartbeat="1">{localtime.clock(now)}</time>'
         )
 
     return render

@@ -9,6 +9,10 @@
   resyncs from a fresh snapshot.
 - A heartbeat every 5 s carries the server's clock; screens that hear nothing for 10 s say their
   data may be stale.
+- A screen lives as long as the sign-in it was opened with: every couple of seconds the hub
+  asks which sign-ins still hold, and closes the screens of the others (signed out, disabled,
+  idle or absolute timeout) with SIGNED_OUT, so the page covers itself and asks for the
+  password instead of streaming patient data to nobody.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 TRY_AGAIN_LATER = 1013
 GOING_AWAY = 1001
+SIGNED_OUT = 4401  # application close code: the sign-in ended; sign in again, then reconnect
+LOGIN_CHECK_SECONDS = 2.0
 QUEUE_SIZE = 64
 HEARTBEAT_SECONDS = 5.0
 
@@ -41,6 +47,8 @@ Topic = int | str  # a session id, or BOARD
 # (topic, role) -> the HTML of that view's fragments; None when the session is gone.
 Renderer = Callable[[Topic, str, "Hub"], Awaitable[str | None]]
 HeartbeatRenderer = Callable[[], str]
+# Of these sign-in ids, the ones still signed in (app.auth.service.still_signed_in).
+LoginCheck = Callable[[set[int]], Awaitable[set[int]]]
 
 
 @dataclass(eq=False)
@@ -50,6 +58,7 @@ class Screen:
     role: str
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     closing: bool = False
+    login_id: int | None = None
 
 
 class Hub:
@@ -63,6 +72,8 @@ class Hub:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         queue_size: int = QUEUE_SIZE,
         presence: Presence | None = None,
+        login_check: LoginCheck | None = None,
+        login_check_seconds: float = LOGIN_CHECK_SECONDS,
     ) -> None:
         self.doorbell = doorbell
         self.clock = clock
@@ -71,6 +82,8 @@ class Hub:
         self.heartbeat_seconds = heartbeat_seconds
         self.queue_size = queue_size
         self.presence = presence  # open session screens, told to every process (lost contact)
+        self.login_check = login_check
+        self.login_check_seconds = login_check_seconds
         self.screens: dict[Topic, set[Screen]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
@@ -87,6 +100,10 @@ class Hub:
             asyncio.create_task(self._listen(), name="stepwise-hub-listen"),
             asyncio.create_task(self._beat(), name="stepwise-hub-heartbeat"),
         ]
+        if self.login_check is not None:
+            self._tasks.append(
+                asyncio.create_task(self._watch_logins(), name="stepwise-hub-logins")
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -104,9 +121,11 @@ class Hub:
 
     # --- serving one screen ---------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket, topic: Topic, role: str) -> None:
+    async def serve(
+        self, websocket: WebSocket, topic: Topic, role: str, login_id: int | None = None
+    ) -> None:
         """Run one accepted websocket until it closes: snapshot first, then every update."""
-        screen = Screen(websocket, topic, role, asyncio.Queue(self.queue_size))
+        screen = Screen(websocket, topic, role, asyncio.Queue(self.queue_size), login_id=login_id)
         self.screens.setdefault(topic, set()).add(screen)
         if self.presence is not None and isinstance(topic, int):
             self.presence.opened(topic)
@@ -236,6 +255,29 @@ class Hub:
             text = self.heartbeat()
             for screen in [s for group in self.screens.values() for s in group]:
                 self._offer(screen, text)
+
+    async def _watch_logins(self) -> None:
+        assert self.login_check is not None
+        while True:
+            await asyncio.sleep(self.login_check_seconds)
+            try:
+                await self.close_signed_out()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next check retries; the database may be briefly away
+                logger.exception("sign-in check of live screens failed")
+
+    async def close_signed_out(self) -> int:
+        """Close every screen whose sign-in has ended; returns how many."""
+        assert self.login_check is not None
+        screens = [s for group in self.screens.values() for s in group if s.login_id is not None]
+        if not screens:
+            return 0
+        valid = await self.login_check({s.login_id for s in screens if s.login_id is not None})
+        ended = [s for s in screens if s.login_id not in valid]
+        for screen in ended:
+            await self._close(screen, SIGNED_OUT, "signed out")
+        return len(ended)
 
     def stats(self) -> dict[str, Any]:
         return {

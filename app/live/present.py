@@ -41,6 +41,11 @@ def _trim(value: str | Decimal | None) -> str:
     return text if "." not in text else text.rstrip("0").rstrip(".")
 
 
+def trimmed(value: Decimal) -> str:
+    """A setting as typed: 38.0 -> "38", 2.50 -> "2.5"."""
+    return _trim(value)
+
+
 def amount(value: str | Decimal | None, places: int = 1) -> str:
     if value is None:
         return "—"
@@ -55,37 +60,108 @@ class StepInfo:
     bag: str  # "Bag 2 (0.8 mg/mL)" or "" for dose steps
     rate: str  # "25 mL/h", "10 mg", or "—"
     prompt: str  # what the nurse does now, "" when nothing
+    target: str = ""  # at a step change: the new rate (or dose), the biggest number on screen
+    target_bag: str = ""  # at a step change: the bag of the new step
+    next_number: int | None = None  # at a step change: the step it starts
+    repeats: int | None = None  # the running step repeats this approved step (1-based)
+    next_repeats: int | None = None  # the step due repeats this approved step
+    next_origin: str = ""  # plan | repeat | step_back | intermediate | finish | …
+    pump_stopped_at: datetime | None = None  # the infusion is stopped since then
+    first_instruction: str = ""  # ready: what to hang and set to start
+
+
+ORIGIN_WORDS = {
+    "repeat": "repeats step {n}",
+    "step_back": "steps back: repeats step {n}",
+    "intermediate": "intermediate step before step {n}",
+    "finish": "finishes step {n}",
+}
+
+
+def origin_words(origin: str, of_step: int | None) -> str:
+    """ "steps back: repeats step 8" for a step a resume added; "" for an approved step."""
+    if of_step is None or origin not in ORIGIN_WORDS:
+        return ""
+    return ORIGIN_WORDS[origin].format(n=of_step + 1)
+
+
+def _bag_text(plan: dict[str, Any], solution: int | None, unit: str) -> str:
+    if solution is None:
+        return ""
+    bags = {b["number"]: b for b in plan["bags"]}
+    b = bags[solution]
+    return f"Bag {b['number']} ({amount(b['concentration'], 3)} {unit}/mL)"
+
+
+def _rate_text(step: dict[str, Any], unit: str) -> str:
+    if step["solution"] is not None:
+        return f"{_trim(step['rate_ml_h'])} mL/h"
+    dose = step["dose"]
+    return f"{amount(dose, 3)} {unit}" if dose else "the rest of the dose"
+
+
+def _instruction(steps: list[dict[str, Any]], index: int, plan: dict[str, Any], unit: str) -> str:
+    step = steps[index]
+    n = index + 1
+    if step["solution"] is not None:
+        return (
+            f"Step {n}: hang bag {step['solution']}, set the pump to "
+            f"{_trim(step['rate_ml_h'])} mL/h"
+        )
+    dose = step["dose"]
+    return f"Step {n}: give {amount(dose, 3)} {unit}" if dose else f"Step {n}: give the rest"
 
 
 def step_info(view: dict[str, Any]) -> StepInfo:
     plan = view["plan"]
     steps = plan["steps"]
-    bags = {b["number"]: b for b in plan["bags"]}
+    unit = view["unit"]
     index = view["current_step"]
     shown = index if index is not None else (0 if view["status"] in ("planned", "ready") else None)
     bag, rate = "", "—"
+    repeats = None
     if shown is not None and shown < len(steps):
         step = steps[shown]
-        if step["solution"] is not None:
-            b = bags[step["solution"]]
-            bag = f"Bag {b['number']} ({amount(b['concentration'], 3)} {view['unit']}/mL)"
-            rate = f"{_trim(step['rate_ml_h'])} mL/h"
-        else:
-            rate = f"{amount(step['dose'], 3)} {view['unit']}"
-    prompt = ""
+        bag = _bag_text(plan, step["solution"], unit)
+        rate = _rate_text(step, unit)
+        if index is not None and step["of_step"] is not None and step["origin"] != "plan":
+            repeats = step["of_step"] + 1
+    prompt = target = target_bag = next_origin = ""
+    next_number = next_repeats = None
     if view["status"] == "step_due" and view["next_step"] is not None:
         nxt = steps[view["next_step"]]
-        n = view["next_step"] + 1
-        if nxt["solution"] is not None:
-            prompt = (
-                f"Step {n}: set the pump to {_trim(nxt['rate_ml_h'])} mL/h "
-                f"from bag {nxt['solution']}"
-            )
-        else:
-            dose = nxt["dose"]
-            prompt = f"Step {n}: give {amount(dose, 3)} {view['unit']}" if dose else f"Step {n}"
+        next_number = view["next_step"] + 1
+        prompt = _instruction(steps, view["next_step"], plan, unit)
+        target = _rate_text(nxt, unit)
+        target_bag = _bag_text(plan, nxt["solution"], unit)
+        next_origin = nxt["origin"]
+        if nxt["of_step"] is not None and nxt["origin"] != "plan":
+            next_repeats = nxt["of_step"] + 1
+    stopped = None
+    segments = view["segments"]
+    if view["status"] in ("step_due", "paused") and segments and segments[-1]["stopped_at"]:
+        last = segments[-1]
+        if last["rate_ml_h"] is not None:  # an infusion that stopped; a dose step has no pump
+            stopped = datetime.fromisoformat(last["stopped_at"])
+    first = ""
+    if view["status"] in ("planned", "ready") and steps:
+        first = _instruction(steps, 0, plan, unit)
     number = index + 1 if index is not None else None
-    return StepInfo(number, len(steps), bag, rate, prompt)
+    return StepInfo(
+        number,
+        len(steps),
+        bag,
+        rate,
+        prompt,
+        target=target,
+        target_bag=target_bag,
+        next_number=next_number,
+        repeats=repeats,
+        next_repeats=next_repeats,
+        next_origin=next_origin,
+        pump_stopped_at=stopped,
+        first_instruction=first,
+    )
 
 
 def countdown_target(view: dict[str, Any]) -> tuple[datetime | None, str]:
@@ -107,13 +183,20 @@ class VitalsRow:
     values: dict[str, str]  # label -> shown value ("124", "unable", "refused")
     raw: dict[str, Decimal | None]  # field -> measured value
     news2: dict[str, Any] | None = None  # adults: total, partial, response, text
+    id: int | None = None  # the stored version shown (what an amendment names)
+    version: int = 1
+    stored: dict[str, Any] = field(default_factory=dict)  # the set as stored, to amend it
+    within_limits: bool = True
 
     @property
     def news2_short(self) -> str:
         """ "6", or "≥ 3" when a parameter was not recorded (the score is a lower bound)."""
         if self.news2 is None:
             return ""
-        return f"≥ {self.news2['total']}" if self.news2["partial"] else str(self.news2["total"])
+        if self.news2["partial"]:
+            # a lower bound of 0 says nothing: not scored until the set is complete
+            return f"≥ {self.news2['total']}" if self.news2["total"] else "—"
+        return str(self.news2["total"])
 
 
 def _measured(entry: Any) -> Decimal | None:
@@ -147,6 +230,10 @@ def vitals_rows(view: dict[str, Any]) -> list[VitalsRow]:
                 shown,
                 raw,
                 v.get("news2"),
+                id=v.get("id"),
+                version=v.get("version", 1),
+                stored=v["values"],
+                within_limits=v.get("within_limits", True),
             )
         )
     return rows

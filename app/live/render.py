@@ -22,7 +22,7 @@ from app.patients.rules import age_words, rules_age
 from app.session import service
 from app.session.models import DesensitizationSession, SessionEvent
 from app.templating import templates
-from app.vitals.rules import Thresholds, symptom_words
+from app.vitals.rules import THRESHOLD_LABELS, THRESHOLD_SPECS, Thresholds, symptom_words
 from app.vitals.validation import CONSCIOUSNESS_LEVELS, SYMPTOMS
 
 if TYPE_CHECKING:
@@ -157,10 +157,40 @@ def page_context(page: SessionPage) -> dict[str, Any]:
         "symptoms": SYMPTOMS,
         "symptom_words": symptom_words,
         "consciousness_levels": CONSCIOUSNESS_LEVELS,
+        "origin_words": P.origin_words,
         "amount": P.amount,
         "may": page.may,
         "thresholds_in_force": view["thresholds"]["in_force"],
+        "thresholds_form": threshold_fields(thresholds),
     }
+
+
+@dataclass(frozen=True)
+class ThresholdField:
+    name: str
+    label: str
+    value: str
+    default: str
+    low: str
+    high: str
+    unit: str
+
+
+def threshold_fields(thresholds: Thresholds) -> list[ThresholdField]:
+    """Every threshold a physician may set for the session, with its value now and its range."""
+    defaults = Thresholds()
+    return [
+        ThresholdField(
+            name,
+            THRESHOLD_LABELS[name],
+            P.trimmed(getattr(thresholds, name)),
+            P.trimmed(getattr(defaults, name)),
+            P.trimmed(spec.low),
+            P.trimmed(spec.high),
+            spec.unit,
+        )
+        for name, spec in THRESHOLD_SPECS.items()
+    ]
 
 
 def _template(name: str) -> Template:

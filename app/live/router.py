@@ -24,7 +24,7 @@ async def _serve(websocket: WebSocket, topic: Topic) -> None:
         await websocket.close(POLICY_VIOLATION)
         return
     await websocket.accept()
-    await websocket.app.state.hub.serve(websocket, topic, signed_in.user.role)
+    await websocket.app.state.hub.serve(websocket, topic, signed_in.user.role, signed_in.login.id)
 
 
 @router.websocket("/ws/sessions/{session_id:int}")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import localtime
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.patients import history as H
@@ -37,12 +38,12 @@ ASTHMA_ANSWERS = {"yes": True, "no": False}
 
 
 def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+    return localtime.stamp(moment) if moment else "—"
 
 
 def when_short(moment: datetime | None) -> str:
-    """For table cells whose heading says UTC."""
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
+    """For table cells whose heading names the zone."""
+    return localtime.local(moment, "%Y-%m-%d %H:%M") if moment else "—"
 
 
 def hours(value: Decimal) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Final
 from sqlalchemy import Select, String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import localtime
 from app.audit.chain import HASHED_FIELDS, format_datetime
 from app.audit.model import HEAD_ID, AuditChainHead, AuditEvent
 from app.auth.models import User
@@ -71,6 +72,7 @@ VITALS_COLUMNS: Final[tuple[str, ...]] = (
     "note",
     "consciousness",  # ACVPU letter, empty when not recorded
     "supplemental_oxygen",  # true / false, empty when not recorded
+    "recorded_at_local",  # as the facility reads it, with the zone named
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula. Free text typed at the
@@ -92,7 +94,8 @@ class ExportError(ValueError):
 
 
 def parse_time(name: str, raw: str | None) -> datetime | None:
-    """An ISO 8601 time (or date) as an aware UTC datetime; None when blank."""
+    """An ISO 8601 time (or date) as an aware UTC datetime; None when blank. A time without a
+    zone is the facility's (what the search form's fields mean)."""
     if raw is None or not raw.strip():
         return None
     text = raw.strip()
@@ -106,7 +109,7 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
             f"{name} must be an ISO 8601 time such as 2026-11-21T09:30:00Z, got {shown!r}", name
         ) from None
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        value = value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=localtime.zone())
     return value.astimezone(UTC)
 
 
@@ -271,6 +274,7 @@ def vitals_row(row: Mapping[str, Any]) -> list[str]:
     cells.append(_cell(values.get("consciousness")))
     oxygen = values.get("supplemental_oxygen")
     cells.append("" if oxygen is None else str(bool(oxygen)).lower())
+    cells.append(localtime.local(row["recorded_at"], "%Y-%m-%d %H:%M:%S %Z"))
     return cells
 
 

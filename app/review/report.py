@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import localtime
 from app.audit import service as audit_service
 from app.auth.dependencies import request_info, require_permission
 from app.auth.models import User
@@ -326,10 +327,11 @@ class Report:
         return self.target_dose - self.delivered_dose
 
     def time(self, at: datetime | None) -> str:
-        """Times are UTC; the date is shown when the session spans more than one day."""
+        """Times in the facility's zone (named at the top of the report); the date is shown
+        when the session spans more than one day."""
         if at is None:
             return "—"
-        return at.strftime("%d %b %H:%M:%S" if self.multi_day else "%H:%M:%S")
+        return localtime.local(at, "%d %b %H:%M:%S" if self.multi_day else "%H:%M:%S")
 
 
 # --- assembly -----------------------------------------------------------------------------------

@@ -126,3 +126,30 @@ def projected_total(plan: Plan, start_index: int, delivered: Decimal) -> list[De
         cumulative += dose
         out.append(cumulative)
     return out
+
+
+@dataclass(frozen=True)
+class ProjectedStep:
+    index: int  # plan position (0-based)
+    dose: Decimal
+    cumulative: Decimal
+    minutes: Decimal
+    starts_after: Decimal  # minutes from now, if every step runs as planned
+
+
+def projection(plan: Plan, start_index: int, delivered: Decimal) -> list[ProjectedStep]:
+    """The rest of the plan from `start_index` as it would run: each step's dose, the total
+    after it and its minutes; the last step gives exactly what the target still needs."""
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        out = []
+        cumulative, elapsed = delivered, ZERO
+        for index in range(start_index, len(plan.steps)):
+            dose = plan.planned_dose(index)
+            if dose is None:
+                dose = remaining_dose(plan, cumulative)
+            minutes = planned_minutes(plan, index, cumulative)
+            cumulative += dose
+            out.append(ProjectedStep(index, dose, cumulative, minutes, elapsed))
+            elapsed += minutes
+        return out

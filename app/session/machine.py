@@ -959,6 +959,7 @@ def _resume(state: SessionState, command: Resume, ctx: Ctx) -> Result:
                 "cap_rate_ml_h": str(command.cap_rate_ml_h) if command.cap_rate_ml_h else None,
                 "next_step": first,
                 "steps": len(new_plan.steps),
+                "reason": (command.override_reason or "").strip()[:2000] or None,
             },
         ),
     )

@@ -427,13 +427,15 @@ async def pause_alarm_audio(
 ) -> JSONResponse:
     """Silence the sounding alarms for 2 minutes; acknowledges nothing."""
     user = signed_in.user.id
+    speed = request.app.state.clock.speed
     return await _alarm_command(
         request,
         db,
         signed_in,
         session_id,
         body,
-        lambda board, now: logic.pause_audio(board, user, now),
+        # two minutes of the nurse's time, however fast a training clock runs
+        lambda board, now: logic.pause_audio(board, user, now, logic.AUDIO_PAUSE * speed),
     )
 
 

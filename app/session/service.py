@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import localtime
 from app.alarms import board as alarm_board
 from app.alarms import logic, technical
 from app.alarms import service as alarm_service
@@ -34,7 +35,7 @@ from app.protocol.parsing import ProtocolRequest, build_from_request, parse_posi
 from app.protocol.screening import IndexReaction, screen
 from app.session import codec, history
 from app.session import machine as M
-from app.session.ledger import ledger
+from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
     IdempotentAnswer,
@@ -346,8 +347,9 @@ AlarmWork = Callable[
 ]
 
 
-def board_of(row: DesensitizationSession) -> logic.AlarmBoard:
-    return alarm_board.loads(row.alarms_json)
+def board_of(row: DesensitizationSession, speed: float = 1.0) -> logic.AlarmBoard:
+    """The session's alarms, with escalation delays in person time for a clock this fast."""
+    return alarm_board.loads(row.alarms_json, logic.AlarmSettings.for_speed(speed))
 
 
 async def _write_board(
@@ -381,11 +383,17 @@ async def _audit_alarm_events(
         )
 
 
+def _technical() -> technical.TechnicalSettings:
+    """Technical alarm settings; their messages give times in the facility's zone."""
+    return technical.TechnicalSettings(zone=localtime.zone())
+
+
 def _technical_alarms(
     board: logic.AlarmBoard, state: M.SessionState, now: datetime
 ) -> tuple[logic.AlarmBoard, list[logic.Event]]:
-    board, events = technical.reconcile(board, technical.conditions(state, now), now)
-    if technical.lost_contact_shown(board) and not technical.contact_matters(state, now):
+    settings = _technical()
+    board, events = technical.reconcile(board, technical.conditions(state, now, settings), now)
+    if technical.lost_contact_shown(board) and not technical.contact_matters(state, now, settings):
         # vitals recorded (or the session stopped): contact no longer matters
         board, ended = technical.contact_reconcile(board, None, now)
         events += ended
@@ -407,10 +415,10 @@ async def check_contact(
     now = clock.now()
     shown = technical.lost_contact_shown(board_of(row))
     wanted = None
-    if technical.contact_matters(state, now):
+    if technical.contact_matters(state, now, _technical()):
         facts = await presence.seen(db, session_id, allowance)
         absent = None if facts.connected else (facts.last_seen or M.session_start(state))
-        wanted = technical.lost_contact(state, now, absent)
+        wanted = technical.lost_contact(state, now, absent, _technical())
     await db.rollback()
     if (wanted.priority if wanted is not None else None) == shown:
         return False
@@ -474,7 +482,7 @@ async def run_alarm_command(
     if replayed is not None:
         return replayed
     now = clock.now()
-    result = change(board_of(row), now)
+    result = change(board_of(row, clock.speed), now)
     if isinstance(result, logic.Refused):
         current = summary(row)
         await db.rollback()
@@ -484,7 +492,7 @@ async def run_alarm_command(
     board, technical_events = _technical_alarms(result.board, state, now)
     events = [*result.events, *technical_events]
     await _write_board(db, row, board)
-    await alarm_service.set_check(db, row.id, technical.next_change(state, now))
+    await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
     row.updated_at = now
     seq = await _append_events(db, row, _as_session_events(events), caller, now, row.version)
     await _audit_alarm_events(db, row, events, caller, now)
@@ -572,14 +580,14 @@ async def run_command(
             )
     new = result.state
     before = summary(row)
-    board, alarm_events = board_of(row), []
+    board, alarm_events = board_of(row, clock.speed), []
     if alarm_work is not None:
         board, alarm_events = alarm_work(board, state, new, now)
     board, technical_events = _technical_alarms(board, new, now)
     alarm_events += technical_events
     if alarm_events:
         await _write_board(db, row, board)
-    await alarm_service.set_check(db, row.id, technical.next_change(new, now))
+    await alarm_service.set_check(db, row.id, technical.next_change(new, now, _technical()))
     _write_state(row, new, now)
     await _sync_rows(db, row.id, state, new, now)
     if extra is not None:
@@ -639,7 +647,25 @@ async def preview(
         return STATUS_OF_REFUSAL[result.kind], body
     body = await _view(db, row, result.state, now)
     await db.rollback()
-    return 200, {**body, "dry_run": True}
+    new = result.state
+    start = new.next_step if new.next_step is not None else len(new.plan.steps)
+    given = ledger(new.plan, new.segments, now).delivered
+    steps = [
+        {
+            "number": p.index + 1,
+            "position": p.index,
+            "origin": new.plan.steps[p.index].origin,
+            "of_step": new.plan.steps[p.index].of_step,
+            "solution": new.plan.steps[p.index].solution,
+            "rate_ml_h": _str(new.plan.steps[p.index].rate_ml_h),
+            "minutes": str(p.minutes),
+            "dose": str(p.dose),
+            "cumulative": str(p.cumulative),
+            "starts_after_minutes": str(p.starts_after),
+        }
+        for p in projection(new.plan, start, given)
+    ]
+    return 200, {**body, "dry_run": True, "projection": steps}
 
 
 async def _replay(

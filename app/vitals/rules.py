@@ -315,6 +315,35 @@ THRESHOLD_SPECS: Final[Mapping[str, ThresholdSpec]] = MappingProxyType(
 )
 
 
+# What each threshold is called on screen.
+THRESHOLD_LABELS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "sbp_low_mmhg": "HIGH: systolic below",
+        "sbp_fall_percent": "HIGH: systolic fall from baseline, more than",
+        "spo2_low_percent": "HIGH: SpO2 at or below",
+        "fev1_fall_high_percent": "HIGH: FEV1 fall from baseline, at least",
+        "pef_fall_high_percent": "HIGH: peak-flow fall from baseline, at least",
+        "sbp_fall_mmhg": "MEDIUM: systolic fall from baseline, more than",
+        "spo2_fall_points": "MEDIUM: SpO2 fall from baseline, at least",
+        "fev1_fall_medium_percent": "MEDIUM: FEV1 fall from baseline, at least",
+        "pef_fall_medium_percent": "MEDIUM: peak-flow fall from baseline, at least",
+        "hr_high_per_min": "MEDIUM: heart rate at or above (any age once set)",
+        "hr_rise_per_min": "MEDIUM: heart-rate rise over baseline, at least",
+        "rr_high_per_min": "MEDIUM: respiratory rate at or above (any age once set)",
+        "temperature_high_c": "MEDIUM: temperature at or above",
+        "sbp_high_mmhg": "MEDIUM: systolic at or above (adults)",
+        "dbp_high_mmhg": "MEDIUM: diastolic at or above (adults)",
+        "news2_medium_score": "MEDIUM: NEWS2 at or above",
+        "news2_high_score": "HIGH: NEWS2 at or above",
+        "suspicious_change_percent": "Second tap: a value this far from baseline",
+        "child_sbp_low_infant_mmhg": "HIGH: systolic below, 1 month–1 year",
+        "child_sbp_low_base_mmhg": "HIGH: systolic below, 1–10 years, base",
+        "child_sbp_low_per_year_mmhg": "HIGH: systolic, 1–10 years, plus per year of age",
+        "child_sbp_low_adolescent_mmhg": "HIGH: systolic below, 11–17 years",
+    }
+)
+
+
 def _unit(name: str) -> str:
     return THRESHOLD_SPECS[name].unit
 

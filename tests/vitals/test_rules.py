@@ -1223,3 +1223,9 @@ def test_within_limits_means_no_medium_or_high_finding() -> None:
     assert not run(reading(heart_rate=115)).within_limits  # MEDIUM only
     assert not run(reading(symptoms=["flushing"])).within_limits
     assert not run(reading(spo2=90)).within_limits
+
+
+def test_every_threshold_has_a_label_for_the_screen() -> None:
+    from app.vitals.rules import THRESHOLD_LABELS
+
+    assert set(THRESHOLD_LABELS) == set(THRESHOLD_SPECS)

@@ -2,10 +2,19 @@
 // each with a client-made Idempotency-Key that is kept for resends: a save repeated after a
 // dropped connection is answered with the first answer and never saved twice. What the write
 // changed arrives on every screen through the websocket.
+//
+// Nothing the nurse enters is lost: a save the server cannot be reached for waits in an outbox
+// on this tablet (it survives a reload) and is sent with its original key when the connection
+// returns; a save refused because the sign-in ended waits for the password, asked for in place,
+// and is then sent with the same key.
 (function () {
   "use strict";
 
-  var RESEND_ATTEMPTS = 4;
+  var QUICK_RETRIES = 2;
+  var OUTBOX = "stepwise-outbox";
+  var FLUSH_EVERY_MS = 5000;
+
+  // --- small things ----------------------------------------------------------------------
 
   function csrfToken() {
     try {
@@ -13,6 +22,13 @@
     } catch (e) {
       return "";
     }
+  }
+
+  function setCsrfToken(token) {
+    document.body.setAttribute("hx-headers", JSON.stringify({ "X-CSRF-Token": token }));
+    document.querySelectorAll('input[name="csrf_token"]').forEach(function (input) {
+      input.value = token;
+    });
   }
 
   function newKey() {
@@ -30,36 +46,6 @@
     return new Promise(function (resolve) {
       setTimeout(resolve, ms);
     });
-  }
-
-  // POST JSON; on a network failure resend with the same key (the server replays).
-  async function post(url, body, key) {
-    var lastError = null;
-    for (var attempt = 0; attempt < RESEND_ATTEMPTS; attempt++) {
-      try {
-        var response = await fetch(url, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: {
-            "Content-Type": "application/json",
-            "X-CSRF-Token": csrfToken(),
-            "Idempotency-Key": key,
-          },
-          body: JSON.stringify(body),
-        });
-        var data = {};
-        try {
-          data = await response.json();
-        } catch (e) {
-          data = { detail: "the server answered " + response.status };
-        }
-        return { status: response.status, data: data };
-      } catch (error) {
-        lastError = error;
-        await sleep(500 * Math.pow(2, attempt));
-      }
-    }
-    return { status: 0, data: { detail: "No connection to the server: nothing was saved. (" + lastError + ")" } };
   }
 
   function detailText(data) {
@@ -86,9 +72,12 @@
     el.className = "toast toast-" + (kind || "ok");
     el.hidden = false;
     clearTimeout(el._timer);
-    el._timer = setTimeout(function () {
-      el.hidden = true;
-    }, kind === "error" ? 12000 : 4000);
+    el._timer = setTimeout(
+      function () {
+        el.hidden = true;
+      },
+      kind === "error" ? 12000 : 4000
+    );
   }
 
   function currentVersion() {
@@ -96,10 +85,319 @@
     return panel ? parseInt(panel.dataset.version, 10) : null;
   }
 
+  // --- the facility's time zone ----------------------------------------------------------
+
+  function facilityZone() {
+    var clock = document.getElementById("server-clock");
+    return (clock && clock.dataset.zone) || "UTC";
+  }
+
+  // How far the zone's wall clock is ahead of UTC at instant `ms`.
+  function zoneOffset(ms, zone) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    })
+      .formatToParts(new Date(ms))
+      .forEach(function (p) {
+        parts[p.type] = p.value;
+      });
+    var wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
+    return wall - Math.floor(ms / 1000) * 1000;
+  }
+
+  // A time typed in a datetime-local field is a time of the facility's zone, whatever zone
+  // this tablet is set to.
   function localTimeToIso(value) {
-    if (!value) return null;
-    var date = new Date(value); // datetime-local: the tablet's own time zone
-    return isNaN(date.getTime()) ? null : date.toISOString();
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
+    if (!m) return null;
+    var guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    var zone = facilityZone();
+    try {
+      var at = guess - zoneOffset(guess, zone);
+      at = guess - zoneOffset(at, zone); // once more across a daylight-saving change
+      return new Date(at).toISOString();
+    } catch (e) {
+      return new Date(guess).toISOString();
+    }
+  }
+
+  // --- the outbox: saves waiting for the server ------------------------------------------
+
+  function readOutbox() {
+    try {
+      var items = JSON.parse(localStorage.getItem(OUTBOX) || "[]");
+      return Array.isArray(items) ? items : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function writeOutbox(items) {
+    try {
+      localStorage.setItem(OUTBOX, JSON.stringify(items));
+    } catch (e) {
+      /* storage full or off: the items stay in this page's memory below */
+    }
+    memoryOutbox = items;
+    showOutbox();
+  }
+
+  var memoryOutbox = readOutbox();
+
+  function outbox() {
+    var stored = readOutbox();
+    return stored.length || !memoryOutbox.length ? stored : memoryOutbox;
+  }
+
+  function enqueue(url, body, key, label) {
+    var items = outbox().filter(function (item) {
+      return item.key !== key;
+    });
+    items.push({ url: url, body: body, key: key, label: label || "entry", at: new Date().toISOString() });
+    writeOutbox(items);
+  }
+
+  function dequeue(key) {
+    writeOutbox(
+      outbox().filter(function (item) {
+        return item.key !== key;
+      })
+    );
+  }
+
+  function showOutbox() {
+    var el = document.getElementById("queue-state");
+    if (!el) return;
+    var count = outbox().length;
+    el.hidden = count === 0;
+    el.textContent = count ? "Waiting to send (" + count + ")" : "";
+  }
+
+  var flushing = false;
+  async function flushOutbox() {
+    if (flushing || signedOut) return;
+    var items = outbox();
+    if (!items.length) return;
+    flushing = true;
+    try {
+      for (var i = 0; i < items.length; i++) {
+        var item = items[i];
+        var answer = await send(item.url, item.body, item.key);
+        if (answer.status === 0 || answer.status === 503) break; // still away: keep them all
+        if (answer.status === 401) {
+          showSignedOut();
+          break;
+        }
+        dequeue(item.key);
+        if (answer.status >= 200 && answer.status < 300) {
+          toast("Sent: " + item.label + " (entered " + timeOf(item.at) + ").");
+        } else if (answer.status === 422 && answer.data.needs_confirmation) {
+          askToConfirm(item, answer.data);
+        } else {
+          toast("Not recorded: " + item.label + " — " + detailText(answer.data), "error");
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  function timeOf(iso) {
+    try {
+      return new Intl.DateTimeFormat("en-GB", {
+        timeZone: facilityZone(),
+        hour: "2-digit",
+        minute: "2-digit",
+        hour12: false,
+      }).format(new Date(iso));
+    } catch (e) {
+      return iso;
+    }
+  }
+
+  // A queued set that meets alarm criteria still needs its second tap.
+  function askToConfirm(item, data) {
+    var box = document.createElement("div");
+    box.className = "outbox-confirm";
+    box.setAttribute("role", "alertdialog");
+    var title = document.createElement("p");
+    title.className = "confirm-title";
+    title.textContent = "The " + item.label + " entered at " + timeOf(item.at) + " need confirming before they are saved:";
+    box.appendChild(title);
+    var list = document.createElement("ul");
+    (data.needs_confirmation || []).concat(data.far_from_baseline || []).forEach(function (f) {
+      var li = document.createElement("li");
+      li.textContent = (f.priority ? f.priority + ": " : "") + f.message;
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    var confirm = document.createElement("button");
+    confirm.type = "button";
+    confirm.className = "button button-danger";
+    confirm.textContent = "Confirm and save";
+    confirm.addEventListener("click", async function () {
+      var body = Object.assign({}, item.body, { confirm: true });
+      var answer = await post(item.url, body, newKey(), item.label);
+      box.remove();
+      if (answer.status >= 200 && answer.status < 300) toast("Saved.");
+      else if (answer.status !== "queued") toast(detailText(answer.data), "error");
+    });
+    var discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "button button-quiet";
+    discard.textContent = "Discard";
+    discard.addEventListener("click", function () {
+      box.remove();
+    });
+    box.appendChild(confirm);
+    box.appendChild(discard);
+    (document.getElementById("pinned-top") || document.body).appendChild(box);
+  }
+
+  // --- sending ---------------------------------------------------------------------------
+
+  async function send(url, body, key) {
+    try {
+      var response = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          "X-CSRF-Token": csrfToken(),
+          "Idempotency-Key": key,
+        },
+        body: JSON.stringify(body),
+      });
+      var data = {};
+      try {
+        data = await response.json();
+      } catch (e) {
+        data = { detail: "the server answered " + response.status };
+      }
+      return { status: response.status, data: data };
+    } catch (error) {
+      return { status: 0, data: { detail: String(error) } };
+    }
+  }
+
+  // POST JSON. A dropped connection or a server that cannot save now (503) keeps the request
+  // in the outbox; an ended sign-in keeps it until the password is given again. Either way it
+  // goes later with the same key: recorded once.
+  async function post(url, body, key, label) {
+    if (signedOut) return waitForSignIn(url, body, key, label);
+    var answer = null;
+    for (var attempt = 0; attempt <= QUICK_RETRIES; attempt++) {
+      answer = await send(url, body, key);
+      if (answer.status !== 0 && answer.status !== 503) break;
+      if (attempt < QUICK_RETRIES) await sleep(500 * Math.pow(2, attempt));
+    }
+    if (answer.status === 401) {
+      showSignedOut();
+      return waitForSignIn(url, body, key, label);
+    }
+    if (answer.status === 0 || answer.status === 503) {
+      enqueue(url, body, key, label);
+      return { status: "queued", data: { detail: "kept on this tablet" } };
+    }
+    return answer;
+  }
+
+  // --- an ended sign-in ------------------------------------------------------------------
+
+  var signedOut = false;
+  var waiting = []; // {url, body, key, label, resolve}
+
+  function waitForSignIn(url, body, key, label) {
+    return new Promise(function (resolve) {
+      waiting.push({ url: url, body: body, key: key, label: label, resolve: resolve });
+      showPending();
+    });
+  }
+
+  function showPending() {
+    var el = document.getElementById("signed-out-pending");
+    if (!el) return;
+    el.hidden = waiting.length === 0;
+    el.textContent = waiting.length
+      ? "Waiting to be sent: " +
+        waiting
+          .map(function (w) {
+            return w.label || "entry";
+          })
+          .join(", ") +
+        "."
+      : "";
+  }
+
+  function showSignedOut() {
+    signedOut = true;
+    var overlay = document.getElementById("signed-out");
+    if (!overlay) {
+      toast("Your sign-in ended: sign in again.", "error");
+      return;
+    }
+    // An open dialog is modal and would keep the overlay from being used; what it held is
+    // kept with the waiting request.
+    document.querySelectorAll("dialog[open]").forEach(function (dialog) {
+      dialog.close();
+    });
+    overlay.hidden = false;
+    document.body.classList.add("is-signed-out");
+    showPending();
+    var password = overlay.querySelector('input[name="password"]');
+    var username = overlay.querySelector('input[name="username"]');
+    (username && !username.value ? username : password).focus();
+  }
+
+  async function signInInPlace(form) {
+    var result = form.querySelector(".form-result");
+    var button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    result.textContent = "Signing in…";
+    var answer;
+    try {
+      var response = await fetch("/login", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({
+          username: form.querySelector('input[name="username"]').value,
+          password: form.querySelector('input[name="password"]').value,
+        }),
+      });
+      answer = { status: response.status, data: await response.json().catch(function () { return {}; }) };
+    } catch (e) {
+      answer = { status: 0, data: { detail: "No connection to the server: try again." } };
+    }
+    button.disabled = false;
+    form.querySelector('input[name="password"]').value = "";
+    if (answer.status !== 200) {
+      result.textContent = detailText(answer.data);
+      result.className = "form-result form-result-error";
+      return;
+    }
+    setCsrfToken(answer.data.csrf_token);
+    result.textContent = "";
+    signedOut = false;
+    document.getElementById("signed-out").hidden = true;
+    document.body.classList.remove("is-signed-out");
+    document.dispatchEvent(new CustomEvent("stepwise:signed-in"));
+    var pending = waiting;
+    waiting = [];
+    showPending();
+    for (var i = 0; i < pending.length; i++) {
+      var w = pending[i];
+      w.resolve(await post(w.url, w.body, w.key, w.label));
+    }
+    flushOutbox();
   }
 
   // --- simple buttons ---------------------------------------------------------------------
@@ -109,11 +407,15 @@
     var body = button.dataset.body ? JSON.parse(button.dataset.body) : {};
     if (button.hasAttribute("data-versioned")) body.expected_version = currentVersion();
     button.disabled = true;
-    var answer = await post(button.dataset.post, body, newKey());
+    var answer = await post(button.dataset.post, body, newKey(), button.textContent.trim());
     button.disabled = false;
-    if (answer.status >= 200 && answer.status < 300) {
+    if (answer.status === "queued") {
+      toast("No connection: " + button.textContent.trim() + " will be sent when it returns.", "warning");
+    } else if (answer.status >= 200 && answer.status < 300) {
       toast("Done.");
-    } else if (answer.status === 409 && body.expected_version) {
+      bringNextIntoView();
+    } else if (answer.status === 409 && body.expected_version && answer.data.current &&
+               answer.data.current.version !== body.expected_version) {
       toast("The session changed meanwhile: " + detailText(answer.data) + " Check the screen and try again.", "error");
     } else {
       toast(detailText(answer.data), "error");
@@ -131,12 +433,111 @@
     form.querySelectorAll(".form-result").forEach(function (el) {
       el.textContent = "";
     });
+    form.querySelectorAll(".confirm-box").forEach(function (el) {
+      el.hidden = true;
+    });
     form._key = null;
     if (button.dataset.grade) {
       var radio = form.querySelector('input[name="brown_grade"][value="' + button.dataset.grade + '"]');
       if (radio) radio.checked = true;
     }
+    if (button.dataset.defaultFrom) {
+      var where = form.querySelector('input[name="resume_from"][value="' + button.dataset.defaultFrom + '"]');
+      if (where) where.checked = true;
+    }
+    if (button.dataset.defaultStretch) {
+      var stretch = form.querySelector('select[name="stretch"]');
+      if (stretch) stretch.value = button.dataset.defaultStretch;
+    }
+    var advice = form.querySelector("[data-advice]");
+    if (advice) {
+      advice.textContent = button.dataset.advice || "";
+      advice.hidden = !button.dataset.advice;
+    }
+    if (button.dataset.values) prefillAmend(form, JSON.parse(button.dataset.values));
     dialog.showModal();
+    if (form.hasAttribute("data-preview")) preview(form);
+  }
+
+  function prefillAmend(form, stored) {
+    form._stored = stored;
+    Object.keys(stored).forEach(function (name) {
+      var input = form.querySelector('input[name="' + name + '"]');
+      var entry = stored[name];
+      if (input && entry && entry.status === "measured") input.value = entry.value;
+    });
+  }
+
+  // --- the resume dialog's preview: the steps it would make, before anything is written ---
+
+  var previewTimer = null;
+  function preview(form) {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(async function () {
+      var area = form.querySelector("[data-preview-table]");
+      if (!area || !form.dataset.api) return;
+      var body = Object.assign(jsonBody(form), { dry_run: true });
+      var answer = await send(form.dataset.api, body, newKey());
+      area.innerHTML = "";
+      if (answer.status !== 200) {
+        var refusal = document.createElement("p");
+        refusal.className = "refusal";
+        refusal.textContent = answer.status === 0 ? "No connection: no preview." : detailText(answer.data);
+        area.appendChild(refusal);
+        return;
+      }
+      area.appendChild(previewTable(answer.data));
+    }, 150);
+  }
+
+  function trim(value) {
+    if (value === null || value === undefined) return "—";
+    var n = Number(value);
+    return isNaN(n) ? String(value) : String(Math.round(n * 1000) / 1000);
+  }
+
+  function previewTable(view) {
+    var wrap = document.createElement("div");
+    var table = document.createElement("table");
+    table.className = "preview-table";
+    var head = document.createElement("tr");
+    ["Step", "", "Bag", "Rate", "Minutes", "Dose " + view.unit, "Total " + view.unit].forEach(function (text) {
+      var th = document.createElement("th");
+      th.textContent = text;
+      head.appendChild(th);
+    });
+    var thead = document.createElement("thead");
+    thead.appendChild(head);
+    table.appendChild(thead);
+    var tbody = document.createElement("tbody");
+    var totalMinutes = 0;
+    (view.projection || []).forEach(function (p) {
+      var tr = document.createElement("tr");
+      var words = { repeat: "repeats step ", step_back: "repeats step ", intermediate: "before step ", finish: "finishes step " };
+      var origin = p.of_step !== null && words[p.origin] ? words[p.origin] + (p.of_step + 1) : "";
+      [
+        String(p.number),
+        origin,
+        p.solution === null ? "—" : String(p.solution),
+        p.rate_ml_h === null ? "—" : trim(p.rate_ml_h) + " mL/h",
+        trim(p.minutes),
+        trim(p.dose),
+        trim(p.cumulative),
+      ].forEach(function (text) {
+        var td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      totalMinutes += Number(p.minutes);
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+    wrap.appendChild(table);
+    var total = document.createElement("p");
+    total.className = "muted";
+    total.textContent = "About " + Math.round(totalMinutes) + " min to the end of the last step.";
+    wrap.appendChild(total);
+    return wrap;
   }
 
   // --- forms -----------------------------------------------------------------------------
@@ -195,11 +596,53 @@
     return body;
   }
 
+  // A correction is a whole set: what was not changed here is sent as it was saved.
+  function amendBody(form) {
+    var stored = form._stored || {};
+    var body = {};
+    Object.keys(stored).forEach(function (name) {
+      if (name !== "symptoms" && name !== "note" && typeof stored[name] === "object" && stored[name] && stored[name].status !== "measured") {
+        body[name] = stored[name];
+      }
+    });
+    form.querySelectorAll(".amend-grid input").forEach(function (input) {
+      if (input.value.trim() !== "") body[input.name] = input.value.trim();
+    });
+    ["symptoms", "note", "consciousness", "supplemental_oxygen"].forEach(function (name) {
+      if (stored[name] !== undefined && stored[name] !== "") body[name] = stored[name];
+    });
+    var reason = form.querySelector('input[name="reason"]');
+    body.reason = reason ? reason.value.trim() : "";
+    return body;
+  }
+
+  function thresholdsBody(form) {
+    var overrides = {};
+    form.querySelectorAll(".threshold-grid input").forEach(function (input) {
+      var value = input.value.trim();
+      if (value !== "" && value !== input.dataset.current) overrides[input.name] = value;
+    });
+    var reason = form.querySelector('input[name="reason"]');
+    return { overrides: overrides, reason: reason ? reason.value.trim() : "" };
+  }
+
   function bodyOf(form) {
     var kind = form.dataset.kind;
-    var body = kind === "vitals" ? vitalsBody(form) : kind === "premeds" ? premedBody(form) : jsonBody(form);
+    var body =
+      kind === "vitals" ? vitalsBody(form)
+      : kind === "premeds" ? premedBody(form)
+      : kind === "amend" ? amendBody(form)
+      : kind === "thresholds" ? thresholdsBody(form)
+      : jsonBody(form);
     if (form.hasAttribute("data-versioned")) body.expected_version = currentVersion();
     return body;
+  }
+
+  function labelOf(form) {
+    var title = form.querySelector("h2");
+    var kind = form.dataset.kind;
+    if (kind === "vitals") return "vitals";
+    return title ? title.textContent.trim().toLowerCase() : "entry";
   }
 
   function showResult(form, text, kind) {
@@ -221,6 +664,22 @@
     });
   }
 
+  function clearForm(form) {
+    form.reset();
+    form._key = null;
+    form.querySelectorAll(".unable-reason").forEach(function (r) {
+      r.hidden = true;
+    });
+    form.querySelectorAll("input[inputmode]").forEach(function (i) {
+      i.disabled = false;
+    });
+    markFieldErrors(form, null);
+    var confirmBox = form.querySelector(".confirm-box");
+    if (confirmBox) confirmBox.hidden = true;
+    var dialog = form.closest("dialog");
+    if (dialog) dialog.close();
+  }
+
   async function submit(form, confirmed) {
     if (form.dataset.confirm && !confirmed && !window.confirm(form.dataset.confirm)) return;
     var body = bodyOf(form);
@@ -237,26 +696,22 @@
       b.disabled = true;
     });
     showResult(form, "Saving…", "pending");
-    var answer = await post(form.dataset.api, body, form._key);
+    var answer = await post(form.dataset.api, body, form._key, labelOf(form));
     buttons.forEach(function (b) {
       b.disabled = false;
     });
     var confirmBox = form.querySelector(".confirm-box");
+    if (answer.status === "queued") {
+      clearForm(form);
+      showResult(form, "No connection: kept on this tablet; it is sent as soon as the connection returns.", "warning");
+      toast("No connection: kept on this tablet, sent when the connection returns.", "warning");
+      return;
+    }
     if (answer.status >= 200 && answer.status < 300) {
+      clearForm(form);
       showResult(form, "Saved.", "ok");
-      form.reset();
-      form._key = null;
-      form.querySelectorAll(".unable-reason").forEach(function (r) {
-        r.hidden = true;
-      });
-      form.querySelectorAll("input[inputmode]").forEach(function (i) {
-        i.disabled = false;
-      });
-      markFieldErrors(form, null);
-      if (confirmBox) confirmBox.hidden = true;
-      var dialog = form.closest("dialog");
-      if (dialog) dialog.close();
       toast("Saved.");
+      bringNextIntoView();
       return;
     }
     if (answer.status === 422 && answer.data.needs_confirmation && confirmBox) {
@@ -277,11 +732,23 @@
       });
       confirmBox.hidden = false;
       showResult(form, "Not saved yet: confirm the values.", "warning");
-      confirmBox.querySelector("[data-confirm-save]").focus();
+      var save = confirmBox.querySelector("[data-confirm-save]");
+      if (save) {
+        save.scrollIntoView({ block: "center" });
+        save.focus();
+      }
       return;
     }
     markFieldErrors(form, answer.data);
     showResult(form, detailText(answer.data), "error");
+  }
+
+  // After a save, show what comes next: the pump prompt, or an alarm (pinned already).
+  function bringNextIntoView() {
+    setTimeout(function () {
+      var next = document.getElementById("pump-prompt") || document.querySelector("#actions .button-primary");
+      if (next && !document.querySelector("dialog[open]")) next.scrollIntoView({ block: "center" });
+    }, 300);
   }
 
   // --- the vitals keypad -----------------------------------------------------------------
@@ -304,6 +771,19 @@
       var input = document.querySelector('#vitals-form input[name="' + li.dataset.field + '"]');
       if (input) input.dataset.baseline = li.dataset.value;
     });
+  }
+
+  // A pump change that has just come due is brought into view, unless the nurse is typing.
+  var lastStatus = null;
+  function onUpdated() {
+    showBaselines();
+    var panel = document.getElementById("status-panel");
+    var status = panel ? panel.className.replace(/.*status-(\w+).*/, "$1") : null;
+    if (status === "step_due" && lastStatus && lastStatus !== "step_due") {
+      var active = document.activeElement;
+      if (!active || active === document.body || active.tagName === "BUTTON") bringNextIntoView();
+    }
+    lastStatus = status;
   }
 
   // --- alarm sound (Web Audio) ----------------------------------------------------------
@@ -332,7 +812,7 @@
     var pattern = PATTERNS[priority];
     if (!pattern) return;
     document.body.dataset.lastSound = priority;
-    if (!audio) return; // not unlocked by a tap yet: the screen shows it
+    if (!audio) return; // not unlocked by a tap yet: the sound state says so
     var start = audio.currentTime + 0.05;
     pattern.at.forEach(function (offset) {
       var osc = audio.createOscillator();
@@ -352,21 +832,59 @@
 
   var RANK = { LOW: 1, MEDIUM: 2, HIGH: 3 };
 
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  // What the speaker should play now: the regions the server renders say what sounds and
+  // until when an audio pause runs (only those regions: the page's own state is not read back,
+  // so nothing can latch here). Acknowledged alarms are silent in what the server sends.
+  function soundingNow(serverNow) {
+    var top = null;
+    var pausedFor = 0;
+    document.querySelectorAll("#alarm-banner[data-sounding], #escalations[data-sounding]").forEach(function (el) {
+      var priority = el.dataset.sounding;
+      var paused = Date.parse(el.dataset.audioPausedUntil || "");
+      if (!isNaN(paused)) {
+        if (serverNow >= paused) priority = el.dataset.resumeSounding || priority;
+        else if (el.dataset.resumeSounding) pausedFor = Math.max(pausedFor, paused - serverNow);
+      }
+      if (priority && (!top || RANK[priority] > RANK[top])) top = priority;
+    });
+    return { priority: top, pausedFor: pausedFor };
+  }
+
+  function showSoundState(now) {
+    var el = document.getElementById("sound-state");
+    if (!el) return;
+    var text, state;
+    if (!audio) {
+      text = "Sound off — tap to enable";
+      state = "off";
+    } else if (now.pausedFor > 0) {
+      var speed = window.stepwiseClockSpeed ? window.stepwiseClockSpeed() : 1;
+      var seconds = Math.ceil(now.pausedFor / speed / 1000);
+      text = "Sound paused " + Math.floor(seconds / 60) + ":" + two(seconds % 60);
+      state = "paused";
+    } else {
+      text = now.priority ? "Sound on — " + now.priority + " alarm" : "Sound on";
+      state = "on";
+    }
+    if (el.textContent !== text) el.textContent = text;
+    el.className = "sound-state sound-" + state;
+    document.body.dataset.sound = state;
+  }
+
   window.stepwiseAlarmSound = {
     update: function (serverNow) {
-      var top = null;
-      document.querySelectorAll("[data-sounding]").forEach(function (el) {
-        var priority = el.dataset.sounding;
-        var paused = Date.parse(el.dataset.audioPausedUntil || "");
-        if (!isNaN(paused) && serverNow >= paused) priority = el.dataset.resumeSounding || priority;
-        if (priority && (!top || RANK[priority] > RANK[top])) top = priority;
-      });
-      document.body.dataset.sounding = top || "";
-      if (!top) return;
-      var now = Date.now();
-      if (now - lastPlayed[top] >= REPEAT_MS[top]) {
-        lastPlayed[top] = now;
-        play(top);
+      var now = soundingNow(serverNow);
+      showSoundState(now);
+      document.body.dataset.alarmSounding = now.priority || "";
+      if (!now.priority) return;
+      var wall = Date.now();
+      if (wall - lastPlayed[now.priority] >= REPEAT_MS[now.priority]) {
+        lastPlayed[now.priority] = wall;
+        play(now.priority);
       }
     },
   };
@@ -379,10 +897,9 @@
   document.addEventListener("click", function (event) {
     var target = event.target.closest("button, [data-open]");
     if (!target) return;
-    if (target.id === "test-sound") {
+    if (target.id === "sound-state") {
       unlockAudio();
-      play("HIGH");
-      target.textContent = "Sound on — test again";
+      play("LOW");
     } else if (target.dataset.post) {
       onPostButton(target);
     } else if (target.dataset.open) {
@@ -402,6 +919,11 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    if (form.id === "signed-out-form") {
+      event.preventDefault();
+      signInInPlace(form);
+      return;
+    }
     if (!form.dataset || form.dataset.api === undefined) return;
     event.preventDefault();
     submit(form, false);
@@ -414,8 +936,17 @@
       wrap.querySelector(".unable-reason").hidden = !box.checked;
       wrap.querySelector("input[inputmode]").disabled = box.checked;
     }
+    var form = box.closest && box.closest("form[data-preview]");
+    if (form) preview(form);
   });
 
-  document.addEventListener("stepwise:updated", showBaselines);
+  document.addEventListener("stepwise:updated", onUpdated);
+  document.addEventListener("stepwise:signed-out", showSignedOut);
+  document.addEventListener("stepwise:connected", flushOutbox);
+  window.addEventListener("online", flushOutbox);
+  window.addEventListener("storage", showOutbox); // another tab of this tablet sent or queued
+  setInterval(flushOutbox, FLUSH_EVERY_MS);
   showBaselines();
+  showOutbox();
+  flushOutbox();
 })();

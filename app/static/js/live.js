@@ -1,12 +1,15 @@
 // Live screens: one websocket per page, carrying server-rendered fragments that replace the
 // page's elements by id. Reconnects forever (also after 1001); a red banner after 10 s without
 // any message (the server sends a heartbeat every 5 s); countdowns and ages from the server's
-// deadlines, corrected for the offset between the server's clock and this tablet's; alarm
-// sounds from the Web Audio API in the IEC 60601-1-8 patterns.
+// deadlines, corrected for the offset between the server's clock and this tablet's; the header
+// clock ticks every second in the facility's time zone. When the sign-in behind the socket
+// ends (close code 4401, or a handshake the server refuses), the page says so and stops
+// reconnecting until someone signs in again here (bedside.js).
 (function () {
   "use strict";
 
   var STALE_AFTER_MS = 10000;
+  var SIGNED_OUT = 4401;
   var root = document.getElementById("live-root");
   if (!root || !root.dataset.live) return;
 
@@ -14,11 +17,14 @@
   var attempts = 0;
   var lastMessageAt = Date.now();
   var serverAnchor = null; // {server: ms, local: ms, speed: n}
+  var signedOut = false;
 
   // --- server clock -------------------------------------------------------------------------
 
-  function readServerClock() {
-    var clock = document.getElementById("server-clock");
+  // Anchored only to a clock the server has just sent (a heartbeat, or the page itself): other
+  // fragments carry no time, and re-reading an old heartbeat's time as "now" would set every
+  // countdown back by however long ago that heartbeat came (×speed on a training clock).
+  function readServerClock(clock) {
     if (!clock || !clock.getAttribute("datetime")) return;
     var server = Date.parse(clock.getAttribute("datetime"));
     if (isNaN(server)) return;
@@ -31,6 +37,37 @@
     return serverAnchor.server + (Date.now() - serverAnchor.local) * serverAnchor.speed;
   }
   window.stepwiseServerNow = serverNow;
+
+  var zoneFormat = null;
+  function clockFormat() {
+    var clock = document.getElementById("server-clock");
+    var zone = (clock && clock.dataset.zone) || "UTC";
+    if (!zoneFormat || zoneFormat.zone !== zone) {
+      try {
+        zoneFormat = {
+          zone: zone,
+          format: new Intl.DateTimeFormat("en-GB", {
+            timeZone: zone,
+            hour: "2-digit",
+            minute: "2-digit",
+            second: "2-digit",
+            hour12: false,
+            timeZoneName: "short",
+          }),
+        };
+      } catch (e) {
+        zoneFormat = { zone: zone, format: null };
+      }
+    }
+    return zoneFormat.format;
+  }
+
+  function showClock(now) {
+    var clock = document.getElementById("server-clock");
+    var format = clockFormat();
+    if (!clock || !format || !serverAnchor) return;
+    clock.textContent = format.format(new Date(now));
+  }
 
   // --- swapping fragments ------------------------------------------------------------------
 
@@ -46,8 +83,8 @@
         current.replaceWith(element);
         if (window.htmx) window.htmx.process(element);
       }
+      if (element.id === "server-clock") readServerClock(element);
     });
-    readServerClock();
     tick();
     document.dispatchEvent(new CustomEvent("stepwise:updated"));
   }
@@ -55,6 +92,7 @@
   // --- the connection ---------------------------------------------------------------------
 
   function connect() {
+    if (signedOut) return;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + root.dataset.live);
     var fresh = true;
@@ -66,25 +104,64 @@
         fresh = false; // the first message after a (re)connect is the full snapshot
         setStale(false);
         document.body.dataset.live = "live";
+        document.dispatchEvent(new CustomEvent("stepwise:connected"));
       }
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       socket = null;
+      if (event.code === SIGNED_OUT) {
+        endOfSignIn();
+        return;
+      }
       if (document.body.dataset.live === "live") document.body.dataset.live = "reconnecting";
       attempts += 1;
-      // Forever, whatever the close code (1001 when the server restarts, 1013 when too slow).
-      setTimeout(connect, Math.min(5000, 250 * Math.pow(2, Math.min(attempts, 5))));
+      if (fresh) {
+        // Refused before any message: a restart, or a sign-in that ended. Ask which.
+        stillSignedIn().then(function (yes) {
+          if (yes) later();
+          else endOfSignIn();
+        });
+        return;
+      }
+      later();
     };
     socket.onerror = function () {
       if (socket) socket.close();
     };
   }
 
+  function later() {
+    // Forever, whatever the close code (1001 when the server restarts, 1013 when too slow).
+    setTimeout(connect, Math.min(5000, 250 * Math.pow(2, Math.min(attempts, 5))));
+  }
+
+  function stillSignedIn() {
+    return fetch("/api/v1/me", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.status !== 401;
+      })
+      .catch(function () {
+        return true; // no answer at all: the server is away, not the sign-in
+      });
+  }
+
+  function endOfSignIn() {
+    signedOut = true;
+    document.body.dataset.live = "signed-out";
+    document.dispatchEvent(new CustomEvent("stepwise:signed-out"));
+  }
+
+  document.addEventListener("stepwise:signed-in", function () {
+    signedOut = false;
+    attempts = 0;
+    if (!socket) connect();
+  });
+
   function setStale(stale) {
     var banner = document.getElementById("link-stale");
     if (banner) banner.hidden = !stale;
     document.body.classList.toggle("is-stale", stale);
-    if (stale) document.body.dataset.live = "stale";
+    if (stale && !signedOut) document.body.dataset.live = "stale";
   }
 
   // --- countdowns, ages -------------------------------------------------------------------
@@ -115,7 +192,10 @@
     document.querySelectorAll("[data-countdown]").forEach(function (el) {
       var deadline = Date.parse(el.dataset.countdown);
       if (isNaN(deadline)) return;
+      // Durations of the protocol run on the session clock; a person's (the audio pause, its
+      // deadline stored in session time) count down in real seconds: data-wall says which.
       var left = deadline - now;
+      if (el.hasAttribute("data-wall")) left = left / speed();
       el.textContent = clockText(left > -1000 ? Math.max(left, 0) : left);
       el.classList.toggle("is-late", left < -1000);
     });
@@ -123,11 +203,17 @@
       var at = Date.parse(el.dataset.age);
       if (!isNaN(at)) el.textContent = ageText(Math.max(0, now - at));
     });
-    if (Date.now() - lastMessageAt > STALE_AFTER_MS) setStale(true);
+    showClock(now);
+    if (Date.now() - lastMessageAt > STALE_AFTER_MS && !signedOut) setStale(true);
     if (window.stepwiseAlarmSound) window.stepwiseAlarmSound.update(now);
   }
 
-  readServerClock();
+  function speed() {
+    return serverAnchor ? serverAnchor.speed : 1;
+  }
+  window.stepwiseClockSpeed = speed;
+
+  readServerClock(document.getElementById("server-clock"));
   connect();
   setInterval(tick, 250);
   tick();

@@ -354,3 +354,124 @@ def board_order(tiles: list[dict[str, Any]], now: datetime) -> list[dict[str, An
         return (-rank, left, tile["id"])
 
     return sorted(tiles, key=key)
+
+
+# --- the sign-offs: what the physician approves and the pharmacist verifies ---------------------
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    number: int
+    bag: str  # "1" or "—" for dose steps
+    rate: str  # "2 mL/h" or "—"
+    minutes: str
+    dose: str
+    cumulative: str
+    note: str  # "inserted", "edited", "runs the rest of bag 3", …
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    rows: tuple[PlanRow, ...]
+    total_minutes: str
+    unit: str
+
+
+def plan_table(view: dict[str, Any]) -> PlanTable:
+    """The plan as it will run from step 1: each step's dose and the total after it, the last
+    step completing the target exactly (the arithmetic is the protocol engine's; this only
+    lays it out)."""
+    plan = view["plan"]
+    steps = plan["steps"]
+    bags = {b["number"]: b for b in plan["bags"]}
+    unit = view["unit"]
+    target = Decimal(view["target_dose"])
+    cumulative = Decimal(0)
+    total = Decimal(0)
+    rows = []
+    for i, step in enumerate(steps):
+        last = i == len(steps) - 1
+        if step["dose"] is not None and not last:
+            dose = Decimal(step["dose"])
+        else:
+            dose = target - cumulative
+        if step["minutes"] is not None:
+            minutes = Decimal(step["minutes"])
+        elif step["solution"] is not None:
+            volume = dose / Decimal(bags[step["solution"]]["concentration"])
+            minutes = volume / Decimal(step["rate_ml_h"]) * 60
+        else:
+            minutes = Decimal(0)
+        cumulative += dose
+        total += minutes
+        note = {"inserted": "inserted", "edited": "edited"}.get(step["origin"], "")
+        if last and step["solution"] is not None:
+            note = f"runs the rest of bag {step['solution']}"
+        elif last:
+            note = "the rest of the target"
+        rows.append(
+            PlanRow(
+                i + 1,
+                str(step["solution"]) if step["solution"] is not None else "—",
+                f"{_trim(step['rate_ml_h'])} mL/h" if step["rate_ml_h"] is not None else "—",
+                amount(minutes, 1),
+                amount(dose, 4),
+                amount(cumulative, 4),
+                note,
+            )
+        )
+    return PlanTable(tuple(rows), amount(total, 1), unit)
+
+
+@dataclass(frozen=True)
+class BagRecipe:
+    number: int
+    label: str  # 1/100, 1/10, final
+    amount: str  # drug in the bag, with its unit
+    volume: str  # mL
+    concentration: str  # per mL, with its unit
+    arithmetic: str  # how the concentration follows
+
+
+def bag_recipes(view: dict[str, Any]) -> list[BagRecipe]:
+    plan = view["plan"]
+    unit = view["unit"]
+    target = Decimal(view["target_dose"])
+    steps = plan["steps"]
+    final = steps[-1]["solution"] if steps else None
+    out = []
+    for bag in plan["bags"]:
+        volume = Decimal(bag["volume_ml"])
+        concentration = Decimal(bag["concentration"])
+        drug = concentration * volume
+        if bag["number"] == final:
+            before = sum(
+                (Decimal(s["dose"]) for s in steps[:-1] if s["solution"] != final and s["dose"]),
+                Decimal(0),
+            )
+            arithmetic = (
+                f"({amount(target, 3)} {unit} target − {amount(before, 4)} {unit} given by the "
+                f"earlier bags) ÷ {_trim(volume)} mL = {amount(concentration, 4)} {unit}/mL: "
+                "all of this bag brings the total to the target"
+            )
+        else:
+            full = target / volume
+            arithmetic = (
+                f"{bag['label']} of full strength: {amount(target, 3)} {unit} ÷ "
+                f"{_trim(volume)} mL = {amount(full, 4)} {unit}/mL, × {bag['label']} = "
+                f"{amount(concentration, 4)} {unit}/mL"
+                if "/" in bag["label"]
+                else f"{amount(drug, 4)} {unit} ÷ {_trim(volume)} mL"
+            )
+        out.append(
+            BagRecipe(
+                bag["number"],
+                bag["label"],
+                f"{amount(drug, 4)} {unit}",
+                f"{_trim(volume)} mL",
+                f"{amount(concentration, 4)} {unit}/mL",
+                f"{arithmetic}; {amount(concentration, 4)} {unit}/mL × {_trim(volume)} mL = "
+                f"{amount(drug, 4)} {unit} in the bag",
+            )
+        )
+    return out

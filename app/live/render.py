@@ -158,6 +158,8 @@ def page_context(page: SessionPage) -> dict[str, Any]:
         "symptom_words": symptom_words,
         "consciousness_levels": CONSCIOUSNESS_LEVELS,
         "origin_words": P.origin_words,
+        "plan": P.plan_table(view),
+        "recipes": P.bag_recipes(view),
         "amount": P.amount,
         "may": page.may,
         "thresholds_in_force": view["thresholds"]["in_force"],
@@ -215,7 +217,7 @@ class LiveRenderer:
         from app.live.hub import BOARD
 
         if topic == BOARD:
-            return await self.board(hub)
+            return await self.board(hub, role)
         assert isinstance(topic, int)
         return await self.session(topic, role, hub)
 
@@ -262,14 +264,21 @@ class LiveRenderer:
                 tiles.append(tile)
         return P.board_order(tiles, now)
 
-    async def board(self, hub: Hub | None) -> str:
+    async def board(self, hub: Hub | None, role: str) -> str:
         tiles = await self.tiles(hub)
-        escalated = [
-            (tile, alarm) for tile in tiles for alarm in tile["alarms"] if alarm["escalated_at"]
-        ]
-        return _template("board/_live.html").render(
-            tiles=tiles, escalated=escalated, now=self.clock.now(), oob=True
-        )
+        return _template("board/_live.html").render(**board_context(tiles, role), oob=True)
+
+
+def board_context(tiles: list[dict[str, Any]], role: str) -> dict[str, Any]:
+    """What the board templates read; who may acknowledge from the board depends on the role."""
+    escalated = [
+        (tile, alarm) for tile in tiles for alarm in tile["alarms"] if alarm["escalated_at"]
+    ]
+    return {
+        "tiles": tiles,
+        "escalated": escalated,
+        "may_acknowledge": is_allowed(role, "session.bedside"),
+    }
 
 
 def tile_of(page: SessionPage) -> dict[str, Any]:
@@ -294,6 +303,8 @@ def tile_of(page: SessionPage) -> dict[str, Any]:
         "id": view["id"],
         "patient": f"{page.patient.family_name}, {page.patient.given_name}",
         "mrn": page.patient.mrn,
+        "location": view["location"],
+        "nurse": (view["assigned_nurse"] or {}).get("name"),
         "drug": view["drug"],
         "status": view["status"],
         "status_title": P.STATUS_TITLES[view["status"]],

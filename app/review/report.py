@@ -63,6 +63,7 @@ SIGNED_EVENTS = {
     "plan_edited": "Draft plan edited",
     "approved": "Plan approved",
     "bags_verified": "Bags verified",
+    "assigned": "Chair and nurse set",
     "started": "Infusion started",
     "paused": "Hold (paused)",
     "reaction_resolved": "Reaction resolved and graded",
@@ -742,6 +743,8 @@ def _signature_detail(event: EventRecord, unit: str) -> str:
         return str(data.get("edit") or "")
     if event.kind == "paused":
         return str(data.get("reason") or "")
+    if event.kind == "assigned":
+        return f"chair {data.get('location') or 'not set'}; nurse {data.get('nurse') or 'none'}"
     if event.kind in ("reaction_resolved", "reaction_closed"):
         grade = f"reaction {data.get('reaction')}: Brown grade {data.get('brown_grade')}"
         if data.get("ctcae_grade"):

@@ -121,7 +121,9 @@ class SessionState:
     version: int = 1
     pharmacist_signoff: bool = True
     approved_by: int | None = None
+    approved_at: datetime | None = None
     bags_verified_by: int | None = None
+    bags_verified_at: datetime | None = None
     checklist: Checklist = field(default_factory=Checklist)
     current: int | None = None  # plan index of the step running (or last run)
     next_step: int | None = None  # plan index the next confirm-step starts; None = observation
@@ -528,7 +530,7 @@ def _approve(state: SessionState, _: Approve, ctx: Ctx) -> Result:
         return Refused(f"only a planned session can be approved; it is {state.status}")
     if state.approved_by is not None:
         return Refused("the plan is already approved")
-    new = replace(state, approved_by=ctx.user_id)
+    new = replace(state, approved_by=ctx.user_id, approved_at=ctx.now)
     if not state.pharmacist_signoff:
         new = replace(new, status="ready")
     return _accept(new, Event("approved", {"status": new.status}))
@@ -550,7 +552,7 @@ def _verify_bags(state: SessionState, _: VerifyBags, ctx: Ctx) -> Result:
         return Refused("the plan must be approved by a physician before the bags are verified")
     if not state.pharmacist_signoff:
         return Refused("this session needs no pharmacist sign-off")
-    new = replace(state, bags_verified_by=ctx.user_id, status="ready")
+    new = replace(state, bags_verified_by=ctx.user_id, bags_verified_at=ctx.now, status="ready")
     return _accept(new, Event("bags_verified", {"status": "ready"}))
 
 

@@ -72,6 +72,12 @@ class DesensitizationSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Where the patient sits (chair, bay) and who nurses them: on the board, across the room.
+    location: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    assigned_nurse_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    diluent: Mapped[str] = mapped_column(
+        String(120), nullable=False, server_default="0.9 % sodium chloride"
+    )
 
 
 class SessionPlanStep(Base):

@@ -61,6 +61,9 @@ PAGE_SLOTS = frozenset(
         "fev1_percent_predicted",
         "observation_minutes",
         "copy_from",
+        "location",
+        "assigned_nurse",
+        "diluent",
     }
 )
 
@@ -115,6 +118,11 @@ def _new_session(
         raise FormProblem("observation_minutes", problem) from None
     if not observation.is_finite() or not 0 <= observation <= OBSERVATION_MAX:
         raise FormProblem("observation_minutes", f"observation must be 0 to {OBSERVATION_MAX} min")
+    for name, limit in (("location", 60), ("assigned_nurse", 64), ("diluent", 120)):
+        if len(values[name].strip()) > limit:
+            raise FormProblem(
+                name, f"{name.replace('_', ' ')} must have at most {limit} characters"
+            )
     common = {
         "patient_id": patient_id,
         "drug": drug,
@@ -122,6 +130,9 @@ def _new_session(
         "spirometry_required": values["spirometry_required"],
         "observation_minutes": observation,
         "vitals_every_minutes": settings_vitals_every,
+        "location": values["location"].strip() or None,
+        "assigned_nurse": values["assigned_nurse"].strip() or None,
+        "diluent": values["diluent"].strip() or None,
     }
     if copy_from is not None:
         return NewSession(**common, protocol=None, index_reaction=None, copy_from=copy_from)

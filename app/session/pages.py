@@ -34,10 +34,10 @@ async def bedside(
 
 
 @router.get("/board", response_class=HTMLResponse)
-async def board(request: Request, _: SignedIn = require_permission("session.read")) -> HTMLResponse:
+async def board(
+    request: Request, signed_in: SignedIn = require_permission("session.read")
+) -> HTMLResponse:
     state = request.app.state
     tiles = await state.live_renderer.tiles(state.hub)
-    escalated = [(t, a) for t in tiles for a in t["alarms"] if a["escalated_at"]]
-    return templates.TemplateResponse(
-        request, "board/page.html", {"tiles": tiles, "escalated": escalated, "oob": False}
-    )
+    context = render.board_context(tiles, signed_in.user.role)
+    return templates.TemplateResponse(request, "board/page.html", {**context, "oob": False})

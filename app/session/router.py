@@ -120,6 +120,9 @@ async def create_session(
         observation_minutes=body.observation_minutes,
         vitals_every_minutes=body.vitals_every_minutes
         or request.app.state.settings.vitals_every_minutes,
+        location=(body.location or "").strip() or None,
+        assigned_nurse=body.assigned_nurse,
+        diluent=(body.diluent or "").strip() or None,
     )
     state = request.app.state
     try:
@@ -221,6 +224,34 @@ async def start(
     """Start step 1 once the checklist is complete. A baseline that meets HIGH criteria is
     refused (409) unless a physician sends `override_reason`; the override is audited."""
     return await _command(request, db, signed_in, session_id, M.Start(body.override_reason), body)
+
+
+@router.post("/sessions/{session_id}/assignment")
+async def assignment(
+    request: Request,
+    session_id: Id,
+    body: schemas.AssignmentIn,
+    db: DB,
+    signed_in: SignedIn = require_permission("session.bedside"),
+) -> JSONResponse:
+    """Set where the patient sits (chair, bay) and the nurse at the bedside (a nurse's user
+    name); empty clears. Shown on the board; audited."""
+    state = request.app.state
+    return await _answer(
+        request,
+        body,
+        lambda key, fingerprint: service.assign(
+            db,
+            state.clock,
+            state.doorbell,
+            _caller(request, signed_in),
+            session_id,
+            (body.location or "").strip() or None,
+            (body.assigned_nurse or "").strip() or None,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        ),
+    )
 
 
 @router.post("/sessions/{session_id}/plan/edit")

@@ -85,6 +85,11 @@ class SessionCreate(Strict):
     # Vitals are due at each step and again this often within a long step (and the
     # observation); None: the facility's default (STEPWISE_VITALS_EVERY_MINUTES).
     vitals_every_minutes: Decimal | None = Field(default=None, ge=5, le=120)
+    # Optional, for the board: the chair or bay, and the nurse (user name) at the bedside.
+    location: str | None = Field(default=None, max_length=60)
+    assigned_nurse: str | None = Field(default=None, max_length=64)
+    # What the bags are made up in (on the pharmacist's recipe); default 0.9 % sodium chloride.
+    diluent: str | None = Field(default=None, max_length=120)
 
     @model_validator(mode="after")
     def _protocol_or_copy(self) -> SessionCreate:
@@ -99,6 +104,11 @@ class SessionCreate(Strict):
 
 class Empty(Versioned):
     pass
+
+
+class AssignmentIn(Strict):
+    location: str | None = Field(default=None, max_length=60)
+    assigned_nurse: str | None = Field(default=None, max_length=64)
 
 
 class StartIn(Versioned):

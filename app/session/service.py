@@ -22,6 +22,7 @@ from app.alarms import service as alarm_service
 from app.alarms.models import AlarmTimer
 from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
+from app.auth.models import User
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.live import presence
@@ -53,6 +54,7 @@ from app.vitals.grading import suggest_grade
 from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, evaluate
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
+DEFAULT_DILUENT = "0.9 % sodium chloride"
 STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
 
@@ -119,6 +121,9 @@ class NewSession:
     observation_minutes: Decimal = Decimal(30)
     copy_from: int | None = None
     vitals_every_minutes: Decimal = Decimal(30)
+    location: str | None = None  # chair or bay
+    assigned_nurse: str | None = None  # user name of a nurse
+    diluent: str | None = None
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -197,6 +202,7 @@ async def create_session(
         )
         if H.drug_key(h.drug) == H.drug_key(new.drug)
     ]
+    nurse_id = await _nurse_id(db, new.assigned_nurse)
     spirometry = new.spirometry_required or bool(patient.asthma)
     state = M.new_session(
         plan_from_protocol(protocol),
@@ -238,6 +244,9 @@ async def create_session(
         created_at=now,
         created_by=caller.actor.user_id or 0,
         updated_at=now,
+        location=new.location,
+        assigned_nurse_id=nurse_id,
+        diluent=new.diluent or DEFAULT_DILUENT,
     )
     db.add(row)
     await db.flush()
@@ -281,6 +290,81 @@ async def create_session(
     await db.commit()
     doorbell.ring(row.id, seq)
     return row
+
+
+async def _nurse_id(db: AsyncSession, username: str | None) -> int | None:
+    """The id of the nurse a session is assigned to; a clear 422 for anyone else."""
+    if not username:
+        return None
+    user = await db.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None or user.disabled_at is not None:
+        raise SessionError(422, f"no active user {username!r} to assign", field="assigned_nurse")
+    if user.role != "nurse":
+        raise SessionError(
+            422, f"{username} is a {user.role}, not a nurse: assign a nurse", field="assigned_nurse"
+        )
+    return user.id
+
+
+async def assign(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    location: str | None,
+    assigned_nurse: str | None,
+    *,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> tuple[int, dict[str, Any]]:
+    """Where the patient sits and who nurses them: shown on the board, audited, an event."""
+    row = await load(db, session_id, lock=True)
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
+    current = summary(row)
+    if row.status in M.TERMINAL:
+        await db.rollback()
+        raise SessionError(
+            409, f"the session is {current['status']}; nothing more can be done", current
+        )
+    try:
+        nurse_id = await _nurse_id(db, assigned_nurse)
+    except SessionError:
+        await db.rollback()
+        raise
+    before = {"location": row.location, "assigned_nurse_id": row.assigned_nurse_id}
+    after = {"location": location, "assigned_nurse_id": nurse_id}
+    now = clock.now()
+    row.location, row.assigned_nurse_id, row.updated_at = location, nurse_id, now
+    seq = await _append_events(
+        db,
+        row,
+        (M.Event("assigned", {"location": location, "nurse": assigned_nurse}),),
+        caller,
+        now,
+        row.version,
+    )
+    await audit_service.append(
+        db,
+        at=now,
+        actor=caller.actor,
+        action="session.assign",
+        entity="session",
+        entity_id=str(row.id),
+        before=before,
+        after=after,
+        request=caller.request,
+    )
+    await db.flush()
+    body = await _view(db, row, codec.loads(row.state_json), now)
+    await _snapshot(db, row, now)
+    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
+    await doorbell.announce(db, row.id, seq)
+    await db.commit()
+    doorbell.ring(row.id, seq)
+    return 200, body
 
 
 def _placeholder(new: NewSession, now: datetime) -> H.PastSession:
@@ -892,7 +976,13 @@ async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any]
     vitals = [v for v in await vitals_of(db, session_id) if v.id <= snap.vitals_upto]
     patient = await db.get(Patient, row.patient_id)
     age = rules_age(patient.birth_date, snap.at.date()) if patient is not None else None
-    return view(then, codec.loads(snap.state_json), snap.at, vitals, age)
+    state = codec.loads(snap.state_json)
+    then.location, then.assigned_nurse_id, then.diluent = (
+        row.location,
+        row.assigned_nurse_id,
+        row.diluent,
+    )
+    return view(then, state, snap.at, vitals, age, await people_of(db, then, state))
 
 
 async def _append_events(
@@ -1359,12 +1449,24 @@ async def check_open_reaction(db: AsyncSession, session_id: int, number: int) ->
         raise SessionError(409, detail, current)
 
 
+async def people_of(
+    db: AsyncSession, row: DesensitizationSession, state: M.SessionState
+) -> dict[int, Person]:
+    """The users a view names: who approved, who verified the bags, the assigned nurse."""
+    ids = {state.approved_by, state.bags_verified_by, row.assigned_nurse_id} - {None}
+    if not ids:
+        return {}
+    users = await db.scalars(select(User).where(User.id.in_(ids)))
+    return {u.id: Person(u.username, u.display_name) for u in users}
+
+
 async def _view(
     db: AsyncSession, row: DesensitizationSession, state: M.SessionState, now: datetime
 ) -> dict[str, Any]:
     patient = await db.get(Patient, row.patient_id)
     age = rules_age(patient.birth_date, now.date()) if patient is not None else None
-    return view(row, state, now, await vitals_of(db, row.id), age)
+    people = await people_of(db, row, state)
+    return view(row, state, now, await vitals_of(db, row.id), age, people)
 
 
 def _reading_of(row: VitalsSet) -> VitalsReading | None:
@@ -1438,15 +1540,36 @@ def _vitals_view(rows: list[VitalsSet], age_years: Decimal | None) -> list[dict[
 # --- the view every screen and the API share ---------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Person:
+    username: str
+    display_name: str
+
+
+def _person(people: Mapping[int, Person], user_id: int | None) -> dict[str, str] | None:
+    found = people.get(user_id) if user_id is not None else None
+    return None if found is None else {"username": found.username, "name": found.display_name}
+
+
+def _signoff(
+    people: Mapping[int, Person], user_id: int | None, at: datetime | None
+) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    return {"by": _person(people, user_id), "at": at.isoformat() if at else None}
+
+
 def view(
     row: DesensitizationSession,
     state: M.SessionState,
     now: datetime,
     vitals: list[VitalsSet] | None = None,
     age_years: Decimal | None = None,
+    people: Mapping[int, Person] | None = None,
 ) -> dict[str, Any]:
     book = ledger(state.plan, state.segments, now)
     plan = state.plan
+    people = people or {}
     return {
         "id": row.id,
         "patient_id": row.patient_id,
@@ -1454,6 +1577,14 @@ def view(
         "route": row.route,
         "template": row.template,
         "risk_tier": row.risk_tier,
+        "location": getattr(row, "location", None),
+        "assigned_nurse": _person(people, getattr(row, "assigned_nurse_id", None)),
+        "diluent": getattr(row, "diluent", None) or DEFAULT_DILUENT,
+        "signoffs": {
+            "pharmacist_needed": state.pharmacist_signoff,
+            "approved": _signoff(people, state.approved_by, state.approved_at),
+            "bags_verified": _signoff(people, state.bags_verified_by, state.bags_verified_at),
+        },
         "status": state.status,
         "version": state.version,
         "last_event_seq": row.last_event_seq,

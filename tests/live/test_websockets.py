@@ -168,10 +168,15 @@ def test_actions_follow_the_role_of_each_screen(live, team) -> None:
             await socket.close()
 
     async def run() -> None:
-        assert "Approve plan" in await snapshot("physician")
+        assert 'id="approve-plan"' in await snapshot("physician")
         nurse_view = await snapshot("nurse")
-        assert "Approve plan" not in nurse_view and "A physician approves" in nurse_view
-        assert "Verify bags" in await snapshot("pharmacist")
+        assert 'id="approve-plan"' not in nurse_view and "A physician approves" in nurse_view
+        # The pharmacist is offered the verification only once there is an approved plan.
+        before = await snapshot("pharmacist")
+        assert 'id="verify-bags"' not in before and 'id="approve-plan"' not in before
+        approved = team["physician"].post(f"/api/v1/sessions/{sid}/approve", json={})
+        assert approved.status_code == 200, approved.text
+        assert 'id="verify-bags"' in await snapshot("pharmacist")
 
     asyncio.run(run())
 

@@ -104,6 +104,30 @@ from app.auth.cli import user_cli  # noqa: E402
 
 app_cli.add_typer(user_cli, name="user")
 
+demo_cli = typer.Typer(help="The training ward of `make demo`.", no_args_is_help=True)
+app_cli.add_typer(demo_cli, name="demo")
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Seed an empty database (STEPWISE_DATABASE_URL, demo logins already made) with patients
+    and sessions in four states, for a server on the training clock (STEPWISE_CLOCK_SPEED)."""
+    import asyncio
+
+    from app.demo import DemoRefused, seed_training_ward
+
+    settings = _settings()
+    try:
+        seeded = asyncio.run(seed_training_ward(settings, settings.clock_speed))
+    except DemoRefused as refused:
+        raise _fail(str(refused)) from None
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"Training ward seeded; the clock runs {settings.clock_speed:g}x (a 15-minute step")
+    typer.echo(f"takes {15 * 60 / settings.clock_speed:.0f} s). Sessions:")
+    for s in seeded:
+        typer.echo(f"  {base}/sessions/{s.session_id:<4} {s.patient:<20} {s.state}")
+    typer.echo(f"Open {base}/board first, signed in as physician (password physician-demo-pass).")
+
 
 def main() -> None:
     """Entry point. Usage errors (unknown option, missing argument, bad choice) are reported as one

@@ -37,6 +37,9 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
+    # Pages and answers carry patient data: a shared tablet's cache keeps none of it. Static
+    # files set their own (app.static_assets).
+    "cache-control": "no-store",
 }
 HSTS = "max-age=31536000; includeSubDomains"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -11,9 +11,9 @@ from fastapi.templating import Jinja2Templates
 from app import localtime
 from app.auth.permissions import ROLE_TITLES, is_allowed
 from app.clock import Clock
+from app.static_assets import static_url
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def _server_clock(request: Request) -> dict[str, Any]:
@@ -45,6 +45,7 @@ templates.env.globals.update(
     short_time=localtime.short,
     zone_name=localtime.zone_name,
     zone_abbreviation=localtime.abbreviation,
+    static=static_url,
 )
 
 

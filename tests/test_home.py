@@ -7,6 +7,7 @@ import re
 import httpx
 
 from app.config import Settings
+from app.static_assets import STATIC_DIR
 
 
 def test_home_page(signed_in) -> None:  # type: ignore[no-untyped-def]
@@ -18,8 +19,10 @@ def test_home_page(signed_in) -> None:  # type: ignore[no-untyped-def]
     assert '<html lang="en">' in html
     assert 'name="viewport"' in html
     assert 'href="/protocols/preview"' in html
-    assert '<link rel="stylesheet" href="/static/css/app.css">' in html
-    assert '<script src="/static/vendor/htmx.min.js" defer></script>' in html
+    assert re.search(r'<link rel="stylesheet" href="/static/css/app.css\?v=[0-9a-f]{12}">', html)
+    assert re.search(
+        r'<script src="/static/vendor/htmx.min.js\?v=[0-9a-f]{12}" defer></script>', html
+    )
     assert re.search(
         r'<time id="server-clock" datetime="[^"]+\+00:00" data-speed="1" data-zone="[^"]+">', html
     )
@@ -34,6 +37,35 @@ def test_stylesheet_is_served(live_server: str) -> None:
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/css")
+
+
+def test_static_files_are_versioned_cached_for_a_year_and_compressed(
+    signed_in, live_server
+) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in("nurse")
+    page = client.get("/")
+    assert page.headers["cache-control"] == "no-store"  # patient data stays off the tablet
+    assert page.headers["content-encoding"] == "gzip"
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+    assert urls and all(re.search(r"\?v=[0-9a-f]{12}$", u) for u in urls), urls
+    for url in urls:
+        answer = httpx.get(live_server + url, headers={"accept-encoding": "gzip"}, timeout=15)
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+        path = url.split("?")[0].removeprefix("/static/")
+        on_disk = (STATIC_DIR / path).read_bytes()
+        assert answer.content == on_disk  # httpx decodes: the same bytes, whatever the wire
+        if path.endswith((".js", ".css")) and len(on_disk) > 1024:
+            assert answer.headers["content-encoding"] == "gzip"
+            assert int(answer.headers["content-length"]) < len(on_disk) / 2
+    # An old or hand-made version is served, but must be revalidated: it may have changed.
+    stale = httpx.get(f"{live_server}/static/css/app.css?v=000000000000", timeout=15)
+    assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+    plain = httpx.get(f"{live_server}/static/css/app.css", timeout=15)
+    assert plain.headers["cache-control"] == "no-cache"
+    missing = httpx.get(f"{live_server}/static/css/none.css?v=1", timeout=15)
+    assert missing.status_code == 404
+    assert httpx.get(f"{live_server}/static/../app/main.py", timeout=15).status_code == 404
 
 
 def test_training_clock_banner(start_server, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -47,6 +47,8 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     # (search, integrity check, CSV) is for auditors and physicians, not the bedside.
     "session.export": _CLINICAL_AND_AUDIT,
     "audit.read": frozenset({"auditor", "physician"}),
+    # The list of every session, past and present, is for review, not the bedside.
+    "session.search": frozenset({"auditor", "physician"}),
 }
 
 # Actions that change something. Auditors may do none of them; every unsafe HTTP route must
@@ -82,6 +84,7 @@ ACTION_TITLES: Final = {
     "user.manage": "manage user accounts",
     "session.export": "export session records",
     "audit.read": "search the audit log",
+    "session.search": "search all sessions",
 }
 
 

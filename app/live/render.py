@@ -281,6 +281,12 @@ def board_context(tiles: list[dict[str, Any]], role: str) -> dict[str, Any]:
     }
 
 
+def _percent(value: Any) -> str:
+    # The first steps give a sliver of the dose: "< 1 %", not a "0 %" that reads as nothing.
+    given = Decimal(value)
+    return "< 1" if 0 < given < 1 else P.amount(given, 0)
+
+
 def tile_of(page: SessionPage) -> dict[str, Any]:
     view = page.view
     rows = P.vitals_rows(view)
@@ -311,7 +317,7 @@ def tile_of(page: SessionPage) -> dict[str, Any]:
         "step": step,
         "deadline": deadline,
         "until": until,
-        "delivered_percent": P.amount(view["delivered_percent"], 0),
+        "delivered_percent": _percent(view["delivered_percent"]),
         "vitals": vitals,
         "vitals_at": latest.at if latest else None,
         "alarms": alarms,

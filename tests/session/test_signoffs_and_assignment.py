@@ -77,7 +77,7 @@ def test_the_pharmacist_sees_each_bag_recipe_and_is_offered_verification_only_af
 
     Bedside(session_server, team, sid).post("physician", "approve")
     page = page_text(team["pharmacist"], f"/sessions/{sid}")
-    recipes = page.find(id="recipe-table").find("tbody").find_all("tr")
+    recipes = page.find(id="recipe-table").find_all("tbody", class_="recipe")
     assert len(recipes) == len(session["plan"]["bags"]) == 3
     for row, bag in zip(recipes, session["plan"]["bags"], strict=True):
         text = row.get_text(" ", strip=True)

@@ -908,6 +908,10 @@
       target.closest("dialog").close();
     } else if (target.dataset.step) {
       stepField(target);
+    } else if (target.id === "full-screen") {
+      // A wall screen: the board without the browser's bars (press Esc to leave).
+      if (document.fullscreenElement) document.exitFullscreen();
+      else if (document.documentElement.requestFullscreen) document.documentElement.requestFullscreen();
     } else if (target.hasAttribute("data-confirm-save")) {
       submit(target.closest("form"), true);
     } else if (target.hasAttribute("data-confirm-cancel")) {

@@ -15,12 +15,23 @@ VENDOR_ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/ws.min.js \
 LINT_PATHS := $(wildcard app tests migrations bench)
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format clean
+.PHONY: help setup dev-setup run demo test lint format clean
 
 help: ## Show the available targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(VENDOR_ASSETS) ## Create .venv and copy the front-end assets
+# Two levels: what the app needs to run (make run, make demo) and, on top, the test and lint
+# tools (make test). A runtime stamp is satisfied by a newer dev install, so running the app
+# after the tests does not strip the test tools.
+setup: $(VENV)/.runtime $(VENDOR_ASSETS) ## Create .venv with the runtime dependencies only
+
+dev-setup: $(VENV)/.installed node_modules/.installed $(VENDOR_ASSETS) ## setup plus the test tools
+
+$(VENV)/.runtime: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	if [[ ! $(VENV)/.installed -nt pyproject.toml ]]; then \
+		$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e .; fi
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,20 +39,26 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --ignore-scripts --no-audit --no-fund
+node_modules/.runtime: package.json package-lock.json
+	if [[ ! node_modules/.installed -nt package-lock.json ]]; then \
+		npm ci --omit=dev --ignore-scripts --no-audit --no-fund; fi
 	touch $@
 
-$(VENDOR)/htmx.min.js: node_modules/.installed
+# With the dev packages: axe-core, which the browser tests inject into every page type.
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch node_modules/.runtime $@
+
+$(VENDOR)/htmx.min.js: node_modules/.runtime
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
-$(VENDOR)/ws.min.js: node_modules/.installed
+$(VENDOR)/ws.min.js: node_modules/.runtime
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx-ext-ws/dist/ws.min.js $@
 
 # Swagger UI for the API page at /docs.
-$(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.installed
+$(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.runtime
 	mkdir -p $(VENDOR)
 	cp node_modules/swagger-ui-dist/$(notdir $@) $@
 
@@ -53,7 +70,20 @@ run: setup | var ## Upgrade the database (var/stepwise.db), seed demo logins, se
 	$(BIN)/stepwise user seed-demo
 	$(BIN)/stepwise serve
 
-test: setup ## Run the test suite (extra pytest arguments: PYTEST_ARGS="-k health")
+# A training ward: its own database (var/demo.db, made afresh each time), a clock 30 times
+# faster than the wall's, four patients and sessions in different states.
+DEMO_DB ?= var/demo.db
+DEMO_ENV := STEPWISE_DATABASE_URL=sqlite+aiosqlite:///$(DEMO_DB) \
+	STEPWISE_CLOCK_MODE=accelerated STEPWISE_CLOCK_SPEED=30
+
+demo: setup | var ## A training ward on a 30x clock with live sessions (var/demo.db, reset each time)
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(DEMO_ENV) $(BIN)/stepwise db upgrade
+	$(DEMO_ENV) $(BIN)/stepwise user seed-demo
+	$(DEMO_ENV) $(BIN)/stepwise demo seed
+	$(DEMO_ENV) $(BIN)/stepwise serve
+
+test: dev-setup ## Run the test suite (extra pytest arguments: PYTEST_ARGS="-k health")
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff check + ruff format --check

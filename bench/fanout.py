@@ -76,7 +76,9 @@ def summary(values: list[float]) -> tuple[float, float, float, float]:
 
 
 @contextlib.contextmanager
-def stepwise_servers(workdir: Path, count: int, database_url: str | None):
+def stepwise_servers(
+    workdir: Path, count: int, database_url: str | None, extra_env: dict[str, str] | None = None
+):
     """`count` server processes on one database: a fresh SQLite file, or a fresh PostgreSQL
     database made on the server `database_url` names (dropped afterwards)."""
     with contextlib.ExitStack() as stack:
@@ -92,6 +94,7 @@ def stepwise_servers(workdir: Path, count: int, database_url: str | None):
             "STEPWISE_SESSION_IDLE_MINUTES": "600",
             # A bench screen reads as fast as it can; give it the room a slow ward network would.
             "STEPWISE_LIVE_QUEUE_SIZE": "1000",
+            **(extra_env or {}),
         }
         stepwise = str(BIN / "stepwise")
         for args in (["db", "upgrade"], ["user", "seed-demo"]):

@@ -1,7 +1,8 @@
 """Timer benchmark: how long after a step's deadline its "step due" reaches the bedside screen.
 
-Starts the real server (or N servers on one PostgreSQL database), runs S sessions at once on
-the real clock with short steps (brigham-12 with --step-seconds steps), one bedside screen per
+Starts the real server (or N servers on one PostgreSQL database), runs S sessions at once with
+short steps (brigham-12 with 1-minute steps, the shortest a protocol takes, on a training clock
+fast enough that a step lasts --step-seconds of wall time), one bedside screen per
 session, and the nurse's part done over HTTP: vitals in each step, the pump change confirmed
 as soon as it is due. For every step of every session it measures the time from the deadline
 the server gave to the arrival of the status panel saying "step due" on that session's screen.
@@ -46,12 +47,32 @@ from fanout import (
 STEP_DUE = 'class="panel status-panel status-step_due"'
 
 
+@dataclass(frozen=True)
+class ServerClock:
+    """The server's training clock read once: its time at a wall instant, and its speed."""
+
+    at: float  # the server clock's epoch seconds …
+    wall: float  # … at this wall time
+    speed: float
+
+    def wall_of(self, server_time: float) -> float:
+        return self.wall + (server_time - self.at) / self.speed
+
+
+async def server_clock(client: httpx.AsyncClient) -> ServerClock:
+    sent = time.time()
+    answer = (await client.get("/api/v1/clock")).json()
+    wall = (sent + time.time()) / 2
+    return ServerClock(datetime.fromisoformat(answer["now"]).timestamp(), wall, answer["speed"])
+
+
 @dataclass
 class Bedside:
     sid: int
     base: str
     nurse: httpx.AsyncClient
-    deadline: float = 0.0  # epoch seconds, as the server gave it
+    clock: ServerClock
+    deadline: float = 0.0  # wall epoch seconds of the server's deadline
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     latencies: list[float] = field(default_factory=list)
     size: int = 0
@@ -69,7 +90,7 @@ class Bedside:
         return await call(self.nurse, f"/api/v1/sessions/{self.sid}/{name}", body)
 
     def expect(self, view: dict) -> None:
-        self.deadline = datetime.fromisoformat(view["deadline"]).timestamp()
+        self.deadline = self.clock.wall_of(datetime.fromisoformat(view["deadline"]).timestamp())
         self.arrived.clear()
 
     async def run(self, steps: int) -> None:
@@ -91,13 +112,16 @@ async def measure_stepwise(args, bases: list[str]) -> tuple[list[float], int]:
         "template": "brigham-12",
         "dose": "500",
         "unit": "mg",
-        "step_minutes": f"{args.step_seconds / 60:.6f}",
+        # A step is at least a minute (the protocol's plausible bounds); the servers' clock runs
+        # fast enough to make it --step-seconds of wall time.
+        "step_minutes": "1",
     }
+    clocks = {base: await server_clock(teams[base]["nurse"]) for base in bases}
     bedsides = []
     for n in range(args.sessions):
         base = bases[n % len(bases)]  # each process has its share of screens and nurses
         sid = await running_session(teams[base], n, protocol, start=False)
-        bedsides.append(Bedside(sid, base, teams[base]["nurse"]))
+        bedsides.append(Bedside(sid, base, teams[base]["nurse"], clocks[base]))
     connections, readers = [], []
     for bedside in bedsides:
         nurse = bedside.nurse
@@ -187,7 +211,15 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory() as tmp,
-        stepwise_servers(Path(tmp), args.processes, args.database_url) as bases,
+        stepwise_servers(
+            Path(tmp),
+            args.processes,
+            args.database_url,
+            {
+                "STEPWISE_CLOCK_MODE": "accelerated",
+                "STEPWISE_CLOCK_SPEED": f"{60 / args.step_seconds:g}",
+            },
+        ) as bases,
     ):
         stepwise, size = asyncio.run(measure_stepwise(args, bases))
     bare = asyncio.run(measure_baseline(args, size))

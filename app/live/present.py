@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.alarms.logic import RANK
+from app.protocol.display import quantized
 
 STATUS_TITLES = {
     "planned": "Planned",
@@ -49,8 +50,7 @@ def trimmed(value: Decimal) -> str:
 def amount(value: str | Decimal | None, places: int = 1) -> str:
     if value is None:
         return "—"
-    number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
-    return _trim(number)
+    return _trim(quantized(Decimal(str(value)), places))
 
 
 @dataclass(frozen=True)
@@ -349,8 +349,8 @@ def board_order(tiles: list[dict[str, Any]], now: datetime) -> list[dict[str, An
         rank = RANK.get(tile["priority"] or "", 0)
         deadline = tile["deadline"]
         left = (deadline - now).total_seconds() if deadline is not None else float("inf")
-        if tile["status"] == "step_due":
-            left = float("-inf")  # due now: sooner than any countdown
+        if tile["status"] in ("step_due", "unshowable"):
+            left = float("-inf")  # due now (or unknown): before any countdown
         return (-rank, left, tile["id"])
 
     return sorted(tiles, key=key)

@@ -4,6 +4,7 @@ out-of-band HTML fragments with stable ids. Reads only, in a read transaction.""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Template
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.permissions import is_allowed
@@ -24,6 +26,8 @@ from app.session.models import DesensitizationSession, SessionEvent
 from app.templating import templates
 from app.vitals.rules import THRESHOLD_LABELS, THRESHOLD_SPECS, Thresholds, symptom_words
 from app.vitals.validation import CONSCIOUSNESS_LEVELS, SYMPTOMS
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.live.hub import Hub, Topic
@@ -249,9 +253,9 @@ class LiveRenderer:
             for session_id, seq in active:
                 cached = cache.get(session_id)
                 if cached is None or cached[0] != seq:
-                    page = await load_session_page(db, session_id, now, "nurse")
-                    if page is not None:
-                        cache[session_id] = (seq, tile_of(page))
+                    tile = await self._tile(db, session_id, now)
+                    if tile is not None:
+                        cache[session_id] = (seq, tile)
             await db.rollback()
         ids = {session_id for session_id, _ in active}
         for stale in [k for k in cache if k not in ids]:
@@ -263,6 +267,20 @@ class LiveRenderer:
                 tile["screens"] = hub.count(session_id) if hub is not None else 0
                 tiles.append(tile)
         return P.board_order(tiles, now)
+
+    async def _tile(self, db: AsyncSession, session_id: int, now: datetime) -> dict | None:
+        """One session's tile. A session that cannot be shown (a defect, or data no rule
+        foresaw) gets a tile that says so, and the rest of the board renders: one bad session
+        must never blank the wall for every patient. Database errors are not this: they
+        propagate (503, reconnect)."""
+        try:
+            page = await load_session_page(db, session_id, now, "nurse")
+            return None if page is None else tile_of(page)
+        except SQLAlchemyError:
+            raise
+        except Exception:
+            logger.exception("session %s cannot be shown on the board", session_id)
+            return unshowable_tile(session_id)
 
     async def board(self, hub: Hub | None, role: str) -> str:
         tiles = await self.tiles(hub)
@@ -285,6 +303,18 @@ def _percent(value: Any) -> str:
     # The first steps give a sliver of the dose: "< 1 %", not a "0 %" that reads as nothing.
     given = Decimal(value)
     return "< 1" if 0 < given < 1 else P.amount(given, 0)
+
+
+def unshowable_tile(session_id: int) -> dict[str, Any]:
+    return {
+        "id": session_id,
+        "unshowable": True,
+        "patient": f"Session {session_id}",
+        "status": "unshowable",
+        "priority": None,
+        "deadline": None,
+        "alarms": [],
+    }
 
 
 def tile_of(page: SessionPage) -> dict[str, Any]:

@@ -22,13 +22,21 @@ def display_decimals(
     return max(min_decimals, min_significant - 1 - leading)
 
 
+def quantized(value: Decimal, places: int) -> Decimal:
+    """`value` rounded half up to `places` decimals, whatever its size: the working precision
+    grows with the number, so a display can never fail on a large one (quantize raises once
+    the result has more digits than the context's precision, 28 by default)."""
+    if not value.is_finite():
+        return value
+    with localcontext() as ctx:
+        ctx.prec = max(28, value.adjusted() + max(places, 0) + 3)
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 def round_for_display(
     value: Decimal, min_decimals: int = MIN_DECIMALS, min_significant: int = MIN_SIGNIFICANT
 ) -> Decimal:
-    places = display_decimals(value, min_decimals, min_significant)
-    with localcontext() as ctx:
-        ctx.prec = 80
-        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return quantized(value, display_decimals(value, min_decimals, min_significant))
 
 
 def format_quantity(

@@ -38,6 +38,21 @@ def compute(spec: ProtocolSpec) -> Protocol:
         return _compute_doses(spec)
 
 
+# Plausible clinical bounds: wide enough for every real protocol (IVIG is given in tens of
+# grams, some antibiotics in millions of units), narrow enough that an absurd number (1e30 mg, a
+# 60-nanosecond step) is refused before anyone approves it. Each limit is (lowest, highest).
+TARGET_DOSE_LIMITS = {
+    "mg": (Decimal("0.001"), Decimal(200_000)),
+    "g": (Decimal("0.000001"), Decimal(200)),
+    "mcg": (Decimal(1), Decimal(200_000_000)),
+    "units": (Decimal("0.01"), Decimal(100_000_000)),
+}
+BAG_VOLUME_LIMITS_ML = (Decimal(1), Decimal(3000))
+RATE_LIMITS_ML_H = (Decimal("0.01"), Decimal(1000))
+STEP_MINUTES_LIMITS = (Decimal(1), Decimal(24 * 60))
+MAX_STEPS = 60
+
+
 def _check_common(spec: ProtocolSpec) -> None:
     if spec.unit not in UNITS:
         raise ProtocolError(
@@ -47,8 +62,40 @@ def _check_common(spec: ProtocolSpec) -> None:
         raise ProtocolError(
             f"target dose must be greater than 0, got {spec.target_dose}", field="dose"
         )
+    _check_within(spec.target_dose, TARGET_DOSE_LIMITS[spec.unit], "target dose", "dose", spec.unit)
     if len(spec.steps) < 2:
         raise ProtocolError("a desensitization needs at least 2 steps", field="steps")
+    if len(spec.steps) > MAX_STEPS:
+        raise ProtocolError(f"a desensitization has at most {MAX_STEPS} steps", field="steps")
+    for solution in spec.solutions:
+        what = f"bag {solution.number} volume"
+        _check_within(solution.volume_ml, BAG_VOLUME_LIMITS_ML, what, "bag_volume", "mL")
+    for number, step in enumerate(spec.steps, start=1):
+        if step.rate_ml_h is not None:
+            what = f"step {number} rate"
+            _check_within(step.rate_ml_h, RATE_LIMITS_ML_H, what, "rate", "mL/h")
+        if step.minutes is not None:
+            field = "step_minutes" if spec.kind == "infusion" else "interval"
+            _check_within(step.minutes, STEP_MINUTES_LIMITS, f"step {number} minutes", field, "min")
+
+
+def _check_within(
+    value: Decimal | None, limits: tuple[Decimal, Decimal], what: str, field: str, unit: str
+) -> None:
+    """Refuse a number outside its plausible range, in words (the number as typed, not 1E+30)."""
+    if value is None or not value.is_finite() or value <= 0:
+        return  # not a number, or not positive: the checks that follow say so
+    low, high = limits
+    if not low <= value <= high:
+        shown = f"{value:.6g}" if not -9 <= value.adjusted() <= 12 else _as_typed(value)
+        raise ProtocolError(
+            f"{what} must be between {_as_typed(low)} and {_as_typed(high)} {unit}, got {shown}",
+            field=field,
+        )
+
+
+def _as_typed(value: Decimal) -> str:
+    return f"{value.normalize():f}"
 
 
 def _compute_infusion(spec: ProtocolSpec) -> Protocol:

@@ -60,7 +60,7 @@ def test_fragment_follows_the_parameters(nurse: SignedInClient) -> None:
         nurse,
         "/protocols/preview/result",
         template="brigham-8",
-        dose="500",
+        dose="50",
         unit="g",
         final_rate="60",
         bag_volume="100",
@@ -70,7 +70,7 @@ def test_fragment_follows_the_parameters(nurse: SignedInClient) -> None:
     soup = BeautifulSoup(response.text, "html.parser")
     steps = rows(soup, "steps-table")
     assert len(steps) == 8
-    assert steps[-1][6] == "500.000"  # cumulative
+    assert steps[-1][6] == "50.000"  # cumulative
     assert "not confirmed" in soup.get_text()  # unconfirmed rates are said on screen
     # every error slot comes back empty out of band, clearing an earlier reason
     for name in FIELDS_WITH_ERROR_SLOT:

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.protocol import editing
+from app.protocol.engine import TARGET_DOSE_LIMITS
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.templates import (
     BRIGHAM_DESIGNS,
@@ -20,6 +21,18 @@ from app.protocol.templates import (
 from tests.protocol.invariants import assert_protocol_invariants
 
 UNITS = st.sampled_from(["mg", "g", "mcg", "units"])
+
+
+@st.composite
+def target_in_unit(draw: st.DrawFn) -> tuple[Decimal, str]:
+    """A unit and a target inside its plausible range (app.protocol.engine), spread over the
+    whole range by drawing the order of magnitude first."""
+    unit = draw(UNITS)
+    low, high = TARGET_DOSE_LIMITS[unit]
+    exponent = draw(st.integers(min_value=low.adjusted(), max_value=high.adjusted()))
+    digits = draw(st.integers(min_value=1000, max_value=9999))
+    target = Decimal(digits).scaleb(exponent - 3)
+    return min(max(target, low), high), unit
 
 
 def decimals(low: str, high: str, places: int = 3) -> st.SearchStrategy[Decimal]:
@@ -42,10 +55,10 @@ def sensible_brigham(draw: st.DrawFn) -> tuple[str, BrighamParameters]:
     minutes = draw(decimals("5", "60", 0))
     max_rate = min(volume * Decimal("0.7"), volume * 60 / (minutes * 2))
     rate = draw(decimals("1", str(max_rate.quantize(Decimal("0.1"))), 1))
-    target = draw(decimals("0.001", "10000000", 3).filter(lambda d: d > 0))
+    target, unit = draw(target_in_unit())
     return template, BrighamParameters(
         target_dose=target,
-        unit=draw(UNITS),
+        unit=unit,
         final_rate_ml_h=rate,
         bag_volume_ml=volume,
         step_minutes=minutes,
@@ -98,9 +111,10 @@ def sensible_doubling(draw: st.DrawFn) -> DoublingParameters:
     factor = draw(decimals("1.5", "3", 2))
     start = draw(st.sampled_from([Decimal("0.001"), Decimal("0.0001"), Decimal("0.00001")]))
     steps = draw(st.integers(min_value=2, max_value=40))
+    target, unit = draw(target_in_unit())
     return DoublingParameters(
-        target_dose=draw(decimals("0.01", "5000000", 2).filter(lambda d: d > 0)),
-        unit=draw(UNITS),
+        target_dose=target,
+        unit=unit,
         start_fraction=start,
         factor=factor,
         steps=steps,
@@ -140,7 +154,7 @@ def _with_steps(p: DoublingParameters, steps: int) -> DoublingParameters:
 
 
 @given(
-    doses=st.lists(decimals("0.001", "100000", 3).filter(lambda d: d > 0), min_size=2, max_size=30),
+    doses=st.lists(decimals("0.001", "6000", 3).filter(lambda d: d > 0), min_size=2, max_size=30),
     interval=decimals("1", "90", 0),
 )
 def test_doses_template_keeps_the_given_ladder(doses: list[Decimal], interval: Decimal) -> None:
@@ -189,3 +203,22 @@ def _apply(
     if action == "edit":
         return editing.edit_step(protocol, number, rate_ml_h=rate, minutes=minutes)
     return editing.delete_step(protocol, number)
+
+
+@given(
+    target=target_in_unit(),
+    scale=st.sampled_from([Decimal("1e-6"), Decimal("0.5"), Decimal(2), Decimal("1e6")]),
+)
+def test_a_target_outside_its_plausible_range_is_refused_with_its_field(
+    target: tuple[Decimal, str], scale: Decimal
+) -> None:
+    dose, unit = target
+    low, high = TARGET_DOSE_LIMITS[unit]
+    candidate = (low if scale < 1 else high) * scale
+    try:
+        build("brigham-12", BrighamParameters(target_dose=candidate, unit=unit))
+    except ProtocolError as error:
+        assert error.field == "dose" and "must be between" in error.message
+    else:
+        raise AssertionError(f"{candidate} {unit} was accepted")
+    assert low <= dose <= high

@@ -25,7 +25,9 @@ from tests.session.test_api_walk import OK_VITALS
 from tests.support import SignedInClient, create_account, run_async
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STEP_MINUTES = "0.05"  # 3-second steps on the real clock
+# Steps are at least a minute (app.protocol.engine): on a clock 20 times faster, 3 s of wall time.
+STEP_MINUTES = "1"
+CLOCK_SPEED = "20"
 
 
 def free_port() -> int:
@@ -46,6 +48,8 @@ class ServerProcess:
             STEPWISE_DATABASE_URL=self.database_url,
             STEPWISE_ENV="test",
             STEPWISE_LOG_LEVEL="warning",
+            STEPWISE_CLOCK_MODE="accelerated",
+            STEPWISE_CLOCK_SPEED=CLOCK_SPEED,
         )
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""HTTP middleware: request ids, security headers, and the cross-site check on unsafe methods.
+"""HTTP middleware: request ids, security headers, the cross-site check on unsafe methods, and
+the limits a request must meet before its body is read (size; a sign-in for API writes).
 
 Pure ASGI (no BaseHTTPMiddleware) so websockets and streaming responses pass untouched.
 """
@@ -9,10 +10,13 @@ import logging
 import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.csrf import cross_site_refusal
+from app.auth.dependencies import SECURE_SESSION_COOKIE, SESSION_COOKIE
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,27 @@ SECURITY_HEADERS = {
 }
 HSTS = "max-age=31536000; includeSubDomains"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The largest legitimate body is a patient with every field at its maximum (an 8,000-character
+# allergy history, about 33 KB as JSON escapes at worst); 64 KiB leaves room and bounds what
+# any request, signed in or not, can make the server hold.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while a body is read past the cap. An HTTPException, so that the framework's body
+    parsing passes it on (it answers 400 to other errors) and its handler answers 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+
+
+def _refusal(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _has_session_cookie(headers: Headers) -> bool:
+    cookies = cookie_parser(headers.get("cookie", ""))
+    return bool(cookies.get(SESSION_COOKIE) or cookies.get(SECURE_SESSION_COOKIE))
 
 
 class SecurityMiddleware:
@@ -71,11 +96,61 @@ class SecurityMiddleware:
                 headers["x-request-id"] = request_id
             await send(message)
 
-        if scope["method"] in UNSAFE_METHODS:
-            reason = cross_site_refusal(Headers(scope=scope), scope, self.allowed_origins)
-            if reason is not None:
-                logger.warning("refused %s %s: %s", scope["method"], scope["path"], reason)
-                response = JSONResponse({"detail": reason}, status_code=403)
-                await response(scope, receive, send_with_headers)
-                return
-        await self.app(scope, receive, send_with_headers)
+        headers = Headers(scope=scope)
+        refusal = self._refusal_before_body(scope, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
+            return
+        received = 0
+        started = False
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise BodyTooLarge
+            return message
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive_within_limit, send_tracked)
+        except BodyTooLarge:
+            # A body sent without a length that grew past the cap: the app stopped reading it.
+            if started:
+                raise
+            too_large = _refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+            await too_large(scope, receive, send_with_headers)
+        except Exception:
+            # A defect: answered here, so that the 500 carries the security headers too (the
+            # server's own error handler, outside this middleware, would send it bare); then
+            # raised on, to be logged with its traceback.
+            if not started:
+                failed = _refusal(500, "internal error; the request id is in the server log")
+                await failed(scope, receive, send_with_headers)
+            raise
+
+    def _refusal_before_body(self, scope: Scope, headers: Headers) -> JSONResponse | None:
+        """What is refused on the headers alone, so that nothing of the body is read."""
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return _refusal(400, "Content-Length must be a whole number of bytes")
+            if int(length) > MAX_BODY_BYTES:
+                return _refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        if scope["method"] not in UNSAFE_METHODS:
+            return None
+        reason = cross_site_refusal(headers, scope, self.allowed_origins)
+        if reason is not None:
+            logger.warning("refused %s %s: %s", scope["method"], scope["path"], reason)
+            return _refusal(403, reason)
+        if scope["path"].startswith("/api/") and not _has_session_cookie(headers):
+            # The API's writes all need a sign-in: without one, refused before the body is read
+            # (the route's own check comes after FastAPI has parsed the body).
+            return _refusal(401, "sign in required")
+        return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 # Directional formatting (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI), the marks (LRM, RLM,
 # ALM), zero-width space/joiners, word joiner, and the BOM / zero-width no-break space.
@@ -45,6 +45,16 @@ def plain_text(value: str) -> str:
     return value
 
 
+# The same rule as a JSON Schema pattern, so that the API's contract states it. (Lone surrogates,
+# also refused, cannot be written in UTF-8 JSON at all.)
+_HIDDEN = "\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069\\u200b-\\u200f\\u061c\\u2060\\ufeff"
+LINE_PATTERN = f"^[^\\u0000-\\u001f{_HIDDEN}]*$"
+TEXT_PATTERN = f"^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f{_HIDDEN}]*$"
+
 # For pydantic fields: `name: PlainLine = Field(max_length=...)`.
-PlainLine = Annotated[str, AfterValidator(plain_line)]
-PlainText = Annotated[str, AfterValidator(plain_text)]
+PlainLine = Annotated[
+    str, AfterValidator(plain_line), Field(json_schema_extra={"pattern": LINE_PATTERN})
+]
+PlainText = Annotated[
+    str, AfterValidator(plain_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})
+]

@@ -42,6 +42,24 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
     return outcome["value"]  # type: ignore[return-value]
 
 
+def run_sync_sql(database_url: str, statement: str, params: dict | None = None) -> list[tuple]:
+    """One SQL statement on the test database, from sync code; rows for a SELECT."""
+    from sqlalchemy import text
+
+    from app.db import create_engine
+
+    async def run() -> list[tuple]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(text(statement), params or {})
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return run_async(run)
+
+
 @dataclass(frozen=True)
 class Account:
     username: str

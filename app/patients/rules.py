@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from app.patients.models import ALLERGY_HISTORY_MAX, MRN_MAX, NAME_MAX, SEXES
+from app.text import text_problem
 
 WEIGHT_MIN_KG: Final = Decimal("0.3")
 WEIGHT_MAX_KG: Final = Decimal("400")
@@ -87,10 +88,9 @@ def check_mrn(raw: object) -> str:
 
 
 def _has_control_characters(text: str, allow_newlines: bool = False) -> bool:
-    """Control characters, and lone surrogates (JSON can carry them; no database can store
-    them as UTF-8)."""
-    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
-    return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text)
+    """Control characters, lone surrogates (JSON can carry them; no database can store them
+    as UTF-8) and the invisible characters that change how a name displays (app.text)."""
+    return text_problem(text, multiline=allow_newlines) is not None
 
 
 def is_storable_text(text: str) -> bool:

@@ -36,6 +36,7 @@ from app.session import codec, service
 from app.session.ledger import PRECISION
 from app.session.models import SessionEvent
 from app.session.plan import Plan
+from app.session.schemas import MAX_ID
 from app.templating import no_such_session, templates
 from app.vitals.rules import symptom_words
 
@@ -951,6 +952,8 @@ async def _read(db: AsyncSession, session_id: int, now: datetime) -> _Read | Non
 async def session_report(
     request: Request, session_id: int, signed_in: SignedIn = require_permission("session.export")
 ) -> HTMLResponse:
+    if not 1 <= session_id <= MAX_ID:  # beyond any id the databases can hold
+        return no_such_session(request, session_id)
     state = request.app.state
     now = state.clock.now()
     async with state.sessionmaker() as db:

@@ -24,6 +24,7 @@ from app.patients.models import Patient
 from app.patients.rules import rules_age
 from app.session import codec, service
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
+from app.session.schemas import MAX_ID
 from app.session.service import SessionError
 from app.templating import no_such_session, templates
 from app.vitals.rules import symptom_words
@@ -130,6 +131,8 @@ async def timeline(
     at: int | None = Query(default=None, ge=0, le=2**31 - 1),
     _: SignedIn = require_permission("session.read"),
 ) -> HTMLResponse:
+    if not 1 <= session_id <= MAX_ID:  # beyond any id the databases can hold
+        return no_such_session(request, session_id)
     state = request.app.state
     async with state.sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock

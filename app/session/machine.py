@@ -1206,7 +1206,7 @@ def _close_with_abort(
     given = (command.reaction_brown_grade, command.reaction_ctcae_grade, command.reaction_outcome)
     if reaction is None:
         if given != (None, None, None):
-            return Refused("there is no open reaction to grade with the abort", "invalid")
+            return Refused("there is no open reaction to grade with the abort", "state")
         return state, ()
     if command.reaction_brown_grade is None or command.reaction_outcome is None:
         return Refused(

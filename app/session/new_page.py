@@ -6,6 +6,7 @@ services, render. The preview table is the protocol preview's own (app.protocol.
 from __future__ import annotations
 
 import json
+import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ from app.session import schemas, service
 from app.session.models import DesensitizationSession
 from app.session.service import Caller, NewSession, SessionError
 from app.templating import templates
+from app.text import text_problem
 
 router = APIRouter(prefix="/sessions", include_in_schema=False)
 
@@ -66,6 +68,9 @@ PAGE_SLOTS = frozenset(
         "diluent",
     }
 )
+
+
+MAX_SUBMISSION_KEY = 64
 
 
 class FormProblem(ValueError):
@@ -118,11 +123,18 @@ def _new_session(
         raise FormProblem("observation_minutes", problem) from None
     if not observation.is_finite() or not 0 <= observation <= OBSERVATION_MAX:
         raise FormProblem("observation_minutes", f"observation must be 0 to {OBSERVATION_MAX} min")
+    if observation.normalize().as_tuple().exponent < -1:  # type: ignore[operator]
+        raise FormProblem("observation_minutes", "observation: at most one decimal place")
     for name, limit in (("location", 60), ("assigned_nurse", 64), ("diluent", 120)):
         if len(values[name].strip()) > limit:
             raise FormProblem(
                 name, f"{name.replace('_', ' ')} must have at most {limit} characters"
             )
+    for name in ("drug", "location", "assigned_nurse", "diluent", *preview.FORM_FIELDS):
+        value = values.get(name)
+        problem = text_problem(value) if isinstance(value, str) else None
+        if problem:
+            raise FormProblem(name, f"{name.replace('_', ' ')} must be plain text: it {problem}")
     common = {
         "patient_id": patient_id,
         "drug": drug,
@@ -236,6 +248,7 @@ async def _page(
         "routes": ROUTES,
         "reaction_groups": REACTION_GROUPS,
         "flags": FLAGS,
+        "submission_key": secrets.token_urlsafe(16),
         **DISPLAY,
     }
     if source is None and copy_from is None:
@@ -323,17 +336,24 @@ async def new_session_submit(
     except FormProblem as problem:
         return await refused(problem.field, problem.message)
     state = request.app.state
+    # The form's own key (a hidden field made with the page): a double tap on "Submit", or a
+    # resend after a lost answer, opens the session the first one created.
+    key = str(form.get("submission_key", "")).strip()[:MAX_SUBMISSION_KEY] or None
+    fingerprint = service.fingerprint_of(request.url.path, {"form": sorted(values.items())})
     try:
-        row = await service.create_session(
+        created = await service.create_session(
             db,
             state.clock,
             state.doorbell,
             Caller(signed_in.actor, request_info(request)),
             new,
             tolerance=state.settings.tolerance,
+            idempotency_key=f"form:{key}" if key else None,
+            fingerprint=fingerprint,
         )
     except SessionError as error:
         return await refused(error.field, error.detail)
     except ValueError as error:  # e.g. an unknown index reaction, from the screening
         return await refused(getattr(error, "field", None) or "index_reaction", str(error))
-    return RedirectResponse(f"/sessions/{row.id}", status_code=303)
+    session_id = created[1]["id"] if isinstance(created, tuple) else created.id
+    return RedirectResponse(f"/sessions/{session_id}", status_code=303)

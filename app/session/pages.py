@@ -10,6 +10,7 @@ from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
 from app.live import render
+from app.session.schemas import MAX_ID
 from app.templating import no_such_session, templates
 
 router = APIRouter(include_in_schema=False)
@@ -19,6 +20,8 @@ router = APIRouter(include_in_schema=False)
 async def bedside(
     request: Request, session_id: int, signed_in: SignedIn = require_permission("session.read")
 ) -> HTMLResponse:
+    if not 1 <= session_id <= MAX_ID:  # beyond any id the databases can hold
+        return no_such_session(request, session_id)
     state = request.app.state
     async with state.sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock

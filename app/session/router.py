@@ -17,6 +17,7 @@ from app.alarms import logic
 from app.alarms.board import reaction_work
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
+from app.contract import ClockAnswer, SessionView
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import machine as M
@@ -87,7 +88,7 @@ async def _command(
     )
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=SessionView)
 async def create_session(
     request: Request,
     body: schemas.SessionCreate,
@@ -126,22 +127,27 @@ async def create_session(
     )
     state = request.app.state
     try:
-        row = await service.create_session(
+        created = await service.create_session(
             db,
             state.clock,
             state.doorbell,
             _caller(request, signed_in),
             new,
             tolerance=state.settings.tolerance,
+            idempotency_key=_key(request),
+            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
         )
     except SessionError as error:
         return _error(error)
     except ValueError as error:  # e.g. an unknown index reaction, from the screening
         return JSONResponse({"detail": str(error), "field": "index_reaction"}, status_code=422)
-    return JSONResponse(await service.current_view(db, row, state.clock.now()), status_code=201)
+    if isinstance(created, tuple):  # a resend: its first answer
+        status, answer = created
+        return JSONResponse(answer, status_code=status)
+    return JSONResponse(await service.current_view(db, created, state.clock.now()), status_code=201)
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", response_model=SessionView)
 async def get_session(
     request: Request,
     session_id: Id,
@@ -155,7 +161,7 @@ async def get_session(
     return JSONResponse(await service.current_view(db, row, request.app.state.clock.now()))
 
 
-@router.get("/sessions/{session_id}/at/{seq}")
+@router.get("/sessions/{session_id}/at/{seq}", response_model=SessionView)
 async def session_at(
     request: Request,
     session_id: Id,
@@ -173,7 +179,7 @@ async def session_at(
     return JSONResponse(body)
 
 
-@router.get("/clock")
+@router.get("/clock", response_model=ClockAnswer)
 async def server_clock(
     request: Request, _: SignedIn = require_permission("account.use")
 ) -> dict[str, Any]:
@@ -208,12 +214,13 @@ for _path, _command_type, _action in SIMPLE_COMMANDS:
     router.add_api_route(
         f"/sessions/{{session_id}}/{_path}",
         _simple_endpoint(_command_type, _action),
+        response_model=SessionView,
         methods=["POST"],
         name=_path.replace("-", "_"),
     )
 
 
-@router.post("/sessions/{session_id}/start")
+@router.post("/sessions/{session_id}/start", response_model=SessionView)
 async def start(
     request: Request,
     session_id: Id,
@@ -226,7 +233,7 @@ async def start(
     return await _command(request, db, signed_in, session_id, M.Start(body.override_reason), body)
 
 
-@router.post("/sessions/{session_id}/assignment")
+@router.post("/sessions/{session_id}/assignment", response_model=SessionView)
 async def assignment(
     request: Request,
     session_id: Id,
@@ -254,7 +261,7 @@ async def assignment(
     )
 
 
-@router.post("/sessions/{session_id}/plan/edit")
+@router.post("/sessions/{session_id}/plan/edit", response_model=SessionView)
 async def edit_plan(
     request: Request,
     session_id: Id,
@@ -286,7 +293,7 @@ async def edit_plan(
     return JSONResponse(payload, status_code=status)
 
 
-@router.post("/sessions/{session_id}/checklist")
+@router.post("/sessions/{session_id}/checklist", response_model=SessionView)
 async def checklist(
     request: Request,
     session_id: Id,
@@ -314,7 +321,7 @@ def _reading(body: schemas.VitalsIn, spirometry_required: bool) -> VitalsReading
     return reading
 
 
-@router.post("/sessions/{session_id}/vitals")
+@router.post("/sessions/{session_id}/vitals", response_model=SessionView)
 async def vitals(
     request: Request,
     session_id: Id,
@@ -341,7 +348,7 @@ async def vitals(
     )
 
 
-@router.post("/sessions/{session_id}/vitals/{vitals_id}/amend")
+@router.post("/sessions/{session_id}/vitals/{vitals_id}/amend", response_model=SessionView)
 async def amend_vitals(
     request: Request,
     session_id: Id,
@@ -369,7 +376,7 @@ async def amend_vitals(
     )
 
 
-@router.post("/sessions/{session_id}/reactions")
+@router.post("/sessions/{session_id}/reactions", response_model=SessionView)
 async def report_reaction(
     request: Request,
     session_id: Id,
@@ -383,7 +390,7 @@ async def report_reaction(
     )
 
 
-@router.post("/sessions/{session_id}/reactions/{number}/treatments")
+@router.post("/sessions/{session_id}/reactions/{number}/treatments", response_model=SessionView)
 async def record_treatment(
     request: Request,
     session_id: Id,
@@ -399,7 +406,7 @@ async def record_treatment(
     return await _command(request, db, signed_in, session_id, command, body)
 
 
-@router.post("/sessions/{session_id}/reactions/{number}/resolve")
+@router.post("/sessions/{session_id}/reactions/{number}/resolve", response_model=SessionView)
 async def resolve_reaction(
     request: Request,
     session_id: Id,
@@ -427,7 +434,7 @@ async def _check_open_reaction(
     return None
 
 
-@router.post("/sessions/{session_id}/alarms/{alarm_id}/acknowledge")
+@router.post("/sessions/{session_id}/alarms/{alarm_id}/acknowledge", response_model=SessionView)
 async def acknowledge_alarm(
     request: Request,
     session_id: Id,
@@ -448,7 +455,7 @@ async def acknowledge_alarm(
     )
 
 
-@router.post("/sessions/{session_id}/alarms/audio-pause")
+@router.post("/sessions/{session_id}/alarms/audio-pause", response_model=SessionView)
 async def pause_alarm_audio(
     request: Request,
     session_id: Id,
@@ -495,7 +502,7 @@ async def _alarm_command(
     )
 
 
-@router.post("/sessions/{session_id}/thresholds")
+@router.post("/sessions/{session_id}/thresholds", response_model=SessionView)
 async def set_thresholds(
     request: Request,
     session_id: Id,
@@ -522,7 +529,7 @@ async def set_thresholds(
     )
 
 
-@router.post("/sessions/{session_id}/pause")
+@router.post("/sessions/{session_id}/pause", response_model=SessionView)
 async def pause(
     request: Request,
     session_id: Id,
@@ -535,7 +542,7 @@ async def pause(
     )
 
 
-@router.post("/sessions/{session_id}/resume")
+@router.post("/sessions/{session_id}/resume", response_model=SessionView)
 async def resume(
     request: Request,
     session_id: Id,
@@ -566,7 +573,7 @@ async def resume(
     return await _command(request, db, signed_in, session_id, command, body)
 
 
-@router.post("/sessions/{session_id}/abort")
+@router.post("/sessions/{session_id}/abort", response_model=SessionView)
 async def abort(
     request: Request,
     session_id: Id,

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.text import PlainLine, PlainText
 from app.vitals.validation import SYMPTOMS
 
 Text120 = Field(min_length=1, max_length=120)
@@ -47,22 +48,22 @@ class Versioned(Strict):
 
 
 class ProtocolParameters(Strict):
-    template: str = Field(max_length=20)
-    dose: str | None = Field(default=None, max_length=40)
-    unit: str = Field(max_length=10)
-    final_rate: str | None = Field(default=None, max_length=40)
-    bag_volume: str | None = Field(default=None, max_length=40)
-    step_minutes: str | None = Field(default=None, max_length=40)
-    bags: list[str] = Field(default_factory=list, max_length=8)
-    start_fraction: str | None = Field(default=None, max_length=40)
-    factor: str | None = Field(default=None, max_length=40)
-    steps: str | None = Field(default=None, max_length=10)
-    interval: str | None = Field(default=None, max_length=40)
-    doses: str | None = Field(default=None, max_length=2000)
+    template: PlainLine = Field(max_length=20)
+    dose: PlainLine | None = Field(default=None, max_length=40)
+    unit: PlainLine = Field(max_length=10)
+    final_rate: PlainLine | None = Field(default=None, max_length=40)
+    bag_volume: PlainLine | None = Field(default=None, max_length=40)
+    step_minutes: PlainLine | None = Field(default=None, max_length=40)
+    bags: list[PlainLine] = Field(default_factory=list, max_length=8)
+    start_fraction: PlainLine | None = Field(default=None, max_length=40)
+    factor: PlainLine | None = Field(default=None, max_length=40)
+    steps: PlainLine | None = Field(default=None, max_length=10)
+    interval: PlainLine | None = Field(default=None, max_length=40)
+    doses: PlainLine | None = Field(default=None, max_length=2000)
 
 
 class IndexReactionIn(Strict):
-    reactions: list[str] = Field(min_length=1, max_length=20)
+    reactions: list[PlainLine] = Field(min_length=1, max_length=20)
     hypotension: bool = False
     desaturation: bool = False
     beta_blocker: bool = False
@@ -72,7 +73,7 @@ class IndexReactionIn(Strict):
 
 class SessionCreate(Strict):
     patient_id: int = Field(ge=1, le=MAX_ID)
-    drug: str = Text120
+    drug: PlainLine = Text120
     route: Literal["IV", "PO", "SC", "IM"] = "IV"
     # Either the protocol's parameters, or an earlier session of this patient and drug whose
     # plan (template, parameters and draft edits) and index reaction are copied.
@@ -81,15 +82,15 @@ class SessionCreate(Strict):
     index_reaction: IndexReactionIn | None = None
     spirometry_required: bool = False
     pharmacist_signoff: bool = True
-    observation_minutes: Decimal = Field(default=Decimal(30), ge=0, le=24 * 60)
+    observation_minutes: Decimal = Field(default=Decimal(30), ge=0, le=24 * 60, decimal_places=1)
     # Vitals are due at each step and again this often within a long step (and the
     # observation); None: the facility's default (STEPWISE_VITALS_EVERY_MINUTES).
-    vitals_every_minutes: Decimal | None = Field(default=None, ge=5, le=120)
+    vitals_every_minutes: Decimal | None = Field(default=None, ge=5, le=120, decimal_places=1)
     # Optional, for the board: the chair or bay, and the nurse (user name) at the bedside.
-    location: str | None = Field(default=None, max_length=60)
-    assigned_nurse: str | None = Field(default=None, max_length=64)
+    location: PlainLine | None = Field(default=None, max_length=60)
+    assigned_nurse: PlainLine | None = Field(default=None, max_length=64)
     # What the bags are made up in (on the pharmacist's recipe); default 0.9 % sodium chloride.
-    diluent: str | None = Field(default=None, max_length=120)
+    diluent: PlainLine | None = Field(default=None, max_length=120)
 
     @model_validator(mode="after")
     def _protocol_or_copy(self) -> SessionCreate:
@@ -107,13 +108,13 @@ class Empty(Versioned):
 
 
 class AssignmentIn(Strict):
-    location: str | None = Field(default=None, max_length=60)
-    assigned_nurse: str | None = Field(default=None, max_length=64)
+    location: PlainLine | None = Field(default=None, max_length=60)
+    assigned_nurse: PlainLine | None = Field(default=None, max_length=64)
 
 
 class StartIn(Versioned):
     # A physician starts over a baseline that meets HIGH criteria only with a reason.
-    override_reason: str = Field(default="", max_length=2000)
+    override_reason: PlainText = Field(default="", max_length=2000)
 
 
 class PlanEditIn(Versioned):
@@ -128,13 +129,13 @@ class PlanEditIn(Versioned):
 
 class ThresholdsIn(Strict):
     overrides: dict[str, Decimal] = Field(min_length=1, max_length=20)
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: PlainText = Field(min_length=1, max_length=1000)
 
 
 class PremedicationIn(Strict):
-    drug: str = Text120
-    dose: str = Field(min_length=1, max_length=60)
-    route: str = Field(min_length=1, max_length=40)
+    drug: PlainLine = Text120
+    dose: PlainLine = Field(min_length=1, max_length=60)
+    route: PlainLine = Field(min_length=1, max_length=40)
     given_at: Timestamp
 
 
@@ -142,11 +143,11 @@ class ChecklistIn(Versioned):
     item: Literal["consent", "rescue_kit", "premedications"]
     done: bool = True
     premedications: list[PremedicationIn] = Field(default_factory=list, max_length=10)
-    none_reason: str = Field(default="", max_length=500)
+    none_reason: PlainText = Field(default="", max_length=500)
 
 
 class PauseIn(Versioned):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: PlainText = Field(min_length=1, max_length=500)
     stopped_at: Timestamp | None = None
 
 
@@ -157,19 +158,23 @@ def _known_symptoms(codes: list[str]) -> list[str]:
     return codes
 
 
+# The checklist's symptom codes, stated in the API's schema.
+SYMPTOM_CODES = {"type": "string", "enum": sorted(SYMPTOMS)}
+
+
 class ReactionIn(Versioned):
     symptoms: Annotated[list[str], AfterValidator(_known_symptoms)] = Field(
-        min_length=1, max_length=30
+        min_length=1, max_length=30, json_schema_extra={"items": SYMPTOM_CODES}
     )
     onset_at: Timestamp | None = None
     stopped_at: Timestamp | None = None
-    note: str = Field(default="", max_length=2000)
+    note: PlainText = Field(default="", max_length=2000)
 
 
 class TreatmentIn(Versioned):
-    drug: str = Text120
-    dose: str = Field(min_length=1, max_length=60)
-    route: str = Field(min_length=1, max_length=40)
+    drug: PlainLine = Text120
+    dose: PlainLine = Field(min_length=1, max_length=60)
+    route: PlainLine = Field(min_length=1, max_length=40)
     given_at: Timestamp | None = None
 
 
@@ -177,7 +182,7 @@ class ResolveIn(Versioned):
     brown_grade: int = Field(ge=1, le=3)
     ctcae_grade: int | None = Field(default=None, ge=1, le=4)
     resolved_at: Timestamp | None = None
-    note: str = Field(default="", max_length=2000)
+    note: PlainText = Field(default="", max_length=2000)
 
 
 class ResumeIn(Versioned):
@@ -190,13 +195,13 @@ class ResumeIn(Versioned):
     )
     # Needed, with a reason, to resume while the fresh vitals breach a MEDIUM or HIGH limit,
     # or to finish or repeat the step after a Brown grade 3 reaction.
-    override_reason: str = Field(default="", max_length=2000)
+    override_reason: PlainText = Field(default="", max_length=2000)
     # true: answer with the plan this resume would make, and change nothing.
     dry_run: bool = False
 
 
 class AbortIn(Versioned):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: PlainText = Field(min_length=1, max_length=2000)
     # An open reaction is closed by the abort: its Brown grade (and CTCAE grade) and outcome
     # are required then, and refused when no reaction is open.
     reaction_brown_grade: int | None = Field(default=None, ge=1, le=3)
@@ -215,6 +220,26 @@ class VitalsIn(Versioned):
     # A set that meets an alarm condition is saved only when resent with confirm: true.
     confirm: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shallow(cls, data: object) -> object:
+        """A reading is a few flat fields (a value or {value, status, reason}); anything nested
+        deeper is not a reading, and would cost recursion to fingerprint and store."""
+        if _depth(data) > MAX_VITALS_DEPTH:
+            raise ValueError(f"a vitals set nests at most {MAX_VITALS_DEPTH} levels deep")
+        return data
+
+
+MAX_VITALS_DEPTH = 4
+
+
+def _depth(value: object, limit: int = MAX_VITALS_DEPTH + 1) -> int:
+    """How deep `value` nests, counted only up to `limit` (so a hostile body costs little)."""
+    if limit <= 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
 
 class VitalsAmendIn(VitalsIn):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: PlainText = Field(min_length=1, max_length=2000)

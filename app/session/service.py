@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import localtime
@@ -174,6 +175,37 @@ async def create_session(
     new: NewSession,
     *,
     tolerance: H.TolerancePolicy | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> DesensitizationSession | tuple[int, dict[str, Any]]:
+    """The new session's row; or, for a resend of a request already answered (the same
+    Idempotency-Key from the same person), the first answer (status, body), and nothing
+    written."""
+    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
+    try:
+        return await _create_session(
+            db, clock, doorbell, caller, new, tolerance, idempotency_key, fingerprint
+        )
+    except IntegrityError:
+        # Two sends of one request at once: the other committed first; answer as it did.
+        await db.rollback()
+        replayed = await _replay(db, caller, idempotency_key, fingerprint)
+        if replayed is None:
+            raise
+        return replayed
+
+
+async def _create_session(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    new: NewSession,
+    tolerance: H.TolerancePolicy | None,
+    idempotency_key: str | None,
+    fingerprint: str | None,
 ) -> DesensitizationSession:
     patient = await db.get(Patient, new.patient_id)
     if patient is None:
@@ -286,6 +318,9 @@ async def create_session(
         },
         request=caller.request,
     )
+    if idempotency_key is not None:
+        answer = await current_view(db, row, now)
+        await _remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
     await doorbell.announce(db, row.id, seq)
     await db.commit()
     doorbell.ring(row.id, seq)
@@ -773,7 +808,8 @@ async def _replay(
     )
     await db.rollback()
     if not same:
-        raise SessionError(422, "this Idempotency-Key was used for a different request")
+        # 409, not 422: the request is well formed; it conflicts with the first use of its key.
+        raise SessionError(409, "this Idempotency-Key was used for a different request")
     return status, json.loads(body)
 
 

@@ -112,7 +112,7 @@ def test_idempotency_key_replays_the_first_answer_and_writes_nothing(
     assert first.json() == again.json()
     assert b.get()["version"] == first.json()["version"]  # the resend changed nothing
     other = team["nurse"].post(path, json={**OK_VITALS, "heart_rate": 90}, headers=headers)
-    assert other.status_code == 422 and "different request" in other.json()["detail"]
+    assert other.status_code == 409 and "different request" in other.json()["detail"]
 
 
 BAD_REQUESTS = [

@@ -157,7 +157,8 @@ def test_abort_without_an_open_reaction_refuses_a_reaction_grade(
     session_server: SessionServer, team: dict[str, SignedInClient]
 ) -> None:
     b = ready_session(session_server, team)
-    refused = b.post("physician", "abort", {"reason": "x", "reaction_brown_grade": 2}, expect=422)
+    # 409: the request is well formed; the session's state (no reaction open) refuses it.
+    refused = b.post("physician", "abort", {"reason": "x", "reaction_brown_grade": 2}, expect=409)
     assert "no open reaction" in refused["detail"]
 
 

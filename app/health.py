@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.contract import Health
 from app.db import DEFERRED_BEGIN
 from app.schema import current_revision
 
@@ -49,7 +50,12 @@ def _error(reason: str) -> JSONResponse:
     return JSONResponse({"status": "error", "database": reason}, status_code=503)
 
 
-@router.get("/healthz", tags=["operations"])
+@router.get(
+    "/healthz",
+    tags=["operations"],
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database is not usable."}},
+)
 async def healthz(request: Request) -> JSONResponse:
     state = request.app.state
     try:

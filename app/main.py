@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__, clock_sync, health, home, localtime
@@ -27,6 +28,7 @@ from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
 from app.auth.service import SignedIn
 from app.clock import AlignedClock, clock_from_settings, person_clock
 from app.config import Settings, get_settings
+from app.contract import contract_openapi, method_not_allowed
 from app.db import DEFERRED_BEGIN, Installation, backend_name, create_engine, session_factory
 from app.live import router as live_router
 from app.live.doorbell import doorbell_for
@@ -265,6 +267,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed)
+    app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
+from app.contract import PatientHistory
 from app.patients import history as H
 from app.patients import rules, service
 from app.patients.models import Patient
@@ -100,7 +101,7 @@ async def get_patient(
     return _out(request, patient)
 
 
-@api.get("/{patient_id}/history", response_model=None)
+@api.get("/{patient_id}/history", response_model=PatientHistory)
 async def patient_history(
     request: Request,
     patient_id: PatientId,
@@ -108,7 +109,7 @@ async def patient_history(
     planned_at: Annotated[Timestamp | None, Query()] = None,
     drug: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
     _: SignedIn = require_permission("patient.read"),
-) -> dict[str, Any] | JSONResponse:
+) -> Any:
     """Sessions, reactions and last dose per drug; the tolerance window at `planned_at` (now
     when not given); suggestions for the next plan."""
     try:

@@ -27,6 +27,7 @@ from app.templating import templates
 router = APIRouter(
     prefix="/protocols",
     tags=["protocols"],
+    include_in_schema=False,  # HTML pages; the API is /api/v1
     dependencies=[require_permission("protocol.preview")],
 )
 

@@ -21,11 +21,13 @@ from app.live.present import STATUS_TITLES
 from app.patients.models import Patient
 from app.session.models import DesensitizationSession, SessionReaction
 from app.templating import templates
+from app.text import text_problem
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1
 TEXT_MAX = 100
+FIRST_DAY, LAST_DAY = date(1, 1, 2), date(9999, 12, 30)
 REACTED_CHOICES = {"": "either", "yes": "with a reaction", "no": "without a reaction"}
 
 
@@ -129,8 +131,9 @@ def _text(name: str, raw: str) -> str | None:
         return None
     if len(text) > TEXT_MAX:
         raise FilterError(name, f"{name.capitalize()} must have at most {TEXT_MAX} characters.")
-    if "\x00" in text:
-        raise FilterError(name, f"{name.capitalize()} contains a NUL character.")
+    problem = text_problem(text)
+    if problem:
+        raise FilterError(name, f"{name.capitalize()} must be plain text: it {problem}.")
     return text
 
 
@@ -138,14 +141,18 @@ def _day(name: str, raw: str) -> date | None:
     text = raw.strip()
     if not text:
         return None
+    label = "From" if name == "since" else "Until"
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         shown = text if len(text) <= 20 else text[:20] + "…"
-        label = "From" if name == "since" else "Until"
         raise FilterError(
             name, f"{label} must be a date such as 2026-12-07, got {shown!r}."
         ) from None
+    # A day's bounds in any zone must still be a date: the first and last days cannot be.
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise FilterError(name, f"{label} must be between {FIRST_DAY} and {LAST_DAY}.")
+    return day
 
 
 def _start_of(day: date) -> datetime:

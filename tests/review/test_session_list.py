@@ -82,6 +82,7 @@ def test_auditors_find_sessions_by_patient_drug_state_reaction_and_day(
     assert set(rows(auditor, f"patient={family}&state=paused")) == {reacting}
     assert set(rows(auditor, f"patient={family}&state=planned")) == {quiet}
     assert "1 · not graded" in by_name[reacting]
+    assert "step 1" in by_name[reacting]  # the first step, counted from 1 as on the bedside
 
     today = session_server.clock.now().astimezone(localtime.zone()).date()
     assert set(rows(auditor, f"patient={family}&since={today}&until={today}")) == {
@@ -114,7 +115,10 @@ def test_a_bad_filter_says_what_is_wrong_and_lists_nothing(
         ("state=exploded", "state", "State must be one of"),
         ("reacted=maybe", "reacted", "yes, no or blank"),
         ("patient=" + "x" * 101, "patient", "at most 100 characters"),
-        ("drug=a%00b", "drug", "NUL"),
+        ("drug=a%00b", "drug", "plain text"),
+        ("patient=Smith%E2%80%AE", "patient", "plain text"),
+        ("until=9999-12-31", "until", "must be between"),
+        ("since=0001-01-01", "since", "must be between"),
     ]:
         response = auditor.get(f"/sessions?{query}")
         assert response.status_code == 422, query

@@ -33,6 +33,7 @@ from app.audit.model import HEAD_ID, AuditChainHead, AuditEvent
 from app.auth.models import User
 from app.db import DEFERRED_BEGIN
 from app.session.models import DesensitizationSession, VitalsSet
+from app.text import text_problem
 from app.vitals.validation import MEASURED_FIELDS
 
 BATCH_SIZE: Final = 500
@@ -104,13 +105,23 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        shown = text if len(text) <= 32 else text[:32] + "…"
         raise ExportError(
-            f"{name} must be an ISO 8601 time such as 2026-11-21T09:30:00Z, got {shown!r}", name
+            f"{name} must be an ISO 8601 time such as 2026-11-21T09:30:00Z, got {_shown(text)!r}",
+            name,
         ) from None
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         value = value.replace(tzinfo=localtime.zone())
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in the year 0 in UTC
+        raise ExportError(
+            f"{name} must be a time between the years 1 and 9999 in UTC, got {_shown(text)!r}",
+            name,
+        ) from None
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 32 else text[:32] + "…"
 
 
 def text_filter(name: str, raw: str | None, max_chars: int) -> str | None:
@@ -119,8 +130,9 @@ def text_filter(name: str, raw: str | None, max_chars: int) -> str | None:
     text = raw.strip()
     if len(text) > max_chars:
         raise ExportError(f"{name} must have at most {max_chars} characters", name)
-    if "\x00" in text:
-        raise ExportError(f"{name} contains a NUL character", name)
+    problem = text_problem(text)
+    if problem:
+        raise ExportError(f"{name} must be plain text on one line: it {problem}", name)
     return text
 
 
@@ -134,14 +146,19 @@ class TimeRange:
         start, end = parse_time("since", since), parse_time("until", until)
         if start is not None and end is not None and start > end:
             raise ExportError(
-                f"since ({format_datetime(start)}) is after until ({format_datetime(end)})",
-                "since",
+                f"since ({_utc_text(start)}) is after until ({_utc_text(end)})", "since"
             )
         return cls(start, end)
 
     def as_dict(self) -> dict[str, str]:
         given = {"since": self.since, "until": self.until}
-        return {k: format_datetime(v) for k, v in given.items() if v is not None}
+        return {k: _utc_text(v) for k, v in given.items() if v is not None}
+
+
+def _utc_text(value: datetime) -> str:
+    """A filter's UTC time as the audit log spells times, its year always in four digits (the
+    platform's strftime drops the zeros of the year 1)."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def id_filter(name: str, raw: str | None) -> int | None:

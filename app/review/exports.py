@@ -1,17 +1,21 @@
-"""CSV exports of the audit log and of vitals, streamed in batches (product-spec §5 "Review").
+"""Exports of the audit log and of vitals, streamed in batches (product-spec §5 "Review").
 
 Nothing here holds a whole export in memory: rows are read with keyset pagination (``seq > last``
 or ``id > last``, ``LIMIT`` a batch), each batch in its own short read transaction, and written
-out as CSV text batch by batch. Every export first fixes its upper bound (the chain head, the
-newest vitals id) so that it is a stable snapshot even while rows are appended meanwhile; both
-tables are append-only, so a row read once never changes.
+out batch by batch. Every export first fixes its upper bound (the chain head, the newest vitals
+id) so that it is a stable snapshot even while rows are appended meanwhile; both tables are
+append-only, so a row read once never changes.
+
+The audit log comes in two forms. The CSV is for reading in a spreadsheet: like the vitals CSV,
+a cell that a spreadsheet would run as a formula gets a leading apostrophe, because anyone can
+put text into the log (a failed sign-in records the browser string it was sent with). The JSON
+Lines file is the evidence: one entry per line, every stored column verbatim, so that the hash
+chain can be recomputed from it alone (``check_audit_jsonl``).
 
 Filters are checked before anything is streamed (``ExportError``, answered 422). Times in the
-files are ISO 8601 UTC with microseconds and ``Z``, the audit log's canonical spelling: with an
-empty cell read as NULL, the hash of an audit row can be recomputed from its CSV fields alone
-(app.audit.chain). Time filters accept ISO 8601 with an offset, a time without one (taken as
-UTC) or a date (midnight UTC), and select ``since <= time <= until``, as the audit search
-page does.
+files are ISO 8601 UTC with microseconds and ``Z``, the audit log's canonical spelling. Time
+filters accept ISO 8601 with an offset, a time without one (the facility's time zone) or a date
+(midnight there), and select ``since <= time <= until``, as the audit search page does.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from sqlalchemy import Select, String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import localtime
-from app.audit.chain import HASHED_FIELDS, format_datetime
+from app.audit.chain import GENESIS_HASH, HASHED_FIELDS, entry_hash, format_datetime
 from app.audit.model import HEAD_ID, AuditChainHead, AuditEvent
 from app.auth.models import User
 from app.db import DEFERRED_BEGIN
@@ -77,8 +81,8 @@ VITALS_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula. Free text typed at the
-# bedside (notes, reasons) gets a leading apostrophe in the vitals CSV; the audit CSV stays
-# verbatim because it is evidence whose hashes must be recomputable from it.
+# bedside (notes, reasons) gets a leading apostrophe in the vitals CSV, and so does every cell of
+# the audit CSV (its verbatim form is the JSON Lines export).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -249,7 +253,9 @@ def csv_text(rows: Iterable[Sequence[Any]]) -> str:
 
 
 def audit_row(row: Mapping[str, Any]) -> list[str]:
-    return [_cell(row[name]) for name in AUDIT_COLUMNS]
+    """One audit entry as CSV cells, each made safe to open in a spreadsheet: some columns hold
+    text the client chose, even before signing in (the browser string of a failed sign-in)."""
+    return [_free_text(_cell(row[name])) for name in AUDIT_COLUMNS]
 
 
 def vitals_row(row: Mapping[str, Any]) -> list[str]:
@@ -293,6 +299,93 @@ def vitals_row(row: Mapping[str, Any]) -> list[str]:
     cells.append("" if oxygen is None else str(bool(oxygen)).lower())
     cells.append(localtime.local(row["recorded_at"], "%Y-%m-%d %H:%M:%S %Z"))
     return cells
+
+
+# --- JSON Lines ----------------------------------------------------------------------------
+
+
+def audit_json_line(row: Mapping[str, Any]) -> str:
+    """One audit entry as one line of JSON: every stored column under its own name, verbatim
+    (times in the canonical spelling the hash covers), ``\\uXXXX`` escapes for anything beyond
+    ASCII so that no character of the text can end the line early."""
+    entry = {name: row[name] for name in AUDIT_COLUMNS}
+    entry["occurred_at"] = format_datetime(entry["occurred_at"])
+    return json.dumps(entry, ensure_ascii=True, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """What ``check_audit_jsonl`` found. ``gaps`` counts the places where the file skips
+    entries (a filtered export); ``problem`` names the first bad line, None when intact."""
+
+    entries: int
+    first_seq: int | None
+    last_seq: int | None
+    last_hash: str | None
+    gaps: int
+    line: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def whole_chain(self) -> bool:
+        """Every entry from the first one on, without a gap (an unfiltered export)."""
+        return self.ok and self.first_seq == 1 and self.gaps == 0
+
+
+def check_audit_jsonl(lines: Iterable[str]) -> ExportCheck:
+    """Recompute the hash of every entry of an audit JSON Lines export and check that each
+    entry that directly follows another links to its hash (the first entry of the log to the
+    genesis value). Blank lines are skipped."""
+    entries = gaps = 0
+    first: dict[str, Any] | None = None
+    last: dict[str, Any] | None = None
+
+    def found(line: int | None = None, problem: str | None = None) -> ExportCheck:
+        return ExportCheck(
+            entries=entries,
+            first_seq=None if first is None else first["seq"],
+            last_seq=None if last is None else last["seq"],
+            last_hash=None if last is None else last["hash"],
+            gaps=gaps,
+            line=line,
+            problem=problem,
+        )
+
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            return found(number, "not a line of JSON")
+        if not isinstance(entry, dict) or sorted(entry) != sorted(AUDIT_COLUMNS):
+            return found(number, f"not an audit entry with the fields {', '.join(AUDIT_COLUMNS)}")
+        seq = entry["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            return found(number, f"seq {seq!r} is not a whole number from 1")
+        try:
+            recomputed = entry_hash(entry)
+        except ValueError as exc:
+            return found(number, f"seq {seq}: contents cannot be hashed: {exc}")
+        if recomputed != entry["hash"]:
+            return found(number, f"seq {seq}: hash does not match its contents")
+        if last is None:
+            if seq == 1 and entry["prev_hash"] != GENESIS_HASH:
+                return found(number, "seq 1: prev_hash is not the genesis value")
+        elif seq <= last["seq"]:
+            return found(number, f"seq {seq}: duplicate or out of order (follows {last['seq']})")
+        elif seq > last["seq"] + 1:
+            gaps += 1
+        elif entry["prev_hash"] != last["hash"]:
+            return found(number, f"seq {seq}: prev_hash does not link to seq {last['seq']}")
+        first = first or entry
+        last = entry
+        entries += 1
+    return found()
 
 
 # --- queries ---------------------------------------------------------------------------------
@@ -405,6 +498,18 @@ async def stream_audit_csv(
     batches = _batches(sessionmaker, audit_query(filters), _audit.c.seq, _chain_head, batch_size)
     async for rows in batches:
         yield csv_text(audit_row(row) for row in rows).encode()
+
+
+async def stream_audit_jsonl(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    filters: AuditFilters,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> AsyncIterator[bytes]:
+    """The matching audit entries in ``seq`` order up to the chain head, one JSON line each."""
+    batches = _batches(sessionmaker, audit_query(filters), _audit.c.seq, _chain_head, batch_size)
+    async for rows in batches:
+        yield "".join(audit_json_line(row) for row in rows).encode()
 
 
 async def stream_vitals_csv(

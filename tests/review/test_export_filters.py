@@ -18,8 +18,13 @@ from tests.session.test_api_races_and_bad_input import ready_session
 from tests.support import Account, SignedInClient
 
 # Every route whose query goes through app.review.exports.parse_time / text_filter.
-EXPORTS = ("/audit/export.csv", "/vitals/export.csv", "/sessions/{sid}/vitals.csv")
-AUDIT_ONLY = ("/audit/export.csv",)
+EXPORTS = (
+    "/audit/export.csv",
+    "/audit/export.jsonl",
+    "/vitals/export.csv",
+    "/sessions/{sid}/vitals.csv",
+)
+AUDIT_ONLY = ("/audit/export.csv", "/audit/export.jsonl")
 
 OUT_OF_RANGE = (
     ("since", "0001-01-01T00:00:00+01:00"),  # the year 0 in UTC
@@ -94,13 +99,13 @@ def test_plain_dates_and_times_at_the_edges_are_refused_where_the_facility_zone_
     year 0 in UTC, and the last minute of 9999 in New York already the year 10000."""
     before = last_seq(database_url)
     tokyo = zoned("Asia/Tokyo")
-    for path in ("/audit/export.csv", "/vitals/export.csv"):
+    for path in ("/audit/export.csv", "/audit/export.jsonl", "/vitals/export.csv"):
         refused(tokyo.get(path, params={"since": "0001-01-01"}), "since", "years 1 and 9999")
     page_refused(tokyo.get("/audit", params={"since": "0001-01-01"}), "since", "years 1 and")
     assert tokyo.get("/audit", params={"until": "9999-12-31"}).status_code == 200
 
     new_york = zoned("America/New_York")
-    for path in ("/audit/export.csv", "/vitals/export.csv"):
+    for path in ("/audit/export.csv", "/audit/export.jsonl", "/vitals/export.csv"):
         answer = new_york.get(path, params={"until": "9999-12-31T23:59"})
         refused(answer, "until", "years 1 and 9999")
     page_refused(new_york.get("/audit", params={"until": "9999-12-31T23:59"}), "until", "years")

@@ -10,7 +10,7 @@ The audit log comes in two forms. The CSV is for reading in a spreadsheet: like 
 a cell that a spreadsheet would run as a formula gets a leading apostrophe, because anyone can
 put text into the log (a failed sign-in records the browser string it was sent with). The JSON
 Lines file is the evidence: one entry per line, every stored column verbatim, so that the hash
-chain can be recomputed from it alone (``check_audit_jsonl``).
+chain can be recomputed from it alone (``check_audit_jsonl``, ``stepwise audit verify-export``).
 
 Filters are checked before anything is streamed (``ExportError``, answered 422). Times in the
 files are ISO 8601 UTC with microseconds and ``Z``, the audit log's canonical spelling. Time

@@ -1,8 +1,9 @@
-"""`stepwise audit …`: checking the audit log from the command line."""
+"""`stepwise audit …`: checking the audit log, or an export of it, from the command line."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from app.audit import service as audit_service
 from app.audit.chain import ChainReport
 from app.config import get_settings
 from app.db import DEFERRED_BEGIN, backend_name, create_engine, session_factory
+from app.review.exports import check_audit_jsonl
 
 audit_cli = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -90,3 +92,42 @@ def verify_command(
             raise _fail(f"audit chain broken at seq {report.first_bad_seq}: {report.problem}")
         raise _fail(f"audit chain broken: {report.reason}")
     typer.echo(f"audit chain intact: {report.entries} entries, last seq {report.last_seq}")
+
+
+@audit_cli.command("verify-export")
+def verify_export_command(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="An audit export in JSON Lines (/audit/export.jsonl); - reads standard input.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Recompute the hashes of an exported audit log from the file alone, and check that every
+    entry that follows another links to it. No database is needed."""
+    try:
+        if str(path) == "-":
+            check = check_audit_jsonl(sys.stdin)
+        else:
+            with path.open(encoding="utf-8") as lines:
+                check = check_audit_jsonl(lines)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {path}: {exc}") from None
+    if not check.ok:
+        raise _fail(f"audit export broken at line {check.line}: {check.problem}")
+    if check.entries == 0:
+        typer.echo("audit export intact: no entries")
+        return
+    span = f"{check.entries} entries, seq {check.first_seq} to {check.last_seq}"
+    if check.whole_chain:
+        scope = "the whole chain from its first entry"
+    elif check.gaps == 0:
+        scope = "without a gap (entries before it are not in the file)"
+    else:
+        scope = (
+            f"{check.gaps} gap(s) where the export was filtered; "
+            "links are checked between consecutive entries"
+        )
+    typer.echo(f"audit export intact: {span}, {scope}; last hash {check.last_hash}")

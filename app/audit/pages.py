@@ -1,5 +1,6 @@
 """Audit search for auditors and physicians: filters, keyset pages, and the chain-integrity
-check on demand (its result is itself audited). Reads, except that one audit row."""
+check on demand. The check writes its result into the log, so it is a POST carrying the CSRF
+token (a form on the page), never a GET that a link from another site could trigger."""
 
 from __future__ import annotations
 
@@ -115,11 +116,12 @@ class AuditRow:
         )
 
 
-@router.get("/audit/verify", response_class=HTMLResponse)
+@router.post("/audit/verify", response_class=HTMLResponse)
 async def audit_verify(
     request: Request, signed_in: SignedIn = require_permission("audit.read")
 ) -> HTMLResponse:
-    """Recompute the whole chain now; the result is recorded in the chain itself."""
+    """Recompute the whole chain now; the result is recorded in the chain itself. (A GET of this
+    path is 405: it writes, so only the page's form, with its CSRF token, runs it.)"""
     state = request.app.state
     async with state.sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)

@@ -1,4 +1,5 @@
-"""Export routes: the audit log and vitals as CSV (streamed), a session as a FHIR R4 Bundle.
+"""Export routes: the audit log as CSV and JSON Lines and vitals as CSV (streamed), a session
+as a FHIR R4 Bundle.
 
 Each answer follows the same order: check the query (422 before anything is written or
 streamed), end the sign-in transaction, check the session exists (404), append the export's own
@@ -29,6 +30,7 @@ from app.review.exports import (
     ExportError,
     TimeRange,
     stream_audit_csv,
+    stream_audit_jsonl,
     stream_vitals_csv,
 )
 from app.session import schemas, service
@@ -40,6 +42,7 @@ DB = Annotated[AsyncSession, Depends(get_db)]
 SessionId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
 
 CSV_TYPE = "text/csv; charset=utf-8"
+JSONL_TYPE = "application/jsonl"  # ASCII only: other characters are written as \uXXXX escapes
 
 
 def _refused(error: ExportError) -> JSONResponse:
@@ -97,11 +100,7 @@ def _csv(stream: AsyncIterator[bytes], filename: str) -> StreamingResponse:
     return StreamingResponse(stream, media_type=CSV_TYPE, headers=_download_headers(filename))
 
 
-@router.get("/audit/export.csv")
-async def audit_csv(
-    request: Request,
-    db: DB,
-    signed_in: SignedIn = require_permission("audit.read"),
+def _audit_filter_query(
     user: str | None = None,
     action: str | None = None,
     entity_id: str | None = None,
@@ -109,19 +108,27 @@ async def audit_csv(
     patient: str | None = None,
     since: str | None = None,
     until: str | None = None,
+) -> dict[str, str | None]:
+    """The audit search page's filters as given (app.review.exports.AuditFilters checks them)."""
+    return {
+        "user": user,
+        "action": action,
+        "entity_id": entity_id,
+        "session": session,
+        "patient": patient,
+        "since": since,
+        "until": until,
+    }
+
+
+AuditFilterQuery = Annotated[dict[str, str | None], Depends(_audit_filter_query)]
+
+
+async def _audit_log(
+    request: Request, db: AsyncSession, signed_in: SignedIn, raw: dict[str, str | None], kind: str
 ) -> Response:
-    """The audit log (all columns, ``seq`` order), filtered as the audit search page filters
-    (app.review.exports.AuditFilters)."""
     try:
-        filters = AuditFilters.parse(
-            user=user,
-            action=action,
-            entity_id=entity_id,
-            session=session,
-            patient=patient,
-            since=since,
-            until=until,
-        )
+        filters = AuditFilters.parse(**raw)
     except ExportError as error:
         return _refused(error)
     await db.rollback()  # end the sign-in read before the export's own short write
@@ -129,13 +136,44 @@ async def audit_csv(
         db,
         request,
         signed_in,
-        action="export.audit_csv",
+        action=f"export.audit_{kind}",
         entity="audit_event",
         entity_id=None,
-        after={"format": "csv", "filters": filters.as_dict()},
+        after={"format": kind, "filters": filters.as_dict()},
     )
-    stream = stream_audit_csv(request.app.state.sessionmaker, filters)
-    return _csv(stream, "stepwise-audit.csv")
+    sessionmaker = request.app.state.sessionmaker
+    if kind == "csv":
+        return _csv(stream_audit_csv(sessionmaker, filters), "stepwise-audit.csv")
+    return StreamingResponse(
+        stream_audit_jsonl(sessionmaker, filters),
+        media_type=JSONL_TYPE,
+        headers=_download_headers("stepwise-audit.jsonl"),
+    )
+
+
+@router.get("/audit/export.csv")
+async def audit_csv(
+    request: Request,
+    db: DB,
+    raw: AuditFilterQuery,
+    signed_in: SignedIn = require_permission("audit.read"),
+) -> Response:
+    """The audit log (all columns, ``seq`` order) to read in a spreadsheet, filtered as the audit
+    search page filters (app.review.exports.AuditFilters); a cell that would run as a formula
+    starts with an apostrophe."""
+    return await _audit_log(request, db, signed_in, raw, "csv")
+
+
+@router.get("/audit/export.jsonl")
+async def audit_jsonl(
+    request: Request,
+    db: DB,
+    raw: AuditFilterQuery,
+    signed_in: SignedIn = require_permission("audit.read"),
+) -> Response:
+    """The same entries as JSON Lines, every column verbatim: the form whose hashes can be
+    recomputed (app.review.exports.check_audit_jsonl)."""
+    return await _audit_log(request, db, signed_in, raw, "jsonl")
 
 
 @router.get("/sessions/{session_id:int}/vitals.csv")

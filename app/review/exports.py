@@ -1,17 +1,21 @@
-"""CSV exports of the audit log and of vitals, streamed in batches (product-spec §5 "Review").
+"""Exports of the audit log and of vitals, streamed in batches (product-spec §5 "Review").
 
 Nothing here holds a whole export in memory: rows are read with keyset pagination (``seq > last``
 or ``id > last``, ``LIMIT`` a batch), each batch in its own short read transaction, and written
-out as CSV text batch by batch. Every export first fixes its upper bound (the chain head, the
-newest vitals id) so that it is a stable snapshot even while rows are appended meanwhile; both
-tables are append-only, so a row read once never changes.
+out batch by batch. Every export first fixes its upper bound (the chain head, the newest vitals
+id) so that it is a stable snapshot even while rows are appended meanwhile; both tables are
+append-only, so a row read once never changes.
+
+The audit log comes in two forms. The CSV is for reading in a spreadsheet: like the vitals CSV,
+a cell that a spreadsheet would run as a formula gets a leading apostrophe, because anyone can
+put text into the log (a failed sign-in records the browser string it was sent with). The JSON
+Lines file is the evidence: one entry per line, every stored column verbatim, so that the hash
+chain can be recomputed from it alone (``check_audit_jsonl``, ``stepwise audit verify-export``).
 
 Filters are checked before anything is streamed (``ExportError``, answered 422). Times in the
-files are ISO 8601 UTC with microseconds and ``Z``, the audit log's canonical spelling: with an
-empty cell read as NULL, the hash of an audit row can be recomputed from its CSV fields alone
-(app.audit.chain). Time filters accept ISO 8601 with an offset, a time without one (taken as
-UTC) or a date (midnight UTC), and select ``since <= time <= until``, as the audit search
-page does.
+files are ISO 8601 UTC with microseconds and ``Z``, the audit log's canonical spelling. Time
+filters accept ISO 8601 with an offset, a time without one (the facility's time zone) or a date
+(midnight there), and select ``since <= time <= until``, as the audit search page does.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from sqlalchemy import Select, String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import localtime
-from app.audit.chain import HASHED_FIELDS, format_datetime
+from app.audit.chain import GENESIS_HASH, HASHED_FIELDS, entry_hash, format_datetime
 from app.audit.model import HEAD_ID, AuditChainHead, AuditEvent
 from app.auth.models import User
 from app.db import DEFERRED_BEGIN
 from app.session.models import DesensitizationSession, VitalsSet
+from app.text import text_problem
 from app.vitals.validation import MEASURED_FIELDS
 
 BATCH_SIZE: Final = 500
@@ -76,8 +81,8 @@ VITALS_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula. Free text typed at the
-# bedside (notes, reasons) gets a leading apostrophe in the vitals CSV; the audit CSV stays
-# verbatim because it is evidence whose hashes must be recomputable from it.
+# bedside (notes, reasons) gets a leading apostrophe in the vitals CSV, and so does every cell of
+# the audit CSV (its verbatim form is the JSON Lines export).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -104,13 +109,23 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        shown = text if len(text) <= 32 else text[:32] + "…"
         raise ExportError(
-            f"{name} must be an ISO 8601 time such as 2026-11-21T09:30:00Z, got {shown!r}", name
+            f"{name} must be an ISO 8601 time such as 2026-11-21T09:30:00Z, got {_shown(text)!r}",
+            name,
         ) from None
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         value = value.replace(tzinfo=localtime.zone())
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in the year 0 in UTC
+        raise ExportError(
+            f"{name} must be a time between the years 1 and 9999 in UTC, got {_shown(text)!r}",
+            name,
+        ) from None
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 32 else text[:32] + "…"
 
 
 def text_filter(name: str, raw: str | None, max_chars: int) -> str | None:
@@ -119,8 +134,9 @@ def text_filter(name: str, raw: str | None, max_chars: int) -> str | None:
     text = raw.strip()
     if len(text) > max_chars:
         raise ExportError(f"{name} must have at most {max_chars} characters", name)
-    if "\x00" in text:
-        raise ExportError(f"{name} contains a NUL character", name)
+    problem = text_problem(text)
+    if problem:
+        raise ExportError(f"{name} must be plain text on one line: it {problem}", name)
     return text
 
 
@@ -134,14 +150,19 @@ class TimeRange:
         start, end = parse_time("since", since), parse_time("until", until)
         if start is not None and end is not None and start > end:
             raise ExportError(
-                f"since ({format_datetime(start)}) is after until ({format_datetime(end)})",
-                "since",
+                f"since ({_utc_text(start)}) is after until ({_utc_text(end)})", "since"
             )
         return cls(start, end)
 
     def as_dict(self) -> dict[str, str]:
         given = {"since": self.since, "until": self.until}
-        return {k: format_datetime(v) for k, v in given.items() if v is not None}
+        return {k: _utc_text(v) for k, v in given.items() if v is not None}
+
+
+def _utc_text(value: datetime) -> str:
+    """A filter's UTC time as the audit log spells times, its year always in four digits (the
+    platform's strftime drops the zeros of the year 1)."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def id_filter(name: str, raw: str | None) -> int | None:
@@ -232,7 +253,9 @@ def csv_text(rows: Iterable[Sequence[Any]]) -> str:
 
 
 def audit_row(row: Mapping[str, Any]) -> list[str]:
-    return [_cell(row[name]) for name in AUDIT_COLUMNS]
+    """One audit entry as CSV cells, each made safe to open in a spreadsheet: some columns hold
+    text the client chose, even before signing in (the browser string of a failed sign-in)."""
+    return [_free_text(_cell(row[name])) for name in AUDIT_COLUMNS]
 
 
 def vitals_row(row: Mapping[str, Any]) -> list[str]:
@@ -276,6 +299,93 @@ def vitals_row(row: Mapping[str, Any]) -> list[str]:
     cells.append("" if oxygen is None else str(bool(oxygen)).lower())
     cells.append(localtime.local(row["recorded_at"], "%Y-%m-%d %H:%M:%S %Z"))
     return cells
+
+
+# --- JSON Lines ----------------------------------------------------------------------------
+
+
+def audit_json_line(row: Mapping[str, Any]) -> str:
+    """One audit entry as one line of JSON: every stored column under its own name, verbatim
+    (times in the canonical spelling the hash covers), ``\\uXXXX`` escapes for anything beyond
+    ASCII so that no character of the text can end the line early."""
+    entry = {name: row[name] for name in AUDIT_COLUMNS}
+    entry["occurred_at"] = format_datetime(entry["occurred_at"])
+    return json.dumps(entry, ensure_ascii=True, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """What ``check_audit_jsonl`` found. ``gaps`` counts the places where the file skips
+    entries (a filtered export); ``problem`` names the first bad line, None when intact."""
+
+    entries: int
+    first_seq: int | None
+    last_seq: int | None
+    last_hash: str | None
+    gaps: int
+    line: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def whole_chain(self) -> bool:
+        """Every entry from the first one on, without a gap (an unfiltered export)."""
+        return self.ok and self.first_seq == 1 and self.gaps == 0
+
+
+def check_audit_jsonl(lines: Iterable[str]) -> ExportCheck:
+    """Recompute the hash of every entry of an audit JSON Lines export and check that each
+    entry that directly follows another links to its hash (the first entry of the log to the
+    genesis value). Blank lines are skipped."""
+    entries = gaps = 0
+    first: dict[str, Any] | None = None
+    last: dict[str, Any] | None = None
+
+    def found(line: int | None = None, problem: str | None = None) -> ExportCheck:
+        return ExportCheck(
+            entries=entries,
+            first_seq=None if first is None else first["seq"],
+            last_seq=None if last is None else last["seq"],
+            last_hash=None if last is None else last["hash"],
+            gaps=gaps,
+            line=line,
+            problem=problem,
+        )
+
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            return found(number, "not a line of JSON")
+        if not isinstance(entry, dict) or sorted(entry) != sorted(AUDIT_COLUMNS):
+            return found(number, f"not an audit entry with the fields {', '.join(AUDIT_COLUMNS)}")
+        seq = entry["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            return found(number, f"seq {seq!r} is not a whole number from 1")
+        try:
+            recomputed = entry_hash(entry)
+        except ValueError as exc:
+            return found(number, f"seq {seq}: contents cannot be hashed: {exc}")
+        if recomputed != entry["hash"]:
+            return found(number, f"seq {seq}: hash does not match its contents")
+        if last is None:
+            if seq == 1 and entry["prev_hash"] != GENESIS_HASH:
+                return found(number, "seq 1: prev_hash is not the genesis value")
+        elif seq <= last["seq"]:
+            return found(number, f"seq {seq}: duplicate or out of order (follows {last['seq']})")
+        elif seq > last["seq"] + 1:
+            gaps += 1
+        elif entry["prev_hash"] != last["hash"]:
+            return found(number, f"seq {seq}: prev_hash does not link to seq {last['seq']}")
+        first = first or entry
+        last = entry
+        entries += 1
+    return found()
 
 
 # --- queries ---------------------------------------------------------------------------------
@@ -388,6 +498,18 @@ async def stream_audit_csv(
     batches = _batches(sessionmaker, audit_query(filters), _audit.c.seq, _chain_head, batch_size)
     async for rows in batches:
         yield csv_text(audit_row(row) for row in rows).encode()
+
+
+async def stream_audit_jsonl(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    filters: AuditFilters,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> AsyncIterator[bytes]:
+    """The matching audit entries in ``seq`` order up to the chain head, one JSON line each."""
+    batches = _batches(sessionmaker, audit_query(filters), _audit.c.seq, _chain_head, batch_size)
+    async for rows in batches:
+        yield "".join(audit_json_line(row) for row in rows).encode()
 
 
 async def stream_vitals_csv(

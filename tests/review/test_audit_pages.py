@@ -1,7 +1,9 @@
-"""Audit search: who may see it, each filter, keyset pages, and the integrity check on demand."""
+"""Audit search: who may see it, each filter, keyset pages, and the integrity check on demand
+(a POST with the CSRF token: it writes its result into the log)."""
 
 from __future__ import annotations
 
+import httpx
 from bs4 import BeautifulSoup
 from sqlalchemy import select
 
@@ -83,22 +85,67 @@ def test_filters_pages_and_roles(
         assert answer.status_code == 422 and says in answer.text
 
 
-def test_the_integrity_check_runs_on_demand_and_is_recorded(
+def without_csrf_header(client: SignedInClient, path: str, **kwargs) -> httpx.Response:
+    """A POST as the client would send it, but without the X-CSRF-Token header it adds."""
+    request = client.build_request("POST", path, **kwargs)
+    del request.headers["x-csrf-token"]
+    return client.send(request)
+
+
+def test_the_integrity_check_is_a_post_with_the_csrf_token_and_is_recorded(
     session_server: SessionServer,
     team: dict[str, SignedInClient],
     accounts,
     database_url: str,
 ) -> None:
-    before = len(audit_rows(database_url, action="audit.verify"))
-    page = team["auditor"].get("/audit/verify")
-    assert page.status_code == 200
-    status = BeautifulSoup(page.text, "html.parser").select_one("#chain-status")
+    auditor = team["auditor"]
+    name = accounts["auditor"].username
+    checks = len(audit_rows(database_url, action="audit.verify"))
+    mine = len(audit_rows(database_url, actor_username=name))
+
+    # What a link on another site makes the browser send (a top-level GET, the sign-in cookie
+    # riding along) writes nothing any more.
+    answer = auditor.get("/audit/verify", headers={"sec-fetch-site": "cross-site"})
+    assert answer.status_code == 405
+    assert auditor.get("/audit/verify").status_code == 405
+    assert len(audit_rows(database_url, actor_username=name)) == mine
+
+    # A cross-site POST is refused before any route runs; one without the token, or with a
+    # wrong one, is refused (and the refusal recorded) without checking or recording a check.
+    cross = auditor.post(
+        "/audit/verify",
+        data={"csrf_token": auditor.csrf_token},
+        headers={"sec-fetch-site": "cross-site"},
+    )
+    assert cross.status_code == 403 and "cross-site" in cross.text
+    for form in ({}, {"csrf_token": "not-the-token"}):
+        refused = without_csrf_header(auditor, "/audit/verify", data=form)
+        assert refused.status_code == 403 and "CSRF" in refused.text, form
+    denied = audit_rows(database_url, action="access.denied", actor_username=name)
+    assert [d.entity_id for d in denied[-2:]] == ["POST /audit/verify"] * 2
+    assert len(audit_rows(database_url, action="audit.verify")) == checks
+
+    # The page's button is a form that posts its CSRF token, as a browser submits it.
+    page = BeautifulSoup(auditor.get("/audit").text, "html.parser")
+    form = page.select_one("form[action='/audit/verify']")
+    assert form is not None and form["method"] == "post"
+    assert form.select_one("button[type=submit]") is not None
+    fields = {i["name"]: i["value"] for i in form.select("input[type=hidden]")}
+    assert fields == {"csrf_token": auditor.csrf_token}
+    answer = without_csrf_header(auditor, form["action"], data=fields)
+    assert answer.status_code == 200
+    status = BeautifulSoup(answer.text, "html.parser").select_one("#chain-status")
     assert status is not None and "intact" in status.get_text()
-    checks = audit_rows(database_url, action="audit.verify")
-    assert len(checks) == before + 1
-    assert '"ok":true' in (checks[-1].after_json or "").replace(" ", "")
-    assert checks[-1].actor_username == accounts["auditor"].username
-    assert team["nurse"].get("/audit/verify").status_code == 403
+    recorded = audit_rows(database_url, action="audit.verify")
+    assert len(recorded) == checks + 1
+    assert '"ok":true' in (recorded[-1].after_json or "").replace(" ", "")
+    assert recorded[-1].actor_username == name
+
+    # htmx and scripts send the token as a header instead: the same.
+    assert auditor.post("/audit/verify").status_code == 200
+    assert len(audit_rows(database_url, action="audit.verify")) == checks + 2
+    assert team["nurse"].post("/audit/verify").status_code == 403
+    assert len(audit_rows(database_url, action="audit.verify")) == checks + 2
 
 
 def test_opening_a_report_is_logged_as_an_export(

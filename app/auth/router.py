@@ -120,16 +120,23 @@ async def login_submit(
             request=request_info(request),
         )
     except LoginRefused as refused:
-        return _login_page(
+        page = _login_page(
             request,
             next_path=next_path,
             error=refused.message,
             status_code=refused.status_code,
         )
+        _say_when_to_retry(page, refused)
+        return page
     response = RedirectResponse(next_path, status_code=303)
     _set_session_cookie(request, response, new_login.token)
     response.delete_cookie(_nonce_cookie_name(request), path="/")
     return response
+
+
+def _say_when_to_retry(response: Response, refused: LoginRefused) -> None:
+    if refused.retry_after is not None:
+        response.headers["Retry-After"] = str(refused.retry_after)
 
 
 def _set_session_cookie(request: Request, response: Response, token: str) -> None:
@@ -171,7 +178,9 @@ async def _sign_in_in_place(request: Request, db: AsyncSession) -> Response:
             request=request_info(request),
         )
     except LoginRefused as refused:
-        return JSONResponse({"detail": refused.message}, status_code=refused.status_code)
+        answer = JSONResponse({"detail": refused.message}, status_code=refused.status_code)
+        _say_when_to_retry(answer, refused)
+        return answer
     user = new_login.signed_in.user
     response = JSONResponse(
         {

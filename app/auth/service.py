@@ -100,6 +100,13 @@ class NewLogin:
 
 
 @dataclass(frozen=True)
+class Unlocked:
+    username: str
+    failures_cleared: int
+    throttles_ended: int
+
+
+@dataclass(frozen=True)
 class DemoLogin:
     username: str
     role: str
@@ -623,6 +630,46 @@ async def login(
     )
     await db.commit()
     return NewLogin(token=token, signed_in=SignedIn.of(user, session))
+
+
+async def unlock(
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    *,
+    actor: Actor,
+    username: str,
+    reason: str | None,
+    request: RequestInfo | None = None,
+) -> Unlocked:
+    """Forget every failed sign-in of this user name, from every address, and end its
+    throttles: the next attempt is heard at once. Throttles of an address across names are
+    left to run out."""
+    name = normalise_username(username)
+    if not reason or not reason.strip():
+        raise AccountError(f"give a reason to unlock {name}", field="reason")
+    user = await db.scalar(select(User).where(User.username == name))
+    if user is None:
+        await db.rollback()  # end the read transaction: a refusal holds no lock
+        raise AccountError(f"no user {name!r}", field="username")
+    now = clock.now()
+    key = _failure_key(settings, name)
+    cleared = await db.execute(delete(LoginFailure).where(LoginFailure.username_key == key))
+    failures = cleared.rowcount or 0  # type: ignore[attr-defined]
+    throttles = await _end_throttles(db, settings, now, LoginThrottle.username_key == key)
+    await audit_service.append(
+        db,
+        at=now,
+        actor=actor,
+        action="user.unlock",
+        entity="user",
+        entity_id=str(user.id),
+        after={"failures_cleared": failures, "throttles_ended": throttles},
+        reason=reason,
+        request=request,
+    )
+    await db.commit()
+    return Unlocked(username=user.username, failures_cleared=failures, throttles_ended=throttles)
 
 
 async def resolve(

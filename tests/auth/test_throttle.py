@@ -20,10 +20,11 @@ from app.audit import AuditEvent, RequestInfo
 from app.audit.model import AuditChainHead
 from app.auth import refusals, service, throttle
 from app.auth.models import LoginFailure, LoginThrottle, User
-from app.auth.service import LoginRefused
+from app.auth.service import AccountError, LoginRefused
 from app.clock import ManualClock
 from app.config import Settings
 from tests.auth.test_sessions import new_user
+from tests.support import TEST_ACTOR
 
 T0 = datetime(2031, 3, 4, 8, 0, tzinfo=UTC)
 POLICY = throttle.Policy(max_failures=5, window=timedelta(minutes=15))
@@ -336,3 +337,36 @@ async def test_unknown_names_are_throttled_without_naming_them(
     throttled = [e for e in rows if e.action == "auth.login_throttled"]
     assert len(throttled) == 1 and throttled[0].entity_id is None
     assert all(typed not in (e.after_json or "") + (e.reason or "") for e in rows)
+
+
+# --- unlock ---------------------------------------------------------------------------------------
+
+
+async def test_unlock_forgets_the_failures_of_a_name_from_every_address_and_is_audited(
+    db: AsyncSession, clock: ManualClock, settings: Settings
+) -> None:
+    username, password = await new_user(db, clock)
+    addresses = [address() for _ in range(3)]
+    for addr in addresses:
+        for _ in range(settings.login_max_failures + 1):
+            await attempt(db, clock, settings, username, "guess-123456", addr)
+        assert await attempt(db, clock, settings, username, password, addr) == 429
+
+    with pytest.raises(AccountError, match="give a reason"):
+        await service.unlock(db, clock, settings, actor=TEST_ACTOR, username=username, reason="  ")
+    with pytest.raises(AccountError, match="no user 'ghost"):
+        await service.unlock(
+            db, clock, settings, actor=TEST_ACTOR, username="ghost-x1", reason="asked by phone"
+        )
+    before = await last_seq(db)
+    unlocked = await service.unlock(
+        db, clock, settings, actor=TEST_ACTOR, username=username.upper(), reason="typo storm"
+    )
+    assert unlocked == service.Unlocked(username, failures_cleared=15, throttles_ended=3)
+    events = await audit_since(db, before)
+    assert [e.action for e in events] == ["auth.login_throttle_ended"] * 3 + ["user.unlock"]
+    unlock_event = events[-1]
+    assert (unlock_event.actor_username, unlock_event.reason) == ("test-setup", "typo storm")
+    assert json.loads(unlock_event.after_json) == {"failures_cleared": 15, "throttles_ended": 3}
+    for addr in addresses:
+        assert await attempt(db, clock, settings, username, password, addr) == 200

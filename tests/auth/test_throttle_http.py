@@ -1,4 +1,4 @@
-"""Sign-in throttling through real HTTP, on a server whose person clock is manual (the
+"""Sign-in throttling and unlock through real HTTP, on a server whose person clock is manual (the
 backoff is then exact, whatever the machine's speed).
 
 Client addresses: the server believes X-Forwarded-For from 127.0.0.1 (uvicorn's default trust of
@@ -26,7 +26,7 @@ from app.config import Settings
 from app.db import create_engine, session_factory
 from app.main import create_app
 from tests.conftest import run_server
-from tests.support import create_account, login_form_token, run_async
+from tests.support import Account, SignedInClient, create_account, login_form_token, run_async
 
 
 @dataclass
@@ -201,3 +201,55 @@ def test_a_flood_of_throttled_sign_ins_writes_at_most_two_audit_entries(
         "auth.login",
     ]
     assert rows[1]["after"]["refused"] == 50
+
+
+# --- unlock ---------------------------------------------------------------------------------------
+
+
+def throttle(client: httpx.Client, account: Account, addr: str) -> None:
+    for _ in range(5):
+        assert json_login(client, account.username, "guess-123456", addr).status_code == 401
+    assert json_login(client, account.username, account.password, addr).status_code == 429
+
+
+def test_an_admin_unlocks_a_user_name_through_the_api_with_a_reason(
+    server: Server, client: httpx.Client, database_url: str, accounts: dict[str, Account]
+) -> None:
+    nurse = create_account(database_url, "nurse")
+    places = [address(), address()]
+    for addr in places:
+        throttle(client, nurse, addr)
+    admin = SignedInClient(server.base_url, accounts["admin"])
+    colleague = SignedInClient(server.base_url, accounts["nurse"])
+    try:
+        url = f"/api/v1/users/{nurse.username}/unlock"
+        assert colleague.post(url, json={"reason": "she asked"}).status_code == 403
+        no_reason = admin.post(url)
+        assert no_reason.status_code == 422
+        assert no_reason.json() == {
+            "detail": f"give a reason to unlock {nurse.username}",
+            "field": "reason",
+        }
+        assert admin.post("/api/v1/users/ghost-zz/unlock", json={"reason": "x"}).status_code == 404
+        before = last_seq(database_url)
+        unlocked = admin.post(url, json={"reason": "locked out by a typo storm"})
+        assert unlocked.status_code == 200, unlocked.text
+        assert unlocked.json() == {
+            "username": nurse.username,
+            "failures_cleared": 10,
+            "throttles_ended": 2,
+        }
+        audited = [
+            r for r in audit_rows(database_url, after=before) if r["action"] == "user.unlock"
+        ]
+        assert len(audited) == 1
+        assert (audited[0]["actor"], audited[0]["reason"]) == (
+            accounts["admin"].username,
+            "locked out by a typo storm",
+        )
+    finally:
+        admin.close()
+        colleague.close()
+    # At once, without waiting, from both places.
+    for addr in places:
+        assert json_login(client, nurse.username, nurse.password, addr).status_code == 200

@@ -25,6 +25,7 @@ from app.auth.permissions import ROLES
 from app.clock import Clock
 from app.config import Settings
 from app.db import DEFERRED_BEGIN
+from app.text import text_problem
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 # Writing last_seen_at on every request would make every read a write; a minute is precise
@@ -147,6 +148,24 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
+def _account_name(username: str) -> str:
+    """The normalised user name, refused before any query when it is not plain text."""
+    name = normalise_username(username)
+    problem = text_problem(name)
+    if problem:
+        raise AccountError(
+            f"user name must be plain text on one line: it {problem}", field="username"
+        )
+    return name
+
+
+def _checked_reason(reason: str | None) -> str | None:
+    problem = None if reason is None else text_problem(reason, multiline=True)
+    if problem:
+        raise AccountError(f"reason must be plain text: it {problem}", field="reason")
+    return reason
+
+
 # --- accounts ---------------------------------------------------------------------------------
 
 
@@ -162,7 +181,7 @@ async def create_user(
     request: RequestInfo | None = None,
     is_demo: bool = False,
 ) -> User:
-    name = normalise_username(username)
+    name = _account_name(username)
     if not USERNAME_PATTERN.match(name):
         raise AccountError(
             "user name must be 2-64 characters: lower-case letters, digits, '.', '_' or '-', "
@@ -177,6 +196,11 @@ async def create_user(
     title = (display_name or "").strip() or name
     if len(title) > 120:
         raise AccountError("display name must have at most 120 characters", field="display_name")
+    problem = text_problem(title)
+    if problem:
+        raise AccountError(
+            f"display name must be plain text on one line: it {problem}", field="display_name"
+        )
     if await db.scalar(select(User.id).where(User.username == name)) is not None:
         await db.rollback()  # end the read transaction: a refusal holds no lock
         raise AccountError(f"user {name!r} already exists", field="username")
@@ -216,7 +240,8 @@ async def set_disabled(
     request: RequestInfo | None = None,
 ) -> User:
     """Disable (ending every session of the user at once) or enable an account."""
-    name = normalise_username(username)
+    name = _account_name(username)
+    reason = _checked_reason(reason)
     user = await db.scalar(select(User).where(User.username == name))
     refusal = None
     if user is None:
@@ -520,6 +545,11 @@ async def login(
     request: RequestInfo,
 ) -> NewLogin:
     name = normalise_username(username)
+    problem = text_problem(name)
+    if problem:
+        # Refused before any query (PostgreSQL cannot even compare a NUL): nothing was tried,
+        # so nothing is written.
+        raise LoginRefused(f"the user name must be plain text: it {problem}", status_code=422)
     now = clock.now()
     policy = throttle_policy(settings)
     key = _failure_key(settings, name)
@@ -645,7 +675,8 @@ async def unlock(
     """Forget every failed sign-in of this user name, from every address, and end its
     throttles: the next attempt is heard at once. Throttles of an address across names are
     left to run out."""
-    name = normalise_username(username)
+    name = _account_name(username)
+    reason = _checked_reason(reason)
     if not reason or not reason.strip():
         raise AccountError(f"give a reason to unlock {name}", field="reason")
     user = await db.scalar(select(User).where(User.username == name))

@@ -370,3 +370,51 @@ async def test_unlock_forgets_the_failures_of_a_name_from_every_address_and_is_a
     assert json.loads(unlock_event.after_json) == {"failures_cleared": 15, "throttles_ended": 3}
     for addr in addresses:
         assert await attempt(db, clock, settings, username, password, addr) == 200
+
+
+# --- user names that are not plain text -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["a\x00b", "nurse\x00", "nu\u202erse", "a\x1bb", "\x00"])
+async def test_a_user_name_with_control_characters_is_refused_and_changes_nothing(
+    db: AsyncSession, clock: ManualClock, settings: Settings, typed: str
+) -> None:
+    before = await last_seq(db)
+    failures = await db.scalar(select(func.count()).select_from(LoginFailure))
+    await db.rollback()
+    refused = await refusal(db, clock, settings, typed, "whatever-123", address())
+    assert refused.status_code == 422
+    assert refused.message.startswith("the user name must be plain text: it contains U+")
+    assert await audit_since(db, before) == []
+    assert await db.scalar(select(func.count()).select_from(LoginFailure)) == failures
+
+
+async def test_accounts_with_control_characters_are_refused(
+    db: AsyncSession, clock: ManualClock, settings: Settings
+) -> None:
+    with pytest.raises(AccountError, match="plain text") as name:
+        await service.create_user(
+            db, clock, actor=TEST_ACTOR, username="a\x00b", role="nurse", password="long-enough"
+        )
+    assert name.value.field == "username"
+    with pytest.raises(AccountError, match="plain text") as title:
+        await service.create_user(
+            db,
+            clock,
+            actor=TEST_ACTOR,
+            username=f"ok{secrets.token_hex(3)}",
+            role="nurse",
+            password="long-enough",
+            display_name="Dr \u202eevil",
+        )
+    assert title.value.field == "display_name"
+    username, _ = await new_user(db, clock)
+    for kwargs in ({"username": "a\x00b"}, {"username": username, "reason": "left\x00"}):
+        with pytest.raises(AccountError, match="plain text"):
+            await service.set_disabled(
+                db, clock, actor=TEST_ACTOR, disabled=True, **{"reason": "left", **kwargs}
+            )
+        with pytest.raises(AccountError, match="plain text"):
+            await service.unlock(
+                db, clock, settings, actor=TEST_ACTOR, **{"reason": "asked", **kwargs}
+            )

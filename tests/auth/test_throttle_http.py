@@ -1,5 +1,5 @@
-"""Sign-in throttling and unlock through real HTTP, on a server whose person clock is manual (the
-backoff is then exact, whatever the machine's speed).
+"""Sign-in throttling, unlock and odd user names through real HTTP, on a server whose person
+clock is manual (the backoff is then exact, whatever the machine's speed).
 
 Client addresses: the server believes X-Forwarded-For from 127.0.0.1 (uvicorn's default trust of
 the local proxy, as in production behind Caddy); each test checks that the address it sent is the
@@ -253,3 +253,49 @@ def test_an_admin_unlocks_a_user_name_through_the_api_with_a_reason(
     # At once, without waiting, from both places.
     for addr in places:
         assert json_login(client, nurse.username, nurse.password, addr).status_code == 200
+
+
+# --- user names that are not plain text -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["a\x00b", "\x00", "nurse\x00\x00", "a\x07b"])
+def test_a_user_name_with_control_characters_gets_a_clear_422_and_changes_nothing(
+    client: httpx.Client, database_url: str, typed: str
+) -> None:
+    addr = address()
+    failures = failure_count(database_url)
+    form = form_login(client, typed, "whatever-123", addr)
+    assert form.status_code == 422, form.text
+    assert "the user name must be plain text" in form.text
+    in_place = json_login(client, typed, "whatever-123", addr)
+    assert in_place.status_code == 422, in_place.text
+    assert in_place.json()["detail"].startswith("the user name must be plain text: it contains")
+    assert audit_rows(database_url, addr=addr) == []
+    assert failure_count(database_url) == failures
+
+
+def test_account_routes_refuse_control_characters_in_user_names(
+    server: Server, database_url: str, accounts: dict[str, Account]
+) -> None:
+    admin = SignedInClient(server.base_url, accounts["admin"])
+    try:
+        before = last_seq(database_url)
+        created = admin.post(
+            "/api/v1/users",
+            json={"username": "a\x00b", "role": "nurse", "password": "long-enough-pw"},
+        )
+        assert created.status_code == 422 and created.json()["field"] == "username"
+        page = admin.post(
+            "/admin/users",
+            data={"username": "a\x00b", "role": "nurse", "password": "long-enough-pw"},
+        )
+        assert page.status_code == 422 and "plain text" in page.text
+        for change in ("disable", "enable", "unlock"):
+            answer = admin.post(f"/api/v1/users/a%00b/{change}", json={"reason": "test"})
+            assert answer.status_code == 422, answer.text
+            assert "plain text" in answer.json()["detail"]
+        assert [
+            r for r in audit_rows(database_url, after=before) if r["action"] != "auth.login"
+        ] == []
+    finally:
+        admin.close()

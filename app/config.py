@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     # signed in longer than the absolute timeout (about a shift).
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
-    # Login throttling: after this many failures within the window, further attempts for that
-    # user name (or from that address, at 4x the count) are refused until the window passes.
+    # Login throttling (app/auth/throttle.py): after this many failures of one user name from
+    # one address within the window (from one address for any name: 4x the count), each further
+    # attempt there waits 1 s, 2 s, 4 s … up to the window. Other addresses are never blocked.
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Extra origins (scheme://host[:port]) allowed for unsafe requests and websocket

@@ -141,6 +141,35 @@ def enable(
     typer.echo(_set_disabled(username, False, None, database_url))
 
 
+@user_cli.command("unlock")
+def unlock(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required; kept in the audit log).")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Forget the failed sign-ins of a user name from every address: it may sign in at once."""
+    if not reason or not reason.strip():
+        raise _fail(f"give a reason to unlock {username} with --reason")
+
+    async def work(db: AsyncSession, settings: Settings) -> str:
+        unlocked = await service.unlock(
+            db,
+            clock_from_settings(settings),
+            settings,
+            actor=_cli_actor(),
+            username=username,
+            reason=reason,
+        )
+        return (
+            f"unlocked {unlocked.username}: {unlocked.failures_cleared} failed sign-in(s) "
+            f"forgotten, {unlocked.throttles_ended} throttle(s) ended"
+        )
+
+    typer.echo(_run(database_url, work))
+
+
 @user_cli.command("seed-demo")
 def seed_demo(database_url: DatabaseUrl = None) -> None:
     """On an empty database, create one demo account per role and print the demo logins."""

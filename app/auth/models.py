@@ -1,10 +1,10 @@
-"""Accounts, server-side login sessions and failed-login records."""
+"""Accounts, server-side login sessions, failed-login records and sign-in throttles."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
@@ -53,7 +53,7 @@ class LoginFailure(Base):
 
     __tablename__ = "login_failure"
     __table_args__ = (
-        Index("ix_login_failure_username_key_at", "username_key", "at"),
+        Index("ix_login_failure_username_key_client_addr_at", "username_key", "client_addr", "at"),
         Index("ix_login_failure_client_addr_at", "client_addr", "at"),
     )
 
@@ -61,3 +61,22 @@ class LoginFailure(Base):
     username_key: Mapped[str] = mapped_column(String(64), nullable=False)
     client_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class LoginThrottle(Base):
+    """The refusals of one open sign-in throttle: of one user name (keyed like LoginFailure)
+    from one address, or of one address for any name (`username_key` "*"). The first refusal
+    is audited; the others are only counted here, and reported in one audit entry when the
+    throttle ends, so a flood of refused attempts does not queue on the audit log."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("username_key", "client_addr"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    client_addr: Mapped[str] = mapped_column(String(64), nullable=False)  # "" when unknown
+    # Named in the summary entry, when the user name is an account's.
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    refused: Mapped[int] = mapped_column(Integer, nullable=False)

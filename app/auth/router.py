@@ -21,7 +21,7 @@ from app.auth.dependencies import (
     session_cookie_name,
 )
 from app.auth.permissions import ROLE_TITLES, ROLES, is_allowed
-from app.auth.schemas import AccountChange, Me, UserCreate, UserOut
+from app.auth.schemas import AccountChange, Me, UserCreate, UserOut, UserUnlocked
 from app.auth.service import AccountError, LoginRefused, SignedIn
 from app.templating import templates
 
@@ -120,16 +120,23 @@ async def login_submit(
             request=request_info(request),
         )
     except LoginRefused as refused:
-        return _login_page(
+        page = _login_page(
             request,
             next_path=next_path,
             error=refused.message,
             status_code=refused.status_code,
         )
+        _say_when_to_retry(page, refused)
+        return page
     response = RedirectResponse(next_path, status_code=303)
     _set_session_cookie(request, response, new_login.token)
     response.delete_cookie(_nonce_cookie_name(request), path="/")
     return response
+
+
+def _say_when_to_retry(response: Response, refused: LoginRefused) -> None:
+    if refused.retry_after is not None:
+        response.headers["Retry-After"] = str(refused.retry_after)
 
 
 def _set_session_cookie(request: Request, response: Response, token: str) -> None:
@@ -171,7 +178,9 @@ async def _sign_in_in_place(request: Request, db: AsyncSession) -> Response:
             request=request_info(request),
         )
     except LoginRefused as refused:
-        return JSONResponse({"detail": refused.message}, status_code=refused.status_code)
+        answer = JSONResponse({"detail": refused.message}, status_code=refused.status_code)
+        _say_when_to_retry(answer, refused)
+        return answer
     user = new_login.signed_in.user
     response = JSONResponse(
         {
@@ -389,6 +398,35 @@ async def api_enable_user(
     signed_in: SignedIn = require_permission("user.manage"),
 ) -> UserOut | JSONResponse:
     return await _api_change(request, db, signed_in, username, False, body)
+
+
+@api.post("/users/{username}/unlock", response_model=UserUnlocked)
+async def api_unlock_user(
+    request: Request,
+    username: str,
+    db: DB,
+    body: AccountChange | None = None,
+    signed_in: SignedIn = require_permission("user.manage"),
+) -> UserUnlocked | JSONResponse:
+    """Forget the failed sign-ins of a user name from every address, ending its throttles.
+    A reason is required; it is kept in the audit log."""
+    try:
+        unlocked = await service.unlock(
+            db,
+            request.app.state.person_clock,
+            request.app.state.settings,
+            actor=signed_in.actor,
+            username=username,
+            reason=body.reason if body else None,
+            request=request_info(request),
+        )
+    except AccountError as error:
+        return _account_error(error, 404 if error.message.startswith("no user") else 422)
+    return UserUnlocked(
+        username=unlocked.username,
+        failures_cleared=unlocked.failures_cleared,
+        throttles_ended=unlocked.throttles_ended,
+    )
 
 
 async def _api_change(

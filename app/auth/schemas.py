@@ -20,6 +20,12 @@ class AccountChange(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class UserUnlocked(BaseModel):
+    username: str
+    failures_cleared: int  # failed sign-ins forgotten, from every address
+    throttles_ended: int
+
+
 class UserOut(BaseModel):
     id: int
     username: str

@@ -143,3 +143,89 @@ def test_seed_demo_leaves_a_database_with_real_accounts_alone(empty_database_url
     result = stepwise("user", "seed-demo", "--database-url", empty_database_url)
     assert result.returncode == 0
     assert result.stdout.strip() == "no demo logins (this database has its own accounts)"
+
+
+def test_unlock_lets_a_throttled_user_name_sign_in_at_once_and_is_audited(
+    database_url: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from app.audit import AuditEvent, RequestInfo
+    from app.auth import service
+    from app.auth.models import LoginFailure
+    from app.clock import RealClock
+    from app.config import Settings
+    from app.db import create_engine, session_factory
+
+    account = create_account(database_url, "nurse")
+    settings = Settings(database_url=database_url, env="test")
+    addr = f"10.66.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+
+    async def with_db(work):
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    async def fail_twelve_times(db) -> None:
+        # Twelve recent failures from one place: a wait of over two minutes from there.
+        key = service._failure_key(settings, account.username)
+        now = datetime.now(UTC)
+        db.add_all(LoginFailure(username_key=key, client_addr=addr, at=now) for _ in range(12))
+        await db.commit()
+
+    async def sign_in(db) -> int:
+        try:
+            await service.login(
+                db,
+                RealClock(),
+                settings,
+                username=account.username,
+                password=account.password,
+                request=RequestInfo(client_addr=addr),
+            )
+        except service.LoginRefused as refused:
+            return refused.status_code
+        return 200
+
+    async def last_unlock(db) -> AuditEvent | None:
+        return await db.scalar(
+            select(AuditEvent)
+            .where(AuditEvent.action == "user.unlock")
+            .order_by(AuditEvent.seq.desc())
+        )
+
+    run_async(lambda: with_db(fail_twelve_times))
+    assert run_async(lambda: with_db(sign_in)) == 429
+    same_secret = {"STEPWISE_SECRET_KEY": settings.secret_key.get_secret_value()}
+    no_reason = stepwise(
+        "user", "unlock", account.username, "--database-url", database_url, env=same_secret
+    )
+    assert one_line_error(no_reason) == (
+        f"error: give a reason to unlock {account.username} with --reason"
+    )
+    assert "no user 'ghost'" in one_line_error(
+        stepwise("user", "unlock", "ghost", "--reason", "x", "--database-url", database_url)
+    )
+    unlocked = stepwise(
+        "user",
+        "unlock",
+        account.username,
+        "--reason",
+        "locked out at the bedside",
+        "--database-url",
+        database_url,
+        env=same_secret,
+    )
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert unlocked.stdout.strip() == (
+        f"unlocked {account.username}: 12 failed sign-in(s) forgotten, 1 throttle(s) ended"
+    )
+    assert run_async(lambda: with_db(sign_in)) == 200
+    event = run_async(lambda: with_db(last_unlock))
+    assert event is not None and event.actor_username.startswith("cli:")
+    assert event.reason == "locked out at the bedside"

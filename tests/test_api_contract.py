@@ -35,6 +35,8 @@ RULES_NO_SCHEMA_STATES = {
     ("PATCH", "/api/v1/patients/{patient_id}"): "as creating a patient",
     ("POST", "/api/v1/sessions"): "the protocol's numbers depend on its template and unit; "
     "a plan copied must be of the same drug; the index reaction's screening",
+    ("GET", "/api/v1/patients/{patient_id}/history"): "planned_at between the years 2000 and "
+    "2100 (anything else is a typing error)",
     ("POST", "/api/v1/sessions/{session_id}/checklist"): "premedication times not in the "
     "future; 'none needed' needs a reason",
     ("POST", "/api/v1/sessions/{session_id}/plan/edit"): "which fields an insert, an edit or a "

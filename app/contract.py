@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 REFUSAL_REF = "#/components/schemas/Refusal"
 VALIDATION_REF = "#/components/schemas/ValidationRefusal"
 # Every /api/ operation may answer these; each with the Refusal shape (422: either shape).
@@ -177,12 +178,17 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        methods: set[str] = set()
-        for route in request.app.router.routes:
-            match, _ = route.matches({**request.scope, "method": "GET"})
-            if match != Match.NONE:
-                methods |= set(getattr(route, "methods", None) or ())
-        headers["Allow"] = ", ".join(sorted(methods))
+        # Ask the router, method by method, which ones this path answers (included routers
+        # do not list their routes' methods).
+        methods = [
+            method
+            for method in HTTP_METHODS
+            if any(
+                route.matches({**request.scope, "method": method})[0] == Match.FULL
+                for route in request.app.router.routes
+            )
+        ]
+        headers["Allow"] = ", ".join(methods)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=headers)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

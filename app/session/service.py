@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -37,6 +38,7 @@ from app.protocol.parsing import ProtocolRequest, build_from_request, parse_posi
 from app.protocol.screening import IndexReaction, screen
 from app.session import codec, history
 from app.session import machine as M
+from app.session.errors import STATUS_OF_KIND, ConfirmationNeeded, Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
@@ -56,52 +58,13 @@ from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, e
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
 DEFAULT_DILUENT = "0.9 % sodium chloride"
-STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
-
-
-class SessionError(Exception):
-    """A refused request: HTTP status, one-line reason, and the current state when useful."""
-
-    def __init__(
-        self,
-        status_code: int,
-        detail: str,
-        current: dict[str, Any] | None = None,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.current = current
-        self.field = field
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"detail": self.detail}
-        if self.field:
-            body["field"] = self.field
-        if self.current is not None:
-            body["current"] = self.current
-        return body
-
-
-class ConfirmationNeeded(SessionError):
-    """Values that meet an alarm condition, or lie far from the baseline (a typing error?), are
-    saved only when the client confirms them."""
-
-    def __init__(self, findings: list[dict[str, Any]], doubts: list[dict[str, Any]]) -> None:
-        messages = "; ".join([*(f["message"] for f in findings), *(d["message"] for d in doubts)])
-        super().__init__(422, f"confirm these values before they are saved: {messages}")
-        self.findings = findings
-        self.doubts = doubts
-
-    def body(self) -> dict[str, Any]:
-        return {
-            **super().body(),
-            "needs_confirmation": self.findings,
-            "far_from_baseline": self.doubts,
-            "confirm_with": {"confirm": True},
-        }
+# The alarm board's refusals in the session's words.
+ALARM_REFUSAL_KIND: dict[str, Kind] = {
+    "unknown": "not_found",
+    "state": "state",
+    "invalid": "invalid",
+}
 
 
 @dataclass(frozen=True)
@@ -160,7 +123,7 @@ async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> Dese
         query = query.with_for_update().execution_options(populate_existing=True)
     row = await db.scalar(query)
     if row is None:
-        raise SessionError(404, f"no session {session_id}")
+        raise Refusal("not_found", f"no session {session_id}")
     return row
 
 
@@ -209,7 +172,7 @@ async def _create_session(
 ) -> DesensitizationSession:
     patient = await db.get(Patient, new.patient_id)
     if patient is None:
-        raise SessionError(404, f"no patient {new.patient_id}", field="patient_id")
+        raise Refusal("not_found", f"no patient {new.patient_id}", field="patient_id")
     request, edits, index = new.protocol, [], new.index_reaction
     if new.copy_from is not None:
         request, edits, copied_index = await _copied_plan(db, new)
@@ -217,13 +180,13 @@ async def _create_session(
     assert request is not None and index is not None  # the request schema sees to it
     screening = screen(index)
     if not screening.may_desensitize:
-        raise SessionError(422, " ".join(screening.reasons), field="index_reaction")
+        raise Refusal("invalid", " ".join(screening.reasons), field="index_reaction")
     try:
         protocol = build_from_request(request, strict_options=False)
         for edit in edits:
             protocol = apply_edit(protocol, edit)
     except ProtocolError as error:
-        raise SessionError(422, error.message, field=error.field) from None
+        raise Refusal("invalid", error.message, field=error.field) from None
     now = clock.now()
     (drug_history,) = [
         h
@@ -328,15 +291,17 @@ async def _create_session(
 
 
 async def _nurse_id(db: AsyncSession, username: str | None) -> int | None:
-    """The id of the nurse a session is assigned to; a clear 422 for anyone else."""
+    """The id of the nurse a session is assigned to; a clear refusal for anyone else."""
     if not username:
         return None
     user = await db.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None or user.disabled_at is not None:
-        raise SessionError(422, f"no active user {username!r} to assign", field="assigned_nurse")
+        raise Refusal("invalid", f"no active user {username!r} to assign", field="assigned_nurse")
     if user.role != "nurse":
-        raise SessionError(
-            422, f"{username} is a {user.role}, not a nurse: assign a nurse", field="assigned_nurse"
+        raise Refusal(
+            "invalid",
+            f"{username} is a {user.role}, not a nurse: assign a nurse",
+            field="assigned_nurse",
         )
     return user.id
 
@@ -361,12 +326,12 @@ async def assign(
     current = summary(row)
     if row.status in M.TERMINAL:
         await db.rollback()
-        raise SessionError(
-            409, f"the session is {current['status']}; nothing more can be done", current
+        raise Refusal(
+            "state", f"the session is {current['status']}; nothing more can be done", current
         )
     try:
         nurse_id = await _nurse_id(db, assigned_nurse)
-    except SessionError:
+    except Refusal:
         await db.rollback()
         raise
     before = {"location": row.location, "assigned_nurse_id": row.assigned_nurse_id}
@@ -414,14 +379,14 @@ async def _copied_plan(
     assert new.copy_from is not None
     source = await db.get(DesensitizationSession, new.copy_from)
     if source is None:
-        raise SessionError(404, f"no session {new.copy_from} to copy", field="copy_from")
+        raise Refusal("not_found", f"no session {new.copy_from} to copy", field="copy_from")
     if source.patient_id != new.patient_id:
-        raise SessionError(
-            422, f"session {source.id} belongs to another patient", field="copy_from"
+        raise Refusal(
+            "invalid", f"session {source.id} belongs to another patient", field="copy_from"
         )
     if H.drug_key(source.drug) != H.drug_key(new.drug):
-        raise SessionError(
-            422,
+        raise Refusal(
+            "invalid",
             f"session {source.id} gave {source.drug}, not {new.drug}: copy a plan of the same drug",
             field="copy_from",
         )
@@ -605,8 +570,7 @@ async def run_alarm_command(
     if isinstance(result, logic.Refused):
         current = summary(row)
         await db.rollback()
-        status = {"unknown": 404, "state": 409, "invalid": 422}.get(result.kind, 409)
-        raise SessionError(status, result.reason, current)
+        raise Refusal(ALARM_REFUSAL_KIND.get(result.kind, "state"), result.reason, current)
     state = codec.loads(row.state_json)
     board, technical_events = _technical_alarms(result.board, state, now)
     events = [*result.events, *technical_events]
@@ -648,7 +612,8 @@ async def run_command(
     follow_up: M.Command | None = None,
     alarm_work: AlarmWork | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Returns (HTTP status, body). Refusals are answers too: audited and, with a key, kept.
+    """Returns (status, body). A refusal of the machine is an answer too: audited and, with a
+    key, kept, then raised.
 
     `follow_up` is a second command that belongs to the same act (vitals that meet reaction
     criteria open the reaction): applied in the same transaction when the first is accepted,
@@ -662,8 +627,8 @@ async def run_command(
     if expected_version is not None and expected_version != row.version:
         current = summary(row)
         await db.rollback()
-        raise SessionError(
-            409,
+        raise Refusal(
+            "stale",
             f"the session changed (version {current['version']}, you "
             f"expected {expected_version}); reload and try again",
             current,
@@ -671,8 +636,7 @@ async def run_command(
     now = clock.now()
     result = M.decide(state, command, M.Ctx(now, caller.actor.role, caller.actor.user_id))
     if isinstance(result, M.Refused):
-        status = STATUS_OF_REFUSAL[result.kind]
-        body = {"detail": result.reason, "current": summary(row)}
+        refusal = Refusal(result.kind, result.reason, summary(row))
         await audit_service.append(
             db,
             at=now,
@@ -684,9 +648,9 @@ async def run_command(
             after=summary(row),
             request=caller.request,
         )
-        await _remember(db, caller, idempotency_key, fingerprint, status, body, now)
+        await _remember_refusal(db, caller, idempotency_key, fingerprint, refusal, now)
         await db.commit()
-        return status, body
+        raise refusal
     if follow_up is not None:
         second = M.decide(
             result.state, follow_up, M.Ctx(now, caller.actor.role, caller.actor.user_id)
@@ -761,9 +725,9 @@ async def preview(
     now = clock.now()
     result = M.decide(state, command, M.Ctx(now, caller.actor.role, caller.actor.user_id))
     if isinstance(result, M.Refused):
-        body = {"detail": result.reason, "current": summary(row)}
+        current = summary(row)
         await db.rollback()
-        return STATUS_OF_REFUSAL[result.kind], body
+        raise Refusal(result.kind, result.reason, current)
     body = await _view(db, row, result.state, now)
     await db.rollback()
     new = result.state
@@ -808,8 +772,9 @@ async def _replay(
     )
     await db.rollback()
     if not same:
-        # 409, not 422: the request is well formed; it conflicts with the first use of its key.
-        raise SessionError(409, "this Idempotency-Key was used for a different request")
+        # A conflict, not invalid: the request is well formed; it conflicts with the first use
+        # of its key.
+        raise Refusal("conflict", "this Idempotency-Key was used for a different request")
     return status, json.loads(body)
 
 
@@ -834,6 +799,19 @@ async def _remember(
             created_at=now,
         )
     )
+
+
+async def _remember_refusal(
+    db: AsyncSession,
+    caller: Caller,
+    key: str | None,
+    fingerprint: str | None,
+    refusal: Refusal,
+    now: datetime,
+) -> None:
+    """A refusal is an answer too: a resend of the same request is refused the same way."""
+    status = STATUS_OF_KIND[refusal.kind]
+    await _remember(db, caller, key, fingerprint, status, refusal.body(), now)
 
 
 def fingerprint_of(path: str, payload: Any) -> str:
@@ -1109,7 +1087,7 @@ async def edit_plan(
             protocol = apply_edit(protocol, each)
     except ProtocolError as error:
         await db.rollback()
-        raise SessionError(422, error.message, field=error.field) from None
+        raise Refusal("invalid", error.message, field=error.field) from None
     summary_text = json.dumps(edit, sort_keys=True, default=str)
 
     async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
@@ -1224,15 +1202,15 @@ async def set_thresholds(
     current = summary(row)
     if row.status in M.TERMINAL:
         await db.rollback()
-        raise SessionError(
-            409, f"the session is {current['status']}; nothing more can be done", current
+        raise Refusal(
+            "state", f"the session is {current['status']}; nothing more can be done", current
         )
     before = json.loads(row.thresholds_json)
     try:
         changed = thresholds_of(row).with_overrides(overrides)
     except ValueError as error:
         await db.rollback()
-        raise SessionError(422, str(error), field="overrides") from None
+        raise Refusal("invalid", str(error), field="overrides") from None
     after = {name: str(value) for name, value in changed.overrides().items()}
     now = clock.now()
     row.thresholds_json = json.dumps(after, sort_keys=True)
@@ -1291,8 +1269,8 @@ async def record_vitals(
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
-    """Save a vitals set. Impossible values are refused (422 naming field and range); one that
-    meets an alarm condition is not saved until confirmed (422 naming the values); once saved,
+    """Save a vitals set. Impossible values are refused (invalid, naming field and range); one
+    that meets an alarm condition is not saved until confirmed (naming the values); once saved,
     one that meets reaction criteria opens a reaction and pauses the session in the same
     transaction."""
     row = await load(db, session_id, lock=True)  # lock first: a racing resend sees our answer
@@ -1304,7 +1282,7 @@ async def record_vitals(
     reading = validate_vitals(raw, spirometry_required=required)
     if isinstance(reading, VitalsRefusal):
         await db.rollback()
-        raise SessionError(422, reading.message, field=",".join(reading.fields))
+        raise Refusal("invalid", reading.message, field=",".join(reading.fields))
     evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
     if evaluation.needs_confirmation and not confirmed:
         await db.rollback()
@@ -1387,13 +1365,13 @@ async def amend_vitals(
     reason = reason.strip()
     if not reason:
         await db.rollback()
-        raise SessionError(422, "an amendment needs a reason", field="reason")
+        raise Refusal("invalid", "an amendment needs a reason", field="reason")
     original = await db.scalar(
         select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
     )
     if original is None:
         await db.rollback()
-        raise SessionError(404, f"no vitals set {vitals_id} in session {session_id}")
+        raise Refusal("not_found", f"no vitals set {vitals_id} in session {session_id}")
     reading_id = original.reading_id or original.id
     newest_id = await db.scalar(
         select(VitalsSet.id)
@@ -1402,8 +1380,8 @@ async def amend_vitals(
     )
     if newest_id is not None and newest_id != vitals_id:
         await db.rollback()
-        raise SessionError(
-            409, f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})"
+        raise Refusal(
+            "state", f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})"
         )
     latest_reading = await db.scalar(
         select(VitalsSet.reading_id)
@@ -1417,8 +1395,8 @@ async def amend_vitals(
         reading.status_of(f) is not None for f in ("fev1_l", "peak_flow_l_min")
     ):
         await db.rollback()
-        raise SessionError(
-            422,
+        raise Refusal(
+            "invalid",
             "spirometry is required: record fev1_l or peak_flow_l_min, or mark one "
             "unable_to_obtain or refused with a reason",
             field="spirometry",
@@ -1482,7 +1460,7 @@ async def check_open_reaction(db: AsyncSession, session_id: int, number: int) ->
             if open_reaction
             else "there is no open reaction"
         )
-        raise SessionError(409, detail, current)
+        raise Refusal("state", detail, current)
 
 
 async def people_of(
@@ -1735,7 +1713,9 @@ async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_i
         await db.rollback()
         return False
     caller = Caller(SYSTEM_ACTOR, RequestInfo())
-    await run_command(db, clock, doorbell, caller, session_id, M.TimerFired(generation))
+    # A refusal of the machine is committed (audited) with the claim: the timer is spent.
+    with suppress(Refusal):
+        await run_command(db, clock, doorbell, caller, session_id, M.TimerFired(generation))
     return True
 
 

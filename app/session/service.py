@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,22 +36,19 @@ from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
-from app.session import codec, history
+from app.session import codec, history, store
 from app.session import machine as M
 from app.session.errors import STATUS_OF_KIND, ConfirmationNeeded, Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
     IdempotentAnswer,
-    SessionEvent,
-    SessionPlanStep,
-    SessionReaction,
     SessionSnapshot,
     SessionTimer,
-    StepSegment,
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
+from app.session.store import load, lock_unless_busy
 from app.vitals import news2
 from app.vitals.grading import suggest_grade
 from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, evaluate
@@ -100,31 +97,6 @@ def summary(row: DesensitizationSession) -> dict[str, Any]:
         "version": row.version,
         "current_step": row.current_step,
     }
-
-
-async def lock_unless_busy(db: AsyncSession, session_id: int) -> bool:
-    """Lock the session row for a timer, or say it is busy: FOR UPDATE SKIP LOCKED on
-    PostgreSQL, so a process never waits on another that is firing the same timer or on a
-    command under way (the timer stays pending; the next pass, a moment later, fires it).
-    SQLite has one writer at a time already."""
-    locked = await db.scalar(
-        select(DesensitizationSession.id)
-        .where(DesensitizationSession.id == session_id)
-        .with_for_update(skip_locked=True)
-    )
-    return locked is not None
-
-
-async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> DesensitizationSession:
-    query = select(DesensitizationSession).where(DesensitizationSession.id == session_id)
-    if lock:
-        # FOR UPDATE on PostgreSQL (SQLite writers are already serialized). populate_existing:
-        # after waiting for the lock, take the row as committed, not an object read before.
-        query = query.with_for_update().execution_options(populate_existing=True)
-    row = await db.scalar(query)
-    if row is None:
-        raise Refusal("not_found", f"no session {session_id}")
-    return row
 
 
 # --- creating ----------------------------------------------------------------------------------
@@ -245,8 +217,8 @@ async def _create_session(
     )
     db.add(row)
     await db.flush()
-    _sync_plan(db, row.id, state, existing=0)
-    seq = await _append_events(
+    store.sync_plan(db, row.id, state, existing=0)
+    seq = await store.append_events(
         db,
         row,
         (
@@ -260,11 +232,11 @@ async def _create_session(
                 },
             ),
         ),
-        caller,
+        caller.actor,
         now,
         state.version,
     )
-    await _snapshot(db, row, now)
+    await store.snapshot(db, row, now)
     await audit_service.append(
         db,
         at=now,
@@ -338,11 +310,11 @@ async def assign(
     after = {"location": location, "assigned_nurse_id": nurse_id}
     now = clock.now()
     row.location, row.assigned_nurse_id, row.updated_at = location, nurse_id, now
-    seq = await _append_events(
+    seq = await store.append_events(
         db,
         row,
         (M.Event("assigned", {"location": location, "nurse": assigned_nurse}),),
-        caller,
+        caller.actor,
         now,
         row.version,
     )
@@ -359,7 +331,7 @@ async def assign(
     )
     await db.flush()
     body = await _view(db, row, codec.loads(row.state_json), now)
-    await _snapshot(db, row, now)
+    await store.snapshot(db, row, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     await doorbell.announce(db, row.id, seq)
     await db.commit()
@@ -434,13 +406,6 @@ AlarmWork = Callable[
 def board_of(row: DesensitizationSession, speed: float = 1.0) -> logic.AlarmBoard:
     """The session's alarms, with escalation delays in person time for a clock this fast."""
     return alarm_board.loads(row.alarms_json, logic.AlarmSettings.for_speed(speed))
-
-
-async def _write_board(
-    db: AsyncSession, row: DesensitizationSession, board: logic.AlarmBoard
-) -> None:
-    row.alarms_json = alarm_board.dumps(board)
-    await alarm_service.sync(db, row.id, board)
 
 
 def _as_session_events(events: list[logic.Event]) -> tuple[M.Event, ...]:
@@ -574,14 +539,16 @@ async def run_alarm_command(
     state = codec.loads(row.state_json)
     board, technical_events = _technical_alarms(result.board, state, now)
     events = [*result.events, *technical_events]
-    await _write_board(db, row, board)
+    await store.write_board(db, row, board)
     await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
     row.updated_at = now
-    seq = await _append_events(db, row, _as_session_events(events), caller, now, row.version)
+    seq = await store.append_events(
+        db, row, _as_session_events(events), caller.actor, now, row.version
+    )
     await _audit_alarm_events(db, row, events, caller, now)
     await db.flush()
     body = await _view(db, row, state, now)
-    await _snapshot(db, row, now)
+    await store.snapshot(db, row, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     if events:
         await doorbell.announce(db, row.id, seq)
@@ -669,16 +636,16 @@ async def run_command(
     board, technical_events = _technical_alarms(board, new, now)
     alarm_events += technical_events
     if alarm_events:
-        await _write_board(db, row, board)
+        await store.write_board(db, row, board)
     await alarm_service.set_check(db, row.id, technical.next_change(new, now, _technical()))
-    _write_state(row, new, now)
-    await _sync_rows(db, row.id, state, new, now)
+    store.write_state(row, new, now)
+    await store.sync_rows(db, row.id, state, new, now)
     if extra is not None:
         await extra(db, row, new)
     if result.timer_changed:
-        await _replace_timer(db, row.id, new)
-    seq = await _append_events(
-        db, row, result.events + _as_session_events(alarm_events), caller, now, new.version
+        await store.replace_timer(db, row.id, new)
+    seq = await store.append_events(
+        db, row, result.events + _as_session_events(alarm_events), caller.actor, now, new.version
     )
     await _audit_alarm_events(db, row, alarm_events, caller, now)
     await audit_service.append(
@@ -707,7 +674,7 @@ async def run_command(
         )
     await db.flush()
     body = await _view(db, row, new, now)
-    await _snapshot(db, row, now)
+    await store.snapshot(db, row, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     await doorbell.announce(db, row.id, seq)
     await db.commit()
@@ -819,145 +786,6 @@ def fingerprint_of(path: str, payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _write_state(row: DesensitizationSession, state: M.SessionState, now: datetime) -> None:
-    row.status = state.status
-    row.version = state.version
-    row.current_step = state.current
-    row.state_json = codec.dumps(state)
-    row.updated_at = now
-
-
-async def _sync_rows(
-    db: AsyncSession, session_id: int, old: M.SessionState, new: M.SessionState, now: datetime
-) -> None:
-    if old.plan != new.plan:
-        # A draft edit or a resume replaces the steps from some position on (steps already run
-        # never change): rewrite the rows from the first position that differs.
-        first = next(
-            (
-                i
-                for i, (a, b) in enumerate(zip(old.plan.steps, new.plan.steps, strict=False))
-                if a != b
-            ),
-            min(len(old.plan.steps), len(new.plan.steps)),
-        )
-        await db.execute(
-            delete(SessionPlanStep).where(
-                SessionPlanStep.session_id == session_id, SessionPlanStep.position >= first
-            )
-        )
-        await db.flush()
-        _sync_plan(db, session_id, new, existing=first)
-    book = ledger(new.plan, new.segments, now)
-    existing = {
-        s.ordinal: s
-        for s in await db.scalars(select(StepSegment).where(StepSegment.session_id == session_id))
-    }
-    for ordinal, delivery in enumerate(book.deliveries):
-        segment = delivery.segment
-        stored = existing.get(ordinal)
-        if stored is None:
-            db.add(
-                StepSegment(
-                    session_id=session_id,
-                    ordinal=ordinal,
-                    step_position=segment.step,
-                    solution=segment.solution,
-                    rate_ml_h=segment.rate_ml_h,
-                    started_at=segment.started_at,
-                    stopped_at=segment.stopped_at,
-                    volume_ml=delivery.volume_ml,
-                    dose=delivery.dose,
-                )
-            )
-        elif stored.stopped_at is None:
-            stored.stopped_at = segment.stopped_at
-            stored.volume_ml = delivery.volume_ml
-            stored.dose = delivery.dose
-    reactions = {
-        r.number: r
-        for r in await db.scalars(
-            select(SessionReaction).where(SessionReaction.session_id == session_id)
-        )
-    }
-    for reaction in new.reactions:
-        stored = reactions.get(reaction.number)
-        if stored is None:
-            stored = SessionReaction(
-                session_id=session_id,
-                number=reaction.number,
-                onset_at=reaction.onset_at,
-                at_step=reaction.at_step,
-            )
-            db.add(stored)
-        stored.symptoms_json = json.dumps(list(reaction.symptoms))
-        stored.findings_json = json.dumps(list(reaction.findings))
-        stored.brown_grade = reaction.brown_grade
-        stored.ctcae_grade = reaction.ctcae_grade
-        stored.resolved_at = reaction.resolved_at
-        stored.treatments_json = json.dumps([codec.encode(t) for t in reaction.treatments])
-        stored.note = reaction.note
-        stored.outcome = reaction.outcome
-        stored.closed_by_abort = reaction.closed_by_abort
-
-
-def _sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing: int) -> None:
-    for position, step in enumerate(state.plan.steps[existing:], start=existing):
-        db.add(
-            SessionPlanStep(
-                session_id=session_id,
-                position=position,
-                solution=step.solution,
-                rate_ml_h=step.rate_ml_h,
-                minutes=step.minutes,
-                dose=step.dose,
-                origin=step.origin,
-                of_step=step.of_step,
-            )
-        )
-
-
-async def _replace_timer(db: AsyncSession, session_id: int, state: M.SessionState) -> None:
-    await db.execute(
-        update(SessionTimer)
-        .where(
-            SessionTimer.session_id == session_id,
-            SessionTimer.status == "pending",
-        )
-        .values(status="cancelled")
-    )
-    if state.deadline is not None and state.status not in M.TERMINAL:
-        db.add(
-            SessionTimer(
-                session_id=session_id,
-                generation=state.timer_generation,
-                due_at=state.deadline,
-                status="pending",
-            )
-        )
-
-
-async def _snapshot(db: AsyncSession, row: DesensitizationSession, now: datetime) -> None:
-    """Keep what the session is after this change, under its last event's seq (once: a change
-    that added no event changed nothing the timeline shows)."""
-    exists = await db.get(SessionSnapshot, (row.id, row.last_event_seq))
-    if exists is not None:
-        return
-    upto = await db.scalar(select(func.max(VitalsSet.id)).where(VitalsSet.session_id == row.id))
-    db.add(
-        SessionSnapshot(
-            session_id=row.id,
-            seq=row.last_event_seq,
-            at=now,
-            version=row.version,
-            state_json=row.state_json,
-            alarms_json=row.alarms_json,
-            thresholds_json=row.thresholds_json,
-            vitals_upto=upto or 0,
-        )
-    )
-
-
 async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any] | None:
     """The session's view as its screens and its API showed it once the change that wrote event
     `seq` was committed (one change can write several events: vitals that open a reaction and
@@ -997,33 +825,6 @@ async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any]
         row.diluent,
     )
     return view(then, state, snap.at, vitals, age, await people_of(db, then, state))
-
-
-async def _append_events(
-    db: AsyncSession,
-    row: DesensitizationSession,
-    events: tuple[M.Event, ...],
-    caller: Caller,
-    now: datetime,
-    version: int,
-) -> int:
-    seq = row.last_event_seq
-    for event in events:
-        seq += 1
-        db.add(
-            SessionEvent(
-                session_id=row.id,
-                seq=seq,
-                at=now,
-                kind=event.kind,
-                data_json=json.dumps(event.data, sort_keys=True, default=str),
-                actor_id=caller.actor.user_id,
-                actor_role=caller.actor.role,
-                version=version,
-            )
-        )
-    row.last_event_seq = seq
-    return seq
 
 
 # --- editing a draft plan ----------------------------------------------------------------------
@@ -1215,11 +1016,11 @@ async def set_thresholds(
     now = clock.now()
     row.thresholds_json = json.dumps(after, sort_keys=True)
     row.updated_at = now
-    seq = await _append_events(
+    seq = await store.append_events(
         db,
         row,
         (M.Event("thresholds_changed", {"before": before, "after": after, "reason": reason}),),
-        caller,
+        caller.actor,
         now,
         row.version,
     )
@@ -1237,7 +1038,7 @@ async def set_thresholds(
     )
     await db.flush()
     body = await _view(db, row, codec.loads(row.state_json), now)
-    await _snapshot(db, row, now)
+    await store.snapshot(db, row, now)
     await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
     await doorbell.announce(db, row.id, seq)
     await db.commit()

@@ -11,6 +11,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -36,19 +37,19 @@ from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
-from app.session import codec, history, store
+from app.session import codec, history, store, unit_of_work
 from app.session import machine as M
-from app.session.errors import STATUS_OF_KIND, ConfirmationNeeded, Kind, Refusal
+from app.session.errors import ConfirmationNeeded, Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
-    IdempotentAnswer,
     SessionSnapshot,
     SessionTimer,
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
 from app.session.store import load, lock_unless_busy
+from app.session.unit_of_work import Caller, KeptRefusal, Work
 from app.vitals import news2
 from app.vitals.grading import suggest_grade
 from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, evaluate
@@ -62,12 +63,6 @@ ALARM_REFUSAL_KIND: dict[str, Kind] = {
     "state": "state",
     "invalid": "invalid",
 }
-
-
-@dataclass(frozen=True)
-class Caller:
-    actor: Actor
-    request: RequestInfo
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ async def create_session(
     """The new session's row; or, for a resend of a request already answered (the same
     Idempotency-Key from the same person), the first answer (status, body), and nothing
     written."""
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    replayed = await unit_of_work.replay(db, caller, idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
     try:
@@ -126,7 +121,7 @@ async def create_session(
     except IntegrityError:
         # Two sends of one request at once: the other committed first; answer as it did.
         await db.rollback()
-        replayed = await _replay(db, caller, idempotency_key, fingerprint)
+        replayed = await unit_of_work.replay(db, caller, idempotency_key, fingerprint)
         if replayed is None:
             raise
         return replayed
@@ -255,10 +250,8 @@ async def _create_session(
     )
     if idempotency_key is not None:
         answer = await current_view(db, row, now)
-        await _remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
+        await unit_of_work.remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
+    await unit_of_work.commit_and_ring(db, doorbell, row.id, seq)
     return row
 
 
@@ -291,52 +284,64 @@ async def assign(
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
     """Where the patient sits and who nurses them: shown on the board, audited, an event."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    current = summary(row)
+
+    async def decide(work: Work) -> None:
+        row = work.row
+        _refuse_if_ended(row)
+        nurse_id = await _nurse_id(db, assigned_nurse)
+        before = {"location": row.location, "assigned_nurse_id": row.assigned_nurse_id}
+        after = {"location": location, "assigned_nurse_id": nurse_id}
+        row.location, row.assigned_nurse_id, row.updated_at = location, nurse_id, work.now
+        event = M.Event("assigned", {"location": location, "nurse": assigned_nurse})
+        await work.append((event,), row.version, ring=True)
+        await _audit(work, "session.assign", before=before, after=after)
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
+
+
+def _refuse_if_ended(row: DesensitizationSession) -> None:
     if row.status in M.TERMINAL:
-        await db.rollback()
+        current = summary(row)
         raise Refusal(
             "state", f"the session is {current['status']}; nothing more can be done", current
         )
-    try:
-        nurse_id = await _nurse_id(db, assigned_nurse)
-    except Refusal:
-        await db.rollback()
-        raise
-    before = {"location": row.location, "assigned_nurse_id": row.assigned_nurse_id}
-    after = {"location": location, "assigned_nurse_id": nurse_id}
-    now = clock.now()
-    row.location, row.assigned_nurse_id, row.updated_at = location, nurse_id, now
-    seq = await store.append_events(
-        db,
-        row,
-        (M.Event("assigned", {"location": location, "nurse": assigned_nurse}),),
-        caller.actor,
-        now,
-        row.version,
-    )
+
+
+async def _audit(work: Work, action: str, **entry: Any) -> None:
+    """One audit entry about this session, by the caller, at the unit's time."""
     await audit_service.append(
-        db,
-        at=now,
-        actor=caller.actor,
-        action="session.assign",
+        work.db,
+        at=work.now,
+        actor=work.caller.actor,
+        action=action,
         entity="session",
-        entity_id=str(row.id),
-        before=before,
-        after=after,
-        request=caller.request,
+        entity_id=str(work.row.id),
+        request=work.caller.request,
+        **entry,
     )
-    await db.flush()
-    body = await _view(db, row, codec.loads(row.state_json), now)
-    await store.snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
-    return 200, body
+
+
+async def _run(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    decide: unit_of_work.Decide,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    return await unit_of_work.run(
+        db,
+        clock,
+        doorbell,
+        caller,
+        session_id,
+        decide,
+        view=_view,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
 
 
 def _placeholder(new: NewSession, now: datetime) -> H.PastSession:
@@ -412,24 +417,9 @@ def _as_session_events(events: list[logic.Event]) -> tuple[M.Event, ...]:
     return tuple(M.Event(f"alarm_{e.kind}", dict(e.data)) for e in events)
 
 
-async def _audit_alarm_events(
-    db: AsyncSession,
-    row: DesensitizationSession,
-    events: list[logic.Event],
-    caller: Caller,
-    now: datetime,
-) -> None:
+async def _audit_alarm_events(work: Work, events: list[logic.Event]) -> None:
     for event in events:
-        await audit_service.append(
-            db,
-            at=now,
-            actor=caller.actor,
-            action=f"alarm.{event.kind}",
-            entity="session",
-            entity_id=str(row.id),
-            after=dict(event.data),
-            request=caller.request,
-        )
+        await _audit(work, f"alarm.{event.kind}", after=dict(event.data))
 
 
 def _technical() -> technical.TechnicalSettings:
@@ -526,42 +516,28 @@ async def run_alarm_command(
     on_escalated: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Acknowledge, pause the audio, escalate: one transaction under the session row lock."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    now = clock.now()
-    result = change(board_of(row, clock.speed), now)
-    if isinstance(result, logic.Refused):
-        current = summary(row)
-        await db.rollback()
-        raise Refusal(ALARM_REFUSAL_KIND.get(result.kind, "state"), result.reason, current)
-    state = codec.loads(row.state_json)
-    board, technical_events = _technical_alarms(result.board, state, now)
-    events = [*result.events, *technical_events]
-    await store.write_board(db, row, board)
-    await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
-    row.updated_at = now
-    seq = await store.append_events(
-        db, row, _as_session_events(events), caller.actor, now, row.version
-    )
-    await _audit_alarm_events(db, row, events, caller, now)
-    await db.flush()
-    body = await _view(db, row, state, now)
-    await store.snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    if events:
-        await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    if events:
-        doorbell.ring(row.id, seq)
-    if on_escalated is not None:  # after the commit: the record does not wait for the network
-        for event in events:
-            if event.kind == "escalated":
-                on_escalated(
-                    {"event": "alarm.escalated", "session_id": session_id, **dict(event.data)}
-                )
-    return 200, body
+
+    async def decide(work: Work) -> None:
+        row, now = work.row, work.now
+        result = change(board_of(row, clock.speed), now)
+        if isinstance(result, logic.Refused):
+            kind = ALARM_REFUSAL_KIND.get(result.kind, "state")
+            raise Refusal(kind, result.reason, summary(row))
+        state = codec.loads(row.state_json)
+        board, technical_events = _technical_alarms(result.board, state, now)
+        events = [*result.events, *technical_events]
+        await store.write_board(db, row, board)
+        await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
+        row.updated_at = now
+        await work.append(_as_session_events(events), row.version, ring=bool(events))
+        await _audit_alarm_events(work, events)
+        if on_escalated is not None:  # after the commit: the record does not wait for the network
+            for event in events:
+                if event.kind == "escalated":
+                    data = {"event": "alarm.escalated", "session_id": session_id, **event.data}
+                    work.after_commit.append(partial(on_escalated, data))
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 async def run_command(
@@ -580,48 +556,46 @@ async def run_command(
     alarm_work: AlarmWork | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Returns (status, body). A refusal of the machine is an answer too: audited and, with a
-    key, kept, then raised.
+    key, kept, then raised."""
+
+    async def decide(work: Work) -> None:
+        await _decide(work, command, expected_version, extra, follow_up, alarm_work)
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
+
+
+async def _decide(
+    work: Work,
+    command: M.Command,
+    expected_version: int | None = None,
+    extra: ExtraWrite | None = None,
+    follow_up: M.Command | None = None,
+    alarm_work: AlarmWork | None = None,
+) -> None:
+    """Run the machine on the locked session and write what it decided.
 
     `follow_up` is a second command that belongs to the same act (vitals that meet reaction
     criteria open the reaction): applied in the same transaction when the first is accepted,
     and simply left out when the machine refuses it."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
+    db, row, now, actor = work.db, work.row, work.now, work.caller.actor
     state = codec.loads(row.state_json)
     name = M.COMMAND_NAMES[type(command)]
     if expected_version is not None and expected_version != row.version:
         current = summary(row)
-        await db.rollback()
         raise Refusal(
             "stale",
             f"the session changed (version {current['version']}, you "
             f"expected {expected_version}); reload and try again",
             current,
         )
-    now = clock.now()
-    result = M.decide(state, command, M.Ctx(now, caller.actor.role, caller.actor.user_id))
+    ctx = M.Ctx(now, actor.role, actor.user_id)
+    result = M.decide(state, command, ctx)
     if isinstance(result, M.Refused):
         refusal = Refusal(result.kind, result.reason, summary(row))
-        await audit_service.append(
-            db,
-            at=now,
-            actor=caller.actor,
-            action=f"session.{name}.refused",
-            entity="session",
-            entity_id=str(row.id),
-            reason=result.reason,
-            after=summary(row),
-            request=caller.request,
-        )
-        await _remember_refusal(db, caller, idempotency_key, fingerprint, refusal, now)
-        await db.commit()
-        raise refusal
+        await _audit(work, f"session.{name}.refused", reason=result.reason, after=summary(row))
+        raise KeptRefusal(refusal)
     if follow_up is not None:
-        second = M.decide(
-            result.state, follow_up, M.Ctx(now, caller.actor.role, caller.actor.user_id)
-        )
+        second = M.decide(result.state, follow_up, ctx)
         if isinstance(second, M.Accepted):
             result = M.Accepted(
                 second.state,
@@ -630,7 +604,7 @@ async def run_command(
             )
     new = result.state
     before = summary(row)
-    board, alarm_events = board_of(row, clock.speed), []
+    board, alarm_events = board_of(row, work.clock.speed), []
     if alarm_work is not None:
         board, alarm_events = alarm_work(board, state, new, now)
     board, technical_events = _technical_alarms(board, new, now)
@@ -644,42 +618,19 @@ async def run_command(
         await extra(db, row, new)
     if result.timer_changed:
         await store.replace_timer(db, row.id, new)
-    seq = await store.append_events(
-        db, row, result.events + _as_session_events(alarm_events), caller.actor, now, new.version
-    )
-    await _audit_alarm_events(db, row, alarm_events, caller, now)
-    await audit_service.append(
-        db,
-        at=now,
-        actor=caller.actor,
-        action=f"session.{name}",
-        entity="session",
-        entity_id=str(row.id),
-        before=before,
-        after=summary(row),
-        request=caller.request,
-    )
+    events = result.events + _as_session_events(alarm_events)
+    await work.append(events, new.version, ring=True)
+    await _audit_alarm_events(work, alarm_events)
+    await _audit(work, f"session.{name}", before=before, after=summary(row))
     for override in (e for e in result.events if e.kind == "safety_override"):
         # A safety gate passed on a physician's word: its own entry, with the reason.
-        await audit_service.append(
-            db,
-            at=now,
-            actor=caller.actor,
-            action=f"session.{name}.override",
-            entity="session",
-            entity_id=str(row.id),
+        await _audit(
+            work,
+            f"session.{name}.override",
             reason=override.data["reason"],
             after={"gates": override.data["gates"]},
-            request=caller.request,
         )
-    await db.flush()
-    body = await _view(db, row, new, now)
-    await store.snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
-    return 200, body
+    work.state = new
 
 
 async def preview(
@@ -716,69 +667,6 @@ async def preview(
         for p in projection(new.plan, start, given)
     ]
     return 200, {**body, "dry_run": True, "projection": steps}
-
-
-async def _replay(
-    db: AsyncSession, caller: Caller, key: str | None, fingerprint: str | None
-) -> tuple[int, dict[str, Any]] | None:
-    """The first answer to this Idempotency-Key, if there was one. Called under the session
-    row lock, so a resend racing its original waits for it and then gets its answer."""
-    if key is None or caller.actor.user_id is None:
-        return None
-    previous = await db.scalar(
-        select(IdempotentAnswer).where(
-            IdempotentAnswer.user_id == caller.actor.user_id, IdempotentAnswer.key == key
-        )
-    )
-    if previous is None:
-        return None
-    same, status, body = (
-        previous.fingerprint == fingerprint,
-        previous.status_code,
-        previous.body_json,
-    )
-    await db.rollback()
-    if not same:
-        # A conflict, not invalid: the request is well formed; it conflicts with the first use
-        # of its key.
-        raise Refusal("conflict", "this Idempotency-Key was used for a different request")
-    return status, json.loads(body)
-
-
-async def _remember(
-    db: AsyncSession,
-    caller: Caller,
-    key: str | None,
-    fingerprint: str | None,
-    status: int,
-    body: dict[str, Any],
-    now: datetime,
-) -> None:
-    if key is None or caller.actor.user_id is None:
-        return
-    db.add(
-        IdempotentAnswer(
-            user_id=caller.actor.user_id,
-            key=key,
-            fingerprint=fingerprint or "",
-            status_code=status,
-            body_json=json.dumps(body, sort_keys=True),
-            created_at=now,
-        )
-    )
-
-
-async def _remember_refusal(
-    db: AsyncSession,
-    caller: Caller,
-    key: str | None,
-    fingerprint: str | None,
-    refusal: Refusal,
-    now: datetime,
-) -> None:
-    """A refusal is an answer too: a resend of the same request is refused the same way."""
-    status = STATUS_OF_KIND[refusal.kind]
-    await _remember(db, caller, key, fingerprint, status, refusal.body(), now)
 
 
 def fingerprint_of(path: str, payload: Any) -> str:
@@ -874,38 +762,27 @@ async def edit_plan(
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
-    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    row = await load(db, session_id)
-    edits = [*json.loads(row.plan_edits_json), edit]
-    try:
-        protocol = build_from_request(
-            ProtocolRequest(**json.loads(row.parameters_json)), strict_options=False
-        )
-        for each in edits:
-            protocol = apply_edit(protocol, each)
-    except ProtocolError as error:
-        await db.rollback()
-        raise Refusal("invalid", error.message, field=error.field) from None
-    summary_text = json.dumps(edit, sort_keys=True, default=str)
+    async def decide(work: Work) -> None:
+        edits = [*json.loads(work.row.plan_edits_json), edit]
+        try:
+            protocol = build_from_request(
+                ProtocolRequest(**json.loads(work.row.parameters_json)), strict_options=False
+            )
+            for each in edits:
+                protocol = apply_edit(protocol, each)
+        except ProtocolError as error:
+            raise Refusal("invalid", error.message, field=error.field) from None
+        summary_text = json.dumps(edit, sort_keys=True, default=str)
 
-    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
-        row.plan_edits_json = json.dumps(edits, sort_keys=True, default=str)
+        async def keep_edits(
+            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
+        ) -> None:
+            row.plan_edits_json = json.dumps(edits, sort_keys=True, default=str)
 
-    return await run_command(
-        db,
-        clock,
-        doorbell,
-        caller,
-        session_id,
-        M.EditPlan(plan_from_protocol(protocol), summary_text),
-        expected_version=expected_version,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        extra=store,
-    )
+        command = M.EditPlan(plan_from_protocol(protocol), summary_text)
+        await _decide(work, command, expected_version, extra=keep_edits)
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 # --- vitals ------------------------------------------------------------------------------------
@@ -996,54 +873,29 @@ async def set_thresholds(
 ) -> tuple[int, dict[str, Any]]:
     """A physician changes this session's alarm thresholds: validated, audited with before and
     after, and used by every vitals set from now on."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    current = summary(row)
-    if row.status in M.TERMINAL:
-        await db.rollback()
-        raise Refusal(
-            "state", f"the session is {current['status']}; nothing more can be done", current
+
+    async def decide(work: Work) -> None:
+        row = work.row
+        _refuse_if_ended(row)
+        before = json.loads(row.thresholds_json)
+        try:
+            changed = thresholds_of(row).with_overrides(overrides)
+        except ValueError as error:
+            raise Refusal("invalid", str(error), field="overrides") from None
+        after = {name: str(value) for name, value in changed.overrides().items()}
+        row.thresholds_json = json.dumps(after, sort_keys=True)
+        row.updated_at = work.now
+        event = M.Event("thresholds_changed", {"before": before, "after": after, "reason": reason})
+        await work.append((event,), row.version, ring=True)
+        await _audit(
+            work,
+            "session.thresholds",
+            before={"thresholds": before},
+            after={"thresholds": after},
+            reason=reason,
         )
-    before = json.loads(row.thresholds_json)
-    try:
-        changed = thresholds_of(row).with_overrides(overrides)
-    except ValueError as error:
-        await db.rollback()
-        raise Refusal("invalid", str(error), field="overrides") from None
-    after = {name: str(value) for name, value in changed.overrides().items()}
-    now = clock.now()
-    row.thresholds_json = json.dumps(after, sort_keys=True)
-    row.updated_at = now
-    seq = await store.append_events(
-        db,
-        row,
-        (M.Event("thresholds_changed", {"before": before, "after": after, "reason": reason}),),
-        caller.actor,
-        now,
-        row.version,
-    )
-    await audit_service.append(
-        db,
-        at=now,
-        actor=caller.actor,
-        action="session.thresholds",
-        entity="session",
-        entity_id=str(row.id),
-        before={"thresholds": before},
-        after={"thresholds": after},
-        reason=reason,
-        request=caller.request,
-    )
-    await db.flush()
-    body = await _view(db, row, codec.loads(row.state_json), now)
-    await store.snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
-    return 200, body
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 def _finding_view(finding: Finding) -> dict[str, Any]:
@@ -1074,74 +926,69 @@ async def record_vitals(
     that meets an alarm condition is not saved until confirmed (naming the values); once saved,
     one that meets reaction criteria opens a reaction and pauses the session in the same
     transaction."""
-    row = await load(db, session_id, lock=True)  # lock first: a racing resend sees our answer
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    # Asthma, or the physician's choice: FEV1 or peak flow (or why not) in every set.
-    required = codec.loads(row.state_json).checklist.spirometry_required
-    reading = validate_vitals(raw, spirometry_required=required)
-    if isinstance(reading, VitalsRefusal):
-        await db.rollback()
-        raise Refusal("invalid", reading.message, field=",".join(reading.fields))
-    evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
-    if evaluation.needs_confirmation and not confirmed:
-        await db.rollback()
-        findings = [_finding_view(f) for f in evaluation.findings]
-        doubts = [{"field": d.field, "message": d.message} for d in evaluation.suspicious]
-        raise ConfirmationNeeded(findings, doubts)
-    ok = within_limits(evaluation)
-    found, high = _finding_words(evaluation)
-    spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
-    symptoms = tuple(code for code in SYMPTOMS if code in reading.symptoms)
-    follow_up = None
-    if evaluation.meets_reaction_criteria:
-        follow_up = M.ReportReaction(
-            symptoms=symptoms,
-            note="; ".join(f.message for f in evaluation.findings),
-            findings=evaluation.clinical_findings(),
+
+    async def decide(work: Work) -> None:
+        row = work.row
+        # Asthma, or the physician's choice: FEV1 or peak flow (or why not) in every set.
+        required = codec.loads(row.state_json).checklist.spirometry_required
+        reading = validate_vitals(raw, spirometry_required=required)
+        if isinstance(reading, VitalsRefusal):
+            raise Refusal("invalid", reading.message, field=",".join(reading.fields))
+        evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
+        if evaluation.needs_confirmation and not confirmed:
+            findings = [_finding_view(f) for f in evaluation.findings]
+            doubts = [{"field": d.field, "message": d.message} for d in evaluation.suspicious]
+            raise ConfirmationNeeded(findings, doubts)
+        ok = within_limits(evaluation)
+        found, high = _finding_words(evaluation)
+        spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
+        symptoms = tuple(code for code in SYMPTOMS if code in reading.symptoms)
+        follow_up = None
+        if evaluation.meets_reaction_criteria:
+            follow_up = M.ReportReaction(
+                symptoms=symptoms,
+                note="; ".join(f.message for f in evaluation.findings),
+                findings=evaluation.clinical_findings(),
+            )
+
+        async def add_vitals(
+            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
+        ) -> None:
+            vitals = _vitals_row(
+                row.id,
+                reading,
+                ok,
+                caller,
+                clock,
+                state.status,
+                state.current,
+                baseline=state.status == "ready",
+            )
+            db.add(vitals)
+            await db.flush()
+            vitals.reading_id = vitals.id
+
+        await _decide(
+            work,
+            M.RecordVitals(
+                within_limits=ok,
+                has_spirometry=spirometry,
+                findings=found,
+                high_findings=high,
+                symptoms=symptoms,
+            ),
+            expected_version=expected_version,
+            extra=add_vitals,
+            follow_up=follow_up,
+            alarm_work=lambda board, old, new, at: alarm_board.after_vitals(
+                board,
+                evaluation,
+                new.reactions[-1] if len(new.reactions) > len(old.reactions) else None,
+                at,
+            ),
         )
 
-    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
-        vitals = _vitals_row(
-            row.id,
-            reading,
-            ok,
-            caller,
-            clock,
-            state.status,
-            state.current,
-            baseline=state.status == "ready",
-        )
-        db.add(vitals)
-        await db.flush()
-        vitals.reading_id = vitals.id
-
-    return await run_command(
-        db,
-        clock,
-        doorbell,
-        caller,
-        session_id,
-        M.RecordVitals(
-            within_limits=ok,
-            has_spirometry=spirometry,
-            findings=found,
-            high_findings=high,
-            symptoms=symptoms,
-        ),
-        expected_version=expected_version,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        extra=store,
-        follow_up=follow_up,
-        alarm_work=lambda board, old, new, at: alarm_board.after_vitals(
-            board,
-            evaluation,
-            new.reactions[-1] if len(new.reactions) > len(old.reactions) else None,
-            at,
-        ),
-    )
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 async def amend_vitals(
@@ -1159,79 +1006,72 @@ async def amend_vitals(
 ) -> tuple[int, dict[str, Any]]:
     """A correction is a new version naming the one it corrects, with a reason; the original
     stays as it was. Correcting the newest reading also corrects what the gates see."""
-    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    reason = reason.strip()
-    if not reason:
-        await db.rollback()
-        raise Refusal("invalid", "an amendment needs a reason", field="reason")
-    original = await db.scalar(
-        select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
-    )
-    if original is None:
-        await db.rollback()
-        raise Refusal("not_found", f"no vitals set {vitals_id} in session {session_id}")
-    reading_id = original.reading_id or original.id
-    newest_id = await db.scalar(
-        select(VitalsSet.id)
-        .where(VitalsSet.reading_id == reading_id)
-        .order_by(VitalsSet.version.desc())
-    )
-    if newest_id is not None and newest_id != vitals_id:
-        await db.rollback()
-        raise Refusal(
-            "state", f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})"
-        )
-    latest_reading = await db.scalar(
-        select(VitalsSet.reading_id)
-        .where(VitalsSet.session_id == session_id)
-        .order_by(VitalsSet.id.desc())
-    )
-    version, step, baseline = original.version, original.step_position, original.baseline
-    row = await load(db, session_id)
-    state = codec.loads(row.state_json)
-    if state.checklist.spirometry_required and not any(
-        reading.status_of(f) is not None for f in ("fev1_l", "peak_flow_l_min")
-    ):
-        await db.rollback()
-        raise Refusal(
-            "invalid",
-            "spirometry is required: record fev1_l or peak_flow_l_min, or mark one "
-            "unable_to_obtain or refused with a reason",
-            field="spirometry",
-        )
-    evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
-    ok = within_limits(evaluation)
-    found, high = _finding_words(evaluation)
-    latest = latest_reading == reading_id
-    verdict = ok if latest else state.last_vitals_within_limits
-    verdict_findings = found if latest else state.last_vitals_findings
 
-    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
-        amended = _vitals_row(
-            row.id, reading, ok, caller, clock, state.status, step, baseline=baseline
+    async def decide(work: Work) -> None:
+        row = work.row
+        why = reason.strip()
+        if not why:
+            raise Refusal("invalid", "an amendment needs a reason", field="reason")
+        original = await db.scalar(
+            select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
         )
-        amended.reading_id, amended.version, amended.supersedes_id = (
-            reading_id,
-            version + 1,
-            vitals_id,
+        if original is None:
+            raise Refusal("not_found", f"no vitals set {vitals_id} in session {session_id}")
+        reading_id = original.reading_id or original.id
+        newest_id = await db.scalar(
+            select(VitalsSet.id)
+            .where(VitalsSet.reading_id == reading_id)
+            .order_by(VitalsSet.version.desc())
         )
-        amended.amendment_reason = reason[:2000]
-        db.add(amended)
+        if newest_id is not None and newest_id != vitals_id:
+            raise Refusal(
+                "state",
+                f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})",
+            )
+        latest_reading = await db.scalar(
+            select(VitalsSet.reading_id)
+            .where(VitalsSet.session_id == session_id)
+            .order_by(VitalsSet.id.desc())
+        )
+        version, step, baseline = original.version, original.step_position, original.baseline
+        state = codec.loads(row.state_json)
+        if state.checklist.spirometry_required and not any(
+            reading.status_of(f) is not None for f in ("fev1_l", "peak_flow_l_min")
+        ):
+            raise Refusal(
+                "invalid",
+                "spirometry is required: record fev1_l or peak_flow_l_min, or mark one "
+                "unable_to_obtain or refused with a reason",
+                field="spirometry",
+            )
+        evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
+        ok = within_limits(evaluation)
+        found, high = _finding_words(evaluation)
+        latest = latest_reading == reading_id
+        verdict = ok if latest else state.last_vitals_within_limits
+        verdict_findings = found if latest else state.last_vitals_findings
 
-    return await run_command(
-        db,
-        clock,
-        doorbell,
-        caller,
-        session_id,
-        M.AmendLatestVitals(verdict, verdict_findings, high, baseline=latest and baseline),
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        extra=store,
-    )
+        async def add_amended(
+            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
+        ) -> None:
+            amended = _vitals_row(
+                row.id, reading, ok, caller, clock, state.status, step, baseline=baseline
+            )
+            amended.reading_id, amended.version, amended.supersedes_id = (
+                reading_id,
+                version + 1,
+                vitals_id,
+            )
+            amended.amendment_reason = why[:2000]
+            db.add(amended)
+
+        await _decide(
+            work,
+            M.AmendLatestVitals(verdict, verdict_findings, high, baseline=latest and baseline),
+            extra=add_amended,
+        )
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:

@@ -1,6 +1,7 @@
-"""Session commands: the one place that writes sessions. Each public function is one
-transaction — lock the session row, run the pure machine, write state, rows, events, timer and
-audit, commit — and only then rings the doorbell."""
+"""Session commands: the one place that writes sessions. Each command is one transaction run
+by the unit of work (app.session.unit_of_work: lock the session row, replay a resend, decide,
+snapshot, remember, commit, and only then ring the doorbell); what a command decides reaches
+the tables through app.session.store."""
 
 from __future__ import annotations
 

@@ -50,6 +50,7 @@ from app.session import new_page as new_session_page
 from app.session import pages as session_pages
 from app.session import router as session_router
 from app.session import timers
+from app.session.errors import STATUS_OF_KIND, Refusal
 from app.static_assets import STATIC_DIR, VersionedStaticFiles
 from app.templating import templates
 
@@ -118,6 +119,12 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
         status_code=503,
         headers=headers,
     )
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    # The one place a session refusal's kind becomes an HTTP status.
+    assert isinstance(exc, Refusal)
+    return JSONResponse(exc.body(), status_code=STATUS_OF_KIND[exc.kind])
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:
@@ -266,6 +273,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(Refusal, _refused)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, method_not_allowed)
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]

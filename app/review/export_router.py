@@ -34,8 +34,8 @@ from app.review.exports import (
     stream_vitals_csv,
 )
 from app.session import schemas, service
+from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent
-from app.session.service import SessionError
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[AsyncSession, Depends(get_db)]
@@ -237,7 +237,7 @@ async def _bundle_data(db: AsyncSession, session_id: int, now: datetime) -> dict
     """What the FHIR Bundle is built from, read in one transaction."""
     try:
         row = await service.load(db, session_id)
-    except SessionError:
+    except Refusal:
         return None
     view = await service.current_view(db, row, now)
     patient = await db.get(Patient, row.patient_id)

@@ -33,6 +33,7 @@ from app.patients.models import Patient
 from app.patients.rules import age_in_years, rules_age
 from app.protocol.screening import REACTION_LABELS
 from app.session import codec, service
+from app.session.errors import Refusal
 from app.session.ledger import PRECISION
 from app.session.models import SessionEvent
 from app.session.plan import Plan
@@ -912,7 +913,7 @@ async def _read(db: AsyncSession, session_id: int, now: datetime) -> _Read | Non
     """Callers begin a read transaction (DEFERRED on SQLite) first."""
     try:
         row = await service.load(db, session_id)
-    except service.SessionError:
+    except Refusal:
         return None
     view = await service.current_view(db, row, now)
     patient = await db.get(Patient, row.patient_id)

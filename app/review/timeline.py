@@ -23,9 +23,9 @@ from app.live import render
 from app.patients.models import Patient
 from app.patients.rules import rules_age
 from app.session import codec, service
+from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
 from app.session.schemas import MAX_ID
-from app.session.service import SessionError
 from app.templating import no_such_session, templates
 from app.vitals.rules import symptom_words
 
@@ -145,7 +145,7 @@ async def timeline(
         chosen = last if at is None else max(1, min(at, last))
         try:
             view = await service.view_at(db, session_id, chosen)
-        except SessionError:
+        except Refusal:
             view = None
         summary = {"drug": row.drug, "id": row.id, "status": row.status}
         person = (

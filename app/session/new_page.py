@@ -30,8 +30,9 @@ from app.protocol.screening import (
     IndexReaction,
 )
 from app.session import schemas, service
+from app.session.errors import Refusal
 from app.session.models import DesensitizationSession
-from app.session.service import Caller, NewSession, SessionError
+from app.session.service import Caller, NewSession
 from app.templating import templates
 from app.text import text_problem
 
@@ -169,7 +170,7 @@ async def _copy_source(
 ) -> tuple[DesensitizationSession | None, str | None]:
     try:
         source = await service.load(db, copy_from)
-    except SessionError as error:
+    except Refusal as error:
         return None, error.detail
     if source.patient_id != patient_id:
         return None, f"session {source.id} belongs to another patient"
@@ -351,7 +352,7 @@ async def new_session_submit(
             idempotency_key=f"form:{key}" if key else None,
             fingerprint=fingerprint,
         )
-    except SessionError as error:
+    except Refusal as error:
         return await refused(error.field, error.detail)
     except ValueError as error:  # e.g. an unknown index reaction, from the screening
         return await refused(getattr(error, "field", None) or "index_reaction", str(error))

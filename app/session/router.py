@@ -22,7 +22,8 @@ from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import machine as M
 from app.session import schemas, service
-from app.session.service import Caller, NewSession, SessionError
+from app.session.errors import Refusal
+from app.session.service import Caller, NewSession
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
@@ -35,14 +36,10 @@ def _caller(request: Request, signed_in: SignedIn) -> Caller:
     return Caller(signed_in.actor, request_info(request))
 
 
-def _error(error: SessionError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status_code)
-
-
 def _key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
-        raise SessionError(422, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        raise Refusal("invalid", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     return key
 
 
@@ -51,12 +48,10 @@ async def _answer(
     body: schemas.Strict,
     call: Callable[[str | None, str], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> JSONResponse:
-    """Run a service call with this request's Idempotency-Key and fingerprint; answer JSON."""
-    try:
-        fingerprint = service.fingerprint_of(request.url.path, body.model_dump(mode="json"))
-        status, payload = await call(_key(request), fingerprint)
-    except SessionError as error:
-        return _error(error)
+    """Run a service call with this request's Idempotency-Key and fingerprint; answer JSON.
+    A refusal is answered by the application's handler."""
+    fingerprint = service.fingerprint_of(request.url.path, body.model_dump(mode="json"))
+    status, payload = await call(_key(request), fingerprint)
     return JSONResponse(payload, status_code=status)
 
 
@@ -137,8 +132,6 @@ async def create_session(
             idempotency_key=_key(request),
             fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
         )
-    except SessionError as error:
-        return _error(error)
     except ValueError as error:  # e.g. an unknown index reaction, from the screening
         return JSONResponse({"detail": str(error), "field": "index_reaction"}, status_code=422)
     if isinstance(created, tuple):  # a resend: its first answer
@@ -154,10 +147,7 @@ async def get_session(
     db: DB,
     _: SignedIn = require_permission("session.read"),
 ) -> JSONResponse:
-    try:
-        row = await service.load(db, session_id)
-    except SessionError as error:
-        return _error(error)
+    row = await service.load(db, session_id)
     return JSONResponse(await service.current_view(db, row, request.app.state.clock.now()))
 
 
@@ -170,10 +160,7 @@ async def session_at(
     _: SignedIn = require_permission("session.read"),
 ) -> JSONResponse:
     """The session's view as it was right after event `seq` (the timeline's replay)."""
-    try:
-        body = await service.view_at(db, session_id, seq)
-    except SessionError as error:
-        return _error(error)
+    body = await service.view_at(db, session_id, seq)
     if body is None:
         return JSONResponse({"detail": f"session {session_id} has no event {seq} yet"}, 404)
     return JSONResponse(body)
@@ -276,20 +263,17 @@ async def edit_plan(
         return JSONResponse({"detail": f"{body.action} needs '{needed}'", "field": needed}, 422)
     state = request.app.state
     edit = body.model_dump(mode="json", exclude={"expected_version"}, exclude_none=True)
-    try:
-        status, payload = await service.edit_plan(
-            db,
-            state.clock,
-            state.doorbell,
-            _caller(request, signed_in),
-            session_id,
-            edit,
-            expected_version=body.expected_version,
-            idempotency_key=_key(request),
-            fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
-        )
-    except SessionError as error:
-        return _error(error)
+    status, payload = await service.edit_plan(
+        db,
+        state.clock,
+        state.doorbell,
+        _caller(request, signed_in),
+        session_id,
+        edit,
+        expected_version=body.expected_version,
+        idempotency_key=_key(request),
+        fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
+    )
     return JSONResponse(payload, status_code=status)
 
 
@@ -317,7 +301,7 @@ def _raw_vitals(body: schemas.VitalsIn) -> dict[str, Any]:
 def _reading(body: schemas.VitalsIn, spirometry_required: bool) -> VitalsReading:
     reading = validate_vitals(_raw_vitals(body), spirometry_required=spirometry_required)
     if isinstance(reading, VitalsRefusal):
-        raise SessionError(422, reading.message, field=",".join(reading.fields))
+        raise Refusal("invalid", reading.message, field=",".join(reading.fields))
     return reading
 
 
@@ -399,9 +383,7 @@ async def record_treatment(
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
-    refusal = await _check_open_reaction(db, session_id, number)
-    if refusal is not None:
-        return refusal
+    await service.check_open_reaction(db, session_id, number)
     command = M.RecordTreatment(body.drug, body.dose, body.route, body.given_at)
     return await _command(request, db, signed_in, session_id, command, body)
 
@@ -415,23 +397,11 @@ async def resolve_reaction(
     db: DB,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
-    refusal = await _check_open_reaction(db, session_id, number)
-    if refusal is not None:
-        return refusal
+    await service.check_open_reaction(db, session_id, number)
     command = M.ResolveReaction(body.brown_grade, body.ctcae_grade, body.resolved_at, body.note)
     return await _command(
         request, db, signed_in, session_id, command, body, alarm_work=reaction_work
     )
-
-
-async def _check_open_reaction(
-    db: AsyncSession, session_id: Id, number: int
-) -> JSONResponse | None:
-    try:
-        await service.check_open_reaction(db, session_id, number)
-    except SessionError as error:
-        return _error(error)
-    return None
 
 
 @router.post("/sessions/{session_id}/alarms/{alarm_id}/acknowledge", response_model=SessionView)
@@ -563,12 +533,9 @@ async def resume(
     )
     if body.dry_run:
         state = request.app.state
-        try:
-            status, payload = await service.preview(
-                db, state.clock, _caller(request, signed_in), session_id, command
-            )
-        except SessionError as error:
-            return _error(error)
+        status, payload = await service.preview(
+            db, state.clock, _caller(request, signed_in), session_id, command
+        )
         return JSONResponse(payload, status_code=status)
     return await _command(request, db, signed_in, session_id, command, body)
 

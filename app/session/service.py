@@ -1,18 +1,21 @@
-"""Session commands: the one place that writes sessions. Each public function is one
-transaction — lock the session row, run the pure machine, write state, rows, events, timer and
-audit, commit — and only then rings the doorbell."""
+"""Session commands: the one place that writes sessions. Each command is one transaction run
+by the unit of work (app.session.unit_of_work: lock the session row, replay a resend, decide,
+snapshot, remember, commit, and only then ring the doorbell); what a command decides reaches
+the tables through app.session.store."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,79 +38,32 @@ from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
-from app.session import codec, history
+from app.session import codec, history, store, unit_of_work
 from app.session import machine as M
+from app.session.errors import ConfirmationNeeded, Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
-    IdempotentAnswer,
-    SessionEvent,
-    SessionPlanStep,
-    SessionReaction,
     SessionSnapshot,
     SessionTimer,
-    StepSegment,
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
+from app.session.store import load, lock_unless_busy
+from app.session.unit_of_work import Caller, KeptRefusal, Work
 from app.vitals import news2
 from app.vitals.grading import suggest_grade
 from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, evaluate
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
 DEFAULT_DILUENT = "0.9 % sodium chloride"
-STATUS_OF_REFUSAL = {"forbidden": 403, "state": 409, "invalid": 422, "stale": 409}
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
-
-
-class SessionError(Exception):
-    """A refused request: HTTP status, one-line reason, and the current state when useful."""
-
-    def __init__(
-        self,
-        status_code: int,
-        detail: str,
-        current: dict[str, Any] | None = None,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.current = current
-        self.field = field
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"detail": self.detail}
-        if self.field:
-            body["field"] = self.field
-        if self.current is not None:
-            body["current"] = self.current
-        return body
-
-
-class ConfirmationNeeded(SessionError):
-    """Values that meet an alarm condition, or lie far from the baseline (a typing error?), are
-    saved only when the client confirms them."""
-
-    def __init__(self, findings: list[dict[str, Any]], doubts: list[dict[str, Any]]) -> None:
-        messages = "; ".join([*(f["message"] for f in findings), *(d["message"] for d in doubts)])
-        super().__init__(422, f"confirm these values before they are saved: {messages}")
-        self.findings = findings
-        self.doubts = doubts
-
-    def body(self) -> dict[str, Any]:
-        return {
-            **super().body(),
-            "needs_confirmation": self.findings,
-            "far_from_baseline": self.doubts,
-            "confirm_with": {"confirm": True},
-        }
-
-
-@dataclass(frozen=True)
-class Caller:
-    actor: Actor
-    request: RequestInfo
+# The alarm board's refusals in the session's words.
+ALARM_REFUSAL_KIND: dict[str, Kind] = {
+    "unknown": "not_found",
+    "state": "state",
+    "invalid": "invalid",
+}
 
 
 @dataclass(frozen=True)
@@ -139,31 +95,6 @@ def summary(row: DesensitizationSession) -> dict[str, Any]:
     }
 
 
-async def lock_unless_busy(db: AsyncSession, session_id: int) -> bool:
-    """Lock the session row for a timer, or say it is busy: FOR UPDATE SKIP LOCKED on
-    PostgreSQL, so a process never waits on another that is firing the same timer or on a
-    command under way (the timer stays pending; the next pass, a moment later, fires it).
-    SQLite has one writer at a time already."""
-    locked = await db.scalar(
-        select(DesensitizationSession.id)
-        .where(DesensitizationSession.id == session_id)
-        .with_for_update(skip_locked=True)
-    )
-    return locked is not None
-
-
-async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> DesensitizationSession:
-    query = select(DesensitizationSession).where(DesensitizationSession.id == session_id)
-    if lock:
-        # FOR UPDATE on PostgreSQL (SQLite writers are already serialized). populate_existing:
-        # after waiting for the lock, take the row as committed, not an object read before.
-        query = query.with_for_update().execution_options(populate_existing=True)
-    row = await db.scalar(query)
-    if row is None:
-        raise SessionError(404, f"no session {session_id}")
-    return row
-
-
 # --- creating ----------------------------------------------------------------------------------
 
 
@@ -181,7 +112,7 @@ async def create_session(
     """The new session's row; or, for a resend of a request already answered (the same
     Idempotency-Key from the same person), the first answer (status, body), and nothing
     written."""
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
+    replayed = await unit_of_work.replay(db, caller, idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
     try:
@@ -191,7 +122,7 @@ async def create_session(
     except IntegrityError:
         # Two sends of one request at once: the other committed first; answer as it did.
         await db.rollback()
-        replayed = await _replay(db, caller, idempotency_key, fingerprint)
+        replayed = await unit_of_work.replay(db, caller, idempotency_key, fingerprint)
         if replayed is None:
             raise
         return replayed
@@ -209,7 +140,7 @@ async def _create_session(
 ) -> DesensitizationSession:
     patient = await db.get(Patient, new.patient_id)
     if patient is None:
-        raise SessionError(404, f"no patient {new.patient_id}", field="patient_id")
+        raise Refusal("not_found", f"no patient {new.patient_id}", field="patient_id")
     request, edits, index = new.protocol, [], new.index_reaction
     if new.copy_from is not None:
         request, edits, copied_index = await _copied_plan(db, new)
@@ -217,13 +148,13 @@ async def _create_session(
     assert request is not None and index is not None  # the request schema sees to it
     screening = screen(index)
     if not screening.may_desensitize:
-        raise SessionError(422, " ".join(screening.reasons), field="index_reaction")
+        raise Refusal("invalid", " ".join(screening.reasons), field="index_reaction")
     try:
         protocol = build_from_request(request, strict_options=False)
         for edit in edits:
             protocol = apply_edit(protocol, edit)
     except ProtocolError as error:
-        raise SessionError(422, error.message, field=error.field) from None
+        raise Refusal("invalid", error.message, field=error.field) from None
     now = clock.now()
     (drug_history,) = [
         h
@@ -282,8 +213,8 @@ async def _create_session(
     )
     db.add(row)
     await db.flush()
-    _sync_plan(db, row.id, state, existing=0)
-    seq = await _append_events(
+    store.sync_plan(db, row.id, state, existing=0)
+    seq = await store.append_events(
         db,
         row,
         (
@@ -297,11 +228,11 @@ async def _create_session(
                 },
             ),
         ),
-        caller,
+        caller.actor,
         now,
         state.version,
     )
-    await _snapshot(db, row, now)
+    await store.snapshot(db, row, now)
     await audit_service.append(
         db,
         at=now,
@@ -320,23 +251,23 @@ async def _create_session(
     )
     if idempotency_key is not None:
         answer = await current_view(db, row, now)
-        await _remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
+        await unit_of_work.remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
+    await unit_of_work.commit_and_ring(db, doorbell, row.id, seq)
     return row
 
 
 async def _nurse_id(db: AsyncSession, username: str | None) -> int | None:
-    """The id of the nurse a session is assigned to; a clear 422 for anyone else."""
+    """The id of the nurse a session is assigned to; a clear refusal for anyone else."""
     if not username:
         return None
     user = await db.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None or user.disabled_at is not None:
-        raise SessionError(422, f"no active user {username!r} to assign", field="assigned_nurse")
+        raise Refusal("invalid", f"no active user {username!r} to assign", field="assigned_nurse")
     if user.role != "nurse":
-        raise SessionError(
-            422, f"{username} is a {user.role}, not a nurse: assign a nurse", field="assigned_nurse"
+        raise Refusal(
+            "invalid",
+            f"{username} is a {user.role}, not a nurse: assign a nurse",
+            field="assigned_nurse",
         )
     return user.id
 
@@ -354,52 +285,64 @@ async def assign(
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
     """Where the patient sits and who nurses them: shown on the board, audited, an event."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    current = summary(row)
-    if row.status in M.TERMINAL:
-        await db.rollback()
-        raise SessionError(
-            409, f"the session is {current['status']}; nothing more can be done", current
-        )
-    try:
+
+    async def decide(work: Work) -> None:
+        row = work.row
+        _refuse_if_ended(row)
         nurse_id = await _nurse_id(db, assigned_nurse)
-    except SessionError:
-        await db.rollback()
-        raise
-    before = {"location": row.location, "assigned_nurse_id": row.assigned_nurse_id}
-    after = {"location": location, "assigned_nurse_id": nurse_id}
-    now = clock.now()
-    row.location, row.assigned_nurse_id, row.updated_at = location, nurse_id, now
-    seq = await _append_events(
-        db,
-        row,
-        (M.Event("assigned", {"location": location, "nurse": assigned_nurse}),),
-        caller,
-        now,
-        row.version,
-    )
+        before = {"location": row.location, "assigned_nurse_id": row.assigned_nurse_id}
+        after = {"location": location, "assigned_nurse_id": nurse_id}
+        row.location, row.assigned_nurse_id, row.updated_at = location, nurse_id, work.now
+        event = M.Event("assigned", {"location": location, "nurse": assigned_nurse})
+        await work.append((event,), row.version, ring=True)
+        await _audit(work, "session.assign", before=before, after=after)
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
+
+
+def _refuse_if_ended(row: DesensitizationSession) -> None:
+    if row.status in M.TERMINAL:
+        current = summary(row)
+        raise Refusal(
+            "state", f"the session is {current['status']}; nothing more can be done", current
+        )
+
+
+async def _audit(work: Work, action: str, **entry: Any) -> None:
+    """One audit entry about this session, by the caller, at the unit's time."""
     await audit_service.append(
-        db,
-        at=now,
-        actor=caller.actor,
-        action="session.assign",
+        work.db,
+        at=work.now,
+        actor=work.caller.actor,
+        action=action,
         entity="session",
-        entity_id=str(row.id),
-        before=before,
-        after=after,
-        request=caller.request,
+        entity_id=str(work.row.id),
+        request=work.caller.request,
+        **entry,
     )
-    await db.flush()
-    body = await _view(db, row, codec.loads(row.state_json), now)
-    await _snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
-    return 200, body
+
+
+async def _run(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    caller: Caller,
+    session_id: int,
+    decide: unit_of_work.Decide,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    return await unit_of_work.run(
+        db,
+        clock,
+        doorbell,
+        caller,
+        session_id,
+        decide,
+        view=_view,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
 
 
 def _placeholder(new: NewSession, now: datetime) -> H.PastSession:
@@ -414,14 +357,14 @@ async def _copied_plan(
     assert new.copy_from is not None
     source = await db.get(DesensitizationSession, new.copy_from)
     if source is None:
-        raise SessionError(404, f"no session {new.copy_from} to copy", field="copy_from")
+        raise Refusal("not_found", f"no session {new.copy_from} to copy", field="copy_from")
     if source.patient_id != new.patient_id:
-        raise SessionError(
-            422, f"session {source.id} belongs to another patient", field="copy_from"
+        raise Refusal(
+            "invalid", f"session {source.id} belongs to another patient", field="copy_from"
         )
     if H.drug_key(source.drug) != H.drug_key(new.drug):
-        raise SessionError(
-            422,
+        raise Refusal(
+            "invalid",
             f"session {source.id} gave {source.drug}, not {new.drug}: copy a plan of the same drug",
             field="copy_from",
         )
@@ -471,35 +414,13 @@ def board_of(row: DesensitizationSession, speed: float = 1.0) -> logic.AlarmBoar
     return alarm_board.loads(row.alarms_json, logic.AlarmSettings.for_speed(speed))
 
 
-async def _write_board(
-    db: AsyncSession, row: DesensitizationSession, board: logic.AlarmBoard
-) -> None:
-    row.alarms_json = alarm_board.dumps(board)
-    await alarm_service.sync(db, row.id, board)
-
-
 def _as_session_events(events: list[logic.Event]) -> tuple[M.Event, ...]:
     return tuple(M.Event(f"alarm_{e.kind}", dict(e.data)) for e in events)
 
 
-async def _audit_alarm_events(
-    db: AsyncSession,
-    row: DesensitizationSession,
-    events: list[logic.Event],
-    caller: Caller,
-    now: datetime,
-) -> None:
+async def _audit_alarm_events(work: Work, events: list[logic.Event]) -> None:
     for event in events:
-        await audit_service.append(
-            db,
-            at=now,
-            actor=caller.actor,
-            action=f"alarm.{event.kind}",
-            entity="session",
-            entity_id=str(row.id),
-            after=dict(event.data),
-            request=caller.request,
-        )
+        await _audit(work, f"alarm.{event.kind}", after=dict(event.data))
 
 
 def _technical() -> technical.TechnicalSettings:
@@ -596,41 +517,28 @@ async def run_alarm_command(
     on_escalated: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Acknowledge, pause the audio, escalate: one transaction under the session row lock."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    now = clock.now()
-    result = change(board_of(row, clock.speed), now)
-    if isinstance(result, logic.Refused):
-        current = summary(row)
-        await db.rollback()
-        status = {"unknown": 404, "state": 409, "invalid": 422}.get(result.kind, 409)
-        raise SessionError(status, result.reason, current)
-    state = codec.loads(row.state_json)
-    board, technical_events = _technical_alarms(result.board, state, now)
-    events = [*result.events, *technical_events]
-    await _write_board(db, row, board)
-    await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
-    row.updated_at = now
-    seq = await _append_events(db, row, _as_session_events(events), caller, now, row.version)
-    await _audit_alarm_events(db, row, events, caller, now)
-    await db.flush()
-    body = await _view(db, row, state, now)
-    await _snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    if events:
-        await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    if events:
-        doorbell.ring(row.id, seq)
-    if on_escalated is not None:  # after the commit: the record does not wait for the network
-        for event in events:
-            if event.kind == "escalated":
-                on_escalated(
-                    {"event": "alarm.escalated", "session_id": session_id, **dict(event.data)}
-                )
-    return 200, body
+
+    async def decide(work: Work) -> None:
+        row, now = work.row, work.now
+        result = change(board_of(row, clock.speed), now)
+        if isinstance(result, logic.Refused):
+            kind = ALARM_REFUSAL_KIND.get(result.kind, "state")
+            raise Refusal(kind, result.reason, summary(row))
+        state = codec.loads(row.state_json)
+        board, technical_events = _technical_alarms(result.board, state, now)
+        events = [*result.events, *technical_events]
+        await store.write_board(db, row, board)
+        await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
+        row.updated_at = now
+        await work.append(_as_session_events(events), row.version, ring=bool(events))
+        await _audit_alarm_events(work, events)
+        if on_escalated is not None:  # after the commit: the record does not wait for the network
+            for event in events:
+                if event.kind == "escalated":
+                    data = {"event": "alarm.escalated", "session_id": session_id, **event.data}
+                    work.after_commit.append(partial(on_escalated, data))
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 async def run_command(
@@ -648,49 +556,47 @@ async def run_command(
     follow_up: M.Command | None = None,
     alarm_work: AlarmWork | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Returns (HTTP status, body). Refusals are answers too: audited and, with a key, kept.
+    """Returns (status, body). A refusal of the machine is an answer too: audited and, with a
+    key, kept, then raised."""
+
+    async def decide(work: Work) -> None:
+        await _decide(work, command, expected_version, extra, follow_up, alarm_work)
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
+
+
+async def _decide(
+    work: Work,
+    command: M.Command,
+    expected_version: int | None = None,
+    extra: ExtraWrite | None = None,
+    follow_up: M.Command | None = None,
+    alarm_work: AlarmWork | None = None,
+) -> None:
+    """Run the machine on the locked session and write what it decided.
 
     `follow_up` is a second command that belongs to the same act (vitals that meet reaction
     criteria open the reaction): applied in the same transaction when the first is accepted,
     and simply left out when the machine refuses it."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
+    db, row, now, actor = work.db, work.row, work.now, work.caller.actor
     state = codec.loads(row.state_json)
     name = M.COMMAND_NAMES[type(command)]
     if expected_version is not None and expected_version != row.version:
         current = summary(row)
-        await db.rollback()
-        raise SessionError(
-            409,
+        raise Refusal(
+            "stale",
             f"the session changed (version {current['version']}, you "
             f"expected {expected_version}); reload and try again",
             current,
         )
-    now = clock.now()
-    result = M.decide(state, command, M.Ctx(now, caller.actor.role, caller.actor.user_id))
+    ctx = M.Ctx(now, actor.role, actor.user_id)
+    result = M.decide(state, command, ctx)
     if isinstance(result, M.Refused):
-        status = STATUS_OF_REFUSAL[result.kind]
-        body = {"detail": result.reason, "current": summary(row)}
-        await audit_service.append(
-            db,
-            at=now,
-            actor=caller.actor,
-            action=f"session.{name}.refused",
-            entity="session",
-            entity_id=str(row.id),
-            reason=result.reason,
-            after=summary(row),
-            request=caller.request,
-        )
-        await _remember(db, caller, idempotency_key, fingerprint, status, body, now)
-        await db.commit()
-        return status, body
+        refusal = Refusal(result.kind, result.reason, summary(row))
+        await _audit(work, f"session.{name}.refused", reason=result.reason, after=summary(row))
+        raise KeptRefusal(refusal)
     if follow_up is not None:
-        second = M.decide(
-            result.state, follow_up, M.Ctx(now, caller.actor.role, caller.actor.user_id)
-        )
+        second = M.decide(result.state, follow_up, ctx)
         if isinstance(second, M.Accepted):
             result = M.Accepted(
                 second.state,
@@ -699,56 +605,33 @@ async def run_command(
             )
     new = result.state
     before = summary(row)
-    board, alarm_events = board_of(row, clock.speed), []
+    board, alarm_events = board_of(row, work.clock.speed), []
     if alarm_work is not None:
         board, alarm_events = alarm_work(board, state, new, now)
     board, technical_events = _technical_alarms(board, new, now)
     alarm_events += technical_events
     if alarm_events:
-        await _write_board(db, row, board)
+        await store.write_board(db, row, board)
     await alarm_service.set_check(db, row.id, technical.next_change(new, now, _technical()))
-    _write_state(row, new, now)
-    await _sync_rows(db, row.id, state, new, now)
+    store.write_state(row, new, now)
+    await store.sync_rows(db, row.id, state, new, now)
     if extra is not None:
         await extra(db, row, new)
     if result.timer_changed:
-        await _replace_timer(db, row.id, new)
-    seq = await _append_events(
-        db, row, result.events + _as_session_events(alarm_events), caller, now, new.version
-    )
-    await _audit_alarm_events(db, row, alarm_events, caller, now)
-    await audit_service.append(
-        db,
-        at=now,
-        actor=caller.actor,
-        action=f"session.{name}",
-        entity="session",
-        entity_id=str(row.id),
-        before=before,
-        after=summary(row),
-        request=caller.request,
-    )
+        await store.replace_timer(db, row.id, new)
+    events = result.events + _as_session_events(alarm_events)
+    await work.append(events, new.version, ring=True)
+    await _audit_alarm_events(work, alarm_events)
+    await _audit(work, f"session.{name}", before=before, after=summary(row))
     for override in (e for e in result.events if e.kind == "safety_override"):
         # A safety gate passed on a physician's word: its own entry, with the reason.
-        await audit_service.append(
-            db,
-            at=now,
-            actor=caller.actor,
-            action=f"session.{name}.override",
-            entity="session",
-            entity_id=str(row.id),
+        await _audit(
+            work,
+            f"session.{name}.override",
             reason=override.data["reason"],
             after={"gates": override.data["gates"]},
-            request=caller.request,
         )
-    await db.flush()
-    body = await _view(db, row, new, now)
-    await _snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
-    return 200, body
+    work.state = new
 
 
 async def preview(
@@ -761,9 +644,9 @@ async def preview(
     now = clock.now()
     result = M.decide(state, command, M.Ctx(now, caller.actor.role, caller.actor.user_id))
     if isinstance(result, M.Refused):
-        body = {"detail": result.reason, "current": summary(row)}
+        current = summary(row)
         await db.rollback()
-        return STATUS_OF_REFUSAL[result.kind], body
+        raise Refusal(result.kind, result.reason, current)
     body = await _view(db, row, result.state, now)
     await db.rollback()
     new = result.state
@@ -787,197 +670,9 @@ async def preview(
     return 200, {**body, "dry_run": True, "projection": steps}
 
 
-async def _replay(
-    db: AsyncSession, caller: Caller, key: str | None, fingerprint: str | None
-) -> tuple[int, dict[str, Any]] | None:
-    """The first answer to this Idempotency-Key, if there was one. Called under the session
-    row lock, so a resend racing its original waits for it and then gets its answer."""
-    if key is None or caller.actor.user_id is None:
-        return None
-    previous = await db.scalar(
-        select(IdempotentAnswer).where(
-            IdempotentAnswer.user_id == caller.actor.user_id, IdempotentAnswer.key == key
-        )
-    )
-    if previous is None:
-        return None
-    same, status, body = (
-        previous.fingerprint == fingerprint,
-        previous.status_code,
-        previous.body_json,
-    )
-    await db.rollback()
-    if not same:
-        # 409, not 422: the request is well formed; it conflicts with the first use of its key.
-        raise SessionError(409, "this Idempotency-Key was used for a different request")
-    return status, json.loads(body)
-
-
-async def _remember(
-    db: AsyncSession,
-    caller: Caller,
-    key: str | None,
-    fingerprint: str | None,
-    status: int,
-    body: dict[str, Any],
-    now: datetime,
-) -> None:
-    if key is None or caller.actor.user_id is None:
-        return
-    db.add(
-        IdempotentAnswer(
-            user_id=caller.actor.user_id,
-            key=key,
-            fingerprint=fingerprint or "",
-            status_code=status,
-            body_json=json.dumps(body, sort_keys=True),
-            created_at=now,
-        )
-    )
-
-
 def fingerprint_of(path: str, payload: Any) -> str:
     text = json.dumps({"path": path, "payload": payload}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _write_state(row: DesensitizationSession, state: M.SessionState, now: datetime) -> None:
-    row.status = state.status
-    row.version = state.version
-    row.current_step = state.current
-    row.state_json = codec.dumps(state)
-    row.updated_at = now
-
-
-async def _sync_rows(
-    db: AsyncSession, session_id: int, old: M.SessionState, new: M.SessionState, now: datetime
-) -> None:
-    if old.plan != new.plan:
-        # A draft edit or a resume replaces the steps from some position on (steps already run
-        # never change): rewrite the rows from the first position that differs.
-        first = next(
-            (
-                i
-                for i, (a, b) in enumerate(zip(old.plan.steps, new.plan.steps, strict=False))
-                if a != b
-            ),
-            min(len(old.plan.steps), len(new.plan.steps)),
-        )
-        await db.execute(
-            delete(SessionPlanStep).where(
-                SessionPlanStep.session_id == session_id, SessionPlanStep.position >= first
-            )
-        )
-        await db.flush()
-        _sync_plan(db, session_id, new, existing=first)
-    book = ledger(new.plan, new.segments, now)
-    existing = {
-        s.ordinal: s
-        for s in await db.scalars(select(StepSegment).where(StepSegment.session_id == session_id))
-    }
-    for ordinal, delivery in enumerate(book.deliveries):
-        segment = delivery.segment
-        stored = existing.get(ordinal)
-        if stored is None:
-            db.add(
-                StepSegment(
-                    session_id=session_id,
-                    ordinal=ordinal,
-                    step_position=segment.step,
-                    solution=segment.solution,
-                    rate_ml_h=segment.rate_ml_h,
-                    started_at=segment.started_at,
-                    stopped_at=segment.stopped_at,
-                    volume_ml=delivery.volume_ml,
-                    dose=delivery.dose,
-                )
-            )
-        elif stored.stopped_at is None:
-            stored.stopped_at = segment.stopped_at
-            stored.volume_ml = delivery.volume_ml
-            stored.dose = delivery.dose
-    reactions = {
-        r.number: r
-        for r in await db.scalars(
-            select(SessionReaction).where(SessionReaction.session_id == session_id)
-        )
-    }
-    for reaction in new.reactions:
-        stored = reactions.get(reaction.number)
-        if stored is None:
-            stored = SessionReaction(
-                session_id=session_id,
-                number=reaction.number,
-                onset_at=reaction.onset_at,
-                at_step=reaction.at_step,
-            )
-            db.add(stored)
-        stored.symptoms_json = json.dumps(list(reaction.symptoms))
-        stored.findings_json = json.dumps(list(reaction.findings))
-        stored.brown_grade = reaction.brown_grade
-        stored.ctcae_grade = reaction.ctcae_grade
-        stored.resolved_at = reaction.resolved_at
-        stored.treatments_json = json.dumps([codec.encode(t) for t in reaction.treatments])
-        stored.note = reaction.note
-        stored.outcome = reaction.outcome
-        stored.closed_by_abort = reaction.closed_by_abort
-
-
-def _sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing: int) -> None:
-    for position, step in enumerate(state.plan.steps[existing:], start=existing):
-        db.add(
-            SessionPlanStep(
-                session_id=session_id,
-                position=position,
-                solution=step.solution,
-                rate_ml_h=step.rate_ml_h,
-                minutes=step.minutes,
-                dose=step.dose,
-                origin=step.origin,
-                of_step=step.of_step,
-            )
-        )
-
-
-async def _replace_timer(db: AsyncSession, session_id: int, state: M.SessionState) -> None:
-    await db.execute(
-        update(SessionTimer)
-        .where(
-            SessionTimer.session_id == session_id,
-            SessionTimer.status == "pending",
-        )
-        .values(status="cancelled")
-    )
-    if state.deadline is not None and state.status not in M.TERMINAL:
-        db.add(
-            SessionTimer(
-                session_id=session_id,
-                generation=state.timer_generation,
-                due_at=state.deadline,
-                status="pending",
-            )
-        )
-
-
-async def _snapshot(db: AsyncSession, row: DesensitizationSession, now: datetime) -> None:
-    """Keep what the session is after this change, under its last event's seq (once: a change
-    that added no event changed nothing the timeline shows)."""
-    exists = await db.get(SessionSnapshot, (row.id, row.last_event_seq))
-    if exists is not None:
-        return
-    upto = await db.scalar(select(func.max(VitalsSet.id)).where(VitalsSet.session_id == row.id))
-    db.add(
-        SessionSnapshot(
-            session_id=row.id,
-            seq=row.last_event_seq,
-            at=now,
-            version=row.version,
-            state_json=row.state_json,
-            alarms_json=row.alarms_json,
-            thresholds_json=row.thresholds_json,
-            vitals_upto=upto or 0,
-        )
-    )
 
 
 async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any] | None:
@@ -1019,33 +714,6 @@ async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any]
         row.diluent,
     )
     return view(then, state, snap.at, vitals, age, await people_of(db, then, state))
-
-
-async def _append_events(
-    db: AsyncSession,
-    row: DesensitizationSession,
-    events: tuple[M.Event, ...],
-    caller: Caller,
-    now: datetime,
-    version: int,
-) -> int:
-    seq = row.last_event_seq
-    for event in events:
-        seq += 1
-        db.add(
-            SessionEvent(
-                session_id=row.id,
-                seq=seq,
-                at=now,
-                kind=event.kind,
-                data_json=json.dumps(event.data, sort_keys=True, default=str),
-                actor_id=caller.actor.user_id,
-                actor_role=caller.actor.role,
-                version=version,
-            )
-        )
-    row.last_event_seq = seq
-    return seq
 
 
 # --- editing a draft plan ----------------------------------------------------------------------
@@ -1095,38 +763,27 @@ async def edit_plan(
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
-    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    row = await load(db, session_id)
-    edits = [*json.loads(row.plan_edits_json), edit]
-    try:
-        protocol = build_from_request(
-            ProtocolRequest(**json.loads(row.parameters_json)), strict_options=False
-        )
-        for each in edits:
-            protocol = apply_edit(protocol, each)
-    except ProtocolError as error:
-        await db.rollback()
-        raise SessionError(422, error.message, field=error.field) from None
-    summary_text = json.dumps(edit, sort_keys=True, default=str)
+    async def decide(work: Work) -> None:
+        edits = [*json.loads(work.row.plan_edits_json), edit]
+        try:
+            protocol = build_from_request(
+                ProtocolRequest(**json.loads(work.row.parameters_json)), strict_options=False
+            )
+            for each in edits:
+                protocol = apply_edit(protocol, each)
+        except ProtocolError as error:
+            raise Refusal("invalid", error.message, field=error.field) from None
+        summary_text = json.dumps(edit, sort_keys=True, default=str)
 
-    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
-        row.plan_edits_json = json.dumps(edits, sort_keys=True, default=str)
+        async def keep_edits(
+            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
+        ) -> None:
+            row.plan_edits_json = json.dumps(edits, sort_keys=True, default=str)
 
-    return await run_command(
-        db,
-        clock,
-        doorbell,
-        caller,
-        session_id,
-        M.EditPlan(plan_from_protocol(protocol), summary_text),
-        expected_version=expected_version,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        extra=store,
-    )
+        command = M.EditPlan(plan_from_protocol(protocol), summary_text)
+        await _decide(work, command, expected_version, extra=keep_edits)
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 # --- vitals ------------------------------------------------------------------------------------
@@ -1217,54 +874,29 @@ async def set_thresholds(
 ) -> tuple[int, dict[str, Any]]:
     """A physician changes this session's alarm thresholds: validated, audited with before and
     after, and used by every vitals set from now on."""
-    row = await load(db, session_id, lock=True)
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    current = summary(row)
-    if row.status in M.TERMINAL:
-        await db.rollback()
-        raise SessionError(
-            409, f"the session is {current['status']}; nothing more can be done", current
+
+    async def decide(work: Work) -> None:
+        row = work.row
+        _refuse_if_ended(row)
+        before = json.loads(row.thresholds_json)
+        try:
+            changed = thresholds_of(row).with_overrides(overrides)
+        except ValueError as error:
+            raise Refusal("invalid", str(error), field="overrides") from None
+        after = {name: str(value) for name, value in changed.overrides().items()}
+        row.thresholds_json = json.dumps(after, sort_keys=True)
+        row.updated_at = work.now
+        event = M.Event("thresholds_changed", {"before": before, "after": after, "reason": reason})
+        await work.append((event,), row.version, ring=True)
+        await _audit(
+            work,
+            "session.thresholds",
+            before={"thresholds": before},
+            after={"thresholds": after},
+            reason=reason,
         )
-    before = json.loads(row.thresholds_json)
-    try:
-        changed = thresholds_of(row).with_overrides(overrides)
-    except ValueError as error:
-        await db.rollback()
-        raise SessionError(422, str(error), field="overrides") from None
-    after = {name: str(value) for name, value in changed.overrides().items()}
-    now = clock.now()
-    row.thresholds_json = json.dumps(after, sort_keys=True)
-    row.updated_at = now
-    seq = await _append_events(
-        db,
-        row,
-        (M.Event("thresholds_changed", {"before": before, "after": after, "reason": reason}),),
-        caller,
-        now,
-        row.version,
-    )
-    await audit_service.append(
-        db,
-        at=now,
-        actor=caller.actor,
-        action="session.thresholds",
-        entity="session",
-        entity_id=str(row.id),
-        before={"thresholds": before},
-        after={"thresholds": after},
-        reason=reason,
-        request=caller.request,
-    )
-    await db.flush()
-    body = await _view(db, row, codec.loads(row.state_json), now)
-    await _snapshot(db, row, now)
-    await _remember(db, caller, idempotency_key, fingerprint, 200, body, now)
-    await doorbell.announce(db, row.id, seq)
-    await db.commit()
-    doorbell.ring(row.id, seq)
-    return 200, body
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 def _finding_view(finding: Finding) -> dict[str, Any]:
@@ -1291,78 +923,73 @@ async def record_vitals(
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[int, dict[str, Any]]:
-    """Save a vitals set. Impossible values are refused (422 naming field and range); one that
-    meets an alarm condition is not saved until confirmed (422 naming the values); once saved,
+    """Save a vitals set. Impossible values are refused (invalid, naming field and range); one
+    that meets an alarm condition is not saved until confirmed (naming the values); once saved,
     one that meets reaction criteria opens a reaction and pauses the session in the same
     transaction."""
-    row = await load(db, session_id, lock=True)  # lock first: a racing resend sees our answer
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    # Asthma, or the physician's choice: FEV1 or peak flow (or why not) in every set.
-    required = codec.loads(row.state_json).checklist.spirometry_required
-    reading = validate_vitals(raw, spirometry_required=required)
-    if isinstance(reading, VitalsRefusal):
-        await db.rollback()
-        raise SessionError(422, reading.message, field=",".join(reading.fields))
-    evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
-    if evaluation.needs_confirmation and not confirmed:
-        await db.rollback()
-        findings = [_finding_view(f) for f in evaluation.findings]
-        doubts = [{"field": d.field, "message": d.message} for d in evaluation.suspicious]
-        raise ConfirmationNeeded(findings, doubts)
-    ok = within_limits(evaluation)
-    found, high = _finding_words(evaluation)
-    spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
-    symptoms = tuple(code for code in SYMPTOMS if code in reading.symptoms)
-    follow_up = None
-    if evaluation.meets_reaction_criteria:
-        follow_up = M.ReportReaction(
-            symptoms=symptoms,
-            note="; ".join(f.message for f in evaluation.findings),
-            findings=evaluation.clinical_findings(),
+
+    async def decide(work: Work) -> None:
+        row = work.row
+        # Asthma, or the physician's choice: FEV1 or peak flow (or why not) in every set.
+        required = codec.loads(row.state_json).checklist.spirometry_required
+        reading = validate_vitals(raw, spirometry_required=required)
+        if isinstance(reading, VitalsRefusal):
+            raise Refusal("invalid", reading.message, field=",".join(reading.fields))
+        evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
+        if evaluation.needs_confirmation and not confirmed:
+            findings = [_finding_view(f) for f in evaluation.findings]
+            doubts = [{"field": d.field, "message": d.message} for d in evaluation.suspicious]
+            raise ConfirmationNeeded(findings, doubts)
+        ok = within_limits(evaluation)
+        found, high = _finding_words(evaluation)
+        spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
+        symptoms = tuple(code for code in SYMPTOMS if code in reading.symptoms)
+        follow_up = None
+        if evaluation.meets_reaction_criteria:
+            follow_up = M.ReportReaction(
+                symptoms=symptoms,
+                note="; ".join(f.message for f in evaluation.findings),
+                findings=evaluation.clinical_findings(),
+            )
+
+        async def add_vitals(
+            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
+        ) -> None:
+            vitals = _vitals_row(
+                row.id,
+                reading,
+                ok,
+                caller,
+                clock,
+                state.status,
+                state.current,
+                baseline=state.status == "ready",
+            )
+            db.add(vitals)
+            await db.flush()
+            vitals.reading_id = vitals.id
+
+        await _decide(
+            work,
+            M.RecordVitals(
+                within_limits=ok,
+                has_spirometry=spirometry,
+                findings=found,
+                high_findings=high,
+                symptoms=symptoms,
+            ),
+            expected_version=expected_version,
+            extra=add_vitals,
+            follow_up=follow_up,
+            alarm_work=lambda board, old, new, at: alarm_board.after_vitals(
+                board,
+                evaluation,
+                new.reactions[-1] if len(new.reactions) > len(old.reactions) else None,
+                at,
+            ),
         )
 
-    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
-        vitals = _vitals_row(
-            row.id,
-            reading,
-            ok,
-            caller,
-            clock,
-            state.status,
-            state.current,
-            baseline=state.status == "ready",
-        )
-        db.add(vitals)
-        await db.flush()
-        vitals.reading_id = vitals.id
-
-    return await run_command(
-        db,
-        clock,
-        doorbell,
-        caller,
-        session_id,
-        M.RecordVitals(
-            within_limits=ok,
-            has_spirometry=spirometry,
-            findings=found,
-            high_findings=high,
-            symptoms=symptoms,
-        ),
-        expected_version=expected_version,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        extra=store,
-        follow_up=follow_up,
-        alarm_work=lambda board, old, new, at: alarm_board.after_vitals(
-            board,
-            evaluation,
-            new.reactions[-1] if len(new.reactions) > len(old.reactions) else None,
-            at,
-        ),
-    )
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 async def amend_vitals(
@@ -1380,79 +1007,72 @@ async def amend_vitals(
 ) -> tuple[int, dict[str, Any]]:
     """A correction is a new version naming the one it corrects, with a reason; the original
     stays as it was. Correcting the newest reading also corrects what the gates see."""
-    await load(db, session_id, lock=True)  # lock first: a racing resend then sees our answer
-    replayed = await _replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    reason = reason.strip()
-    if not reason:
-        await db.rollback()
-        raise SessionError(422, "an amendment needs a reason", field="reason")
-    original = await db.scalar(
-        select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
-    )
-    if original is None:
-        await db.rollback()
-        raise SessionError(404, f"no vitals set {vitals_id} in session {session_id}")
-    reading_id = original.reading_id or original.id
-    newest_id = await db.scalar(
-        select(VitalsSet.id)
-        .where(VitalsSet.reading_id == reading_id)
-        .order_by(VitalsSet.version.desc())
-    )
-    if newest_id is not None and newest_id != vitals_id:
-        await db.rollback()
-        raise SessionError(
-            409, f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})"
-        )
-    latest_reading = await db.scalar(
-        select(VitalsSet.reading_id)
-        .where(VitalsSet.session_id == session_id)
-        .order_by(VitalsSet.id.desc())
-    )
-    version, step, baseline = original.version, original.step_position, original.baseline
-    row = await load(db, session_id)
-    state = codec.loads(row.state_json)
-    if state.checklist.spirometry_required and not any(
-        reading.status_of(f) is not None for f in ("fev1_l", "peak_flow_l_min")
-    ):
-        await db.rollback()
-        raise SessionError(
-            422,
-            "spirometry is required: record fev1_l or peak_flow_l_min, or mark one "
-            "unable_to_obtain or refused with a reason",
-            field="spirometry",
-        )
-    evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
-    ok = within_limits(evaluation)
-    found, high = _finding_words(evaluation)
-    latest = latest_reading == reading_id
-    verdict = ok if latest else state.last_vitals_within_limits
-    verdict_findings = found if latest else state.last_vitals_findings
 
-    async def store(db: AsyncSession, row: DesensitizationSession, state: M.SessionState) -> None:
-        amended = _vitals_row(
-            row.id, reading, ok, caller, clock, state.status, step, baseline=baseline
+    async def decide(work: Work) -> None:
+        row = work.row
+        why = reason.strip()
+        if not why:
+            raise Refusal("invalid", "an amendment needs a reason", field="reason")
+        original = await db.scalar(
+            select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
         )
-        amended.reading_id, amended.version, amended.supersedes_id = (
-            reading_id,
-            version + 1,
-            vitals_id,
+        if original is None:
+            raise Refusal("not_found", f"no vitals set {vitals_id} in session {session_id}")
+        reading_id = original.reading_id or original.id
+        newest_id = await db.scalar(
+            select(VitalsSet.id)
+            .where(VitalsSet.reading_id == reading_id)
+            .order_by(VitalsSet.version.desc())
         )
-        amended.amendment_reason = reason[:2000]
-        db.add(amended)
+        if newest_id is not None and newest_id != vitals_id:
+            raise Refusal(
+                "state",
+                f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})",
+            )
+        latest_reading = await db.scalar(
+            select(VitalsSet.reading_id)
+            .where(VitalsSet.session_id == session_id)
+            .order_by(VitalsSet.id.desc())
+        )
+        version, step, baseline = original.version, original.step_position, original.baseline
+        state = codec.loads(row.state_json)
+        if state.checklist.spirometry_required and not any(
+            reading.status_of(f) is not None for f in ("fev1_l", "peak_flow_l_min")
+        ):
+            raise Refusal(
+                "invalid",
+                "spirometry is required: record fev1_l or peak_flow_l_min, or mark one "
+                "unable_to_obtain or refused with a reason",
+                field="spirometry",
+            )
+        evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
+        ok = within_limits(evaluation)
+        found, high = _finding_words(evaluation)
+        latest = latest_reading == reading_id
+        verdict = ok if latest else state.last_vitals_within_limits
+        verdict_findings = found if latest else state.last_vitals_findings
 
-    return await run_command(
-        db,
-        clock,
-        doorbell,
-        caller,
-        session_id,
-        M.AmendLatestVitals(verdict, verdict_findings, high, baseline=latest and baseline),
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        extra=store,
-    )
+        async def add_amended(
+            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
+        ) -> None:
+            amended = _vitals_row(
+                row.id, reading, ok, caller, clock, state.status, step, baseline=baseline
+            )
+            amended.reading_id, amended.version, amended.supersedes_id = (
+                reading_id,
+                version + 1,
+                vitals_id,
+            )
+            amended.amendment_reason = why[:2000]
+            db.add(amended)
+
+        await _decide(
+            work,
+            M.AmendLatestVitals(verdict, verdict_findings, high, baseline=latest and baseline),
+            extra=add_amended,
+        )
+
+    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:
@@ -1482,7 +1102,7 @@ async def check_open_reaction(db: AsyncSession, session_id: int, number: int) ->
             if open_reaction
             else "there is no open reaction"
         )
-        raise SessionError(409, detail, current)
+        raise Refusal("state", detail, current)
 
 
 async def people_of(
@@ -1735,7 +1355,9 @@ async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_i
         await db.rollback()
         return False
     caller = Caller(SYSTEM_ACTOR, RequestInfo())
-    await run_command(db, clock, doorbell, caller, session_id, M.TimerFired(generation))
+    # A refusal of the machine is committed (audited) with the claim: the timer is spent.
+    with suppress(Refusal):
+        await run_command(db, clock, doorbell, caller, session_id, M.TimerFired(generation))
     return True
 
 

@@ -22,6 +22,7 @@ from app.db import DEFERRED_BEGIN
 from app.live import presence
 from app.live.doorbell import Doorbell
 from app.session import service
+from app.session.errors import Refusal
 from app.session.models import SessionTimer
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ async def fire_due(
             async with sessionmaker() as db:
                 try:
                     fired += await fire(db, clock, doorbell, timer_id)
-                except service.SessionError as error:  # e.g. escalated already, or refused
+                except Refusal as error:  # e.g. escalated already, or refused
                     logger.warning("timer %s not fired: %s", timer_id, error.detail)
                 except Exception:  # one broken timer must not hold up the ones due after it
                     logger.exception("timer %s failed; it will be retried", timer_id)
@@ -93,7 +94,7 @@ async def sweep_contact(
         async with sessionmaker() as db:
             try:
                 changed += await service.check_contact(db, clock, doorbell, session_id, allowance)
-            except service.SessionError as error:
+            except Refusal as error:
                 logger.warning("contact of session %s not checked: %s", session_id, error.detail)
     return changed
 

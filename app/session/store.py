@@ -1,0 +1,228 @@
+"""The session's state mapped to its tables: the row, the plan steps, the infusion segments,
+the reactions, the pending timer, the event log and the snapshots. Writes only; the unit of
+work commits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alarms import board as alarm_board
+from app.alarms import logic
+from app.alarms import service as alarm_service
+from app.audit import Actor
+from app.session import codec
+from app.session import machine as M
+from app.session.errors import Refusal
+from app.session.ledger import ledger
+from app.session.models import (
+    DesensitizationSession,
+    SessionEvent,
+    SessionPlanStep,
+    SessionReaction,
+    SessionSnapshot,
+    SessionTimer,
+    StepSegment,
+    VitalsSet,
+)
+
+
+async def lock_unless_busy(db: AsyncSession, session_id: int) -> bool:
+    """Lock the session row for a timer, or say it is busy: FOR UPDATE SKIP LOCKED on
+    PostgreSQL, so a process never waits on another that is firing the same timer or on a
+    command under way (the timer stays pending; the next pass, a moment later, fires it).
+    SQLite has one writer at a time already."""
+    locked = await db.scalar(
+        select(DesensitizationSession.id)
+        .where(DesensitizationSession.id == session_id)
+        .with_for_update(skip_locked=True)
+    )
+    return locked is not None
+
+
+async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> DesensitizationSession:
+    query = select(DesensitizationSession).where(DesensitizationSession.id == session_id)
+    if lock:
+        # FOR UPDATE on PostgreSQL (SQLite writers are already serialized). populate_existing:
+        # after waiting for the lock, take the row as committed, not an object read before.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = await db.scalar(query)
+    if row is None:
+        raise Refusal("not_found", f"no session {session_id}")
+    return row
+
+
+async def write_board(
+    db: AsyncSession, row: DesensitizationSession, board: logic.AlarmBoard
+) -> None:
+    row.alarms_json = alarm_board.dumps(board)
+    await alarm_service.sync(db, row.id, board)
+
+
+def write_state(row: DesensitizationSession, state: M.SessionState, now: datetime) -> None:
+    row.status = state.status
+    row.version = state.version
+    row.current_step = state.current
+    row.state_json = codec.dumps(state)
+    row.updated_at = now
+
+
+async def sync_rows(
+    db: AsyncSession, session_id: int, old: M.SessionState, new: M.SessionState, now: datetime
+) -> None:
+    if old.plan != new.plan:
+        # A draft edit or a resume replaces the steps from some position on (steps already run
+        # never change): rewrite the rows from the first position that differs.
+        first = next(
+            (
+                i
+                for i, (a, b) in enumerate(zip(old.plan.steps, new.plan.steps, strict=False))
+                if a != b
+            ),
+            min(len(old.plan.steps), len(new.plan.steps)),
+        )
+        await db.execute(
+            delete(SessionPlanStep).where(
+                SessionPlanStep.session_id == session_id, SessionPlanStep.position >= first
+            )
+        )
+        await db.flush()
+        sync_plan(db, session_id, new, existing=first)
+    book = ledger(new.plan, new.segments, now)
+    existing = {
+        s.ordinal: s
+        for s in await db.scalars(select(StepSegment).where(StepSegment.session_id == session_id))
+    }
+    for ordinal, delivery in enumerate(book.deliveries):
+        segment = delivery.segment
+        stored = existing.get(ordinal)
+        if stored is None:
+            db.add(
+                StepSegment(
+                    session_id=session_id,
+                    ordinal=ordinal,
+                    step_position=segment.step,
+                    solution=segment.solution,
+                    rate_ml_h=segment.rate_ml_h,
+                    started_at=segment.started_at,
+                    stopped_at=segment.stopped_at,
+                    volume_ml=delivery.volume_ml,
+                    dose=delivery.dose,
+                )
+            )
+        elif stored.stopped_at is None:
+            stored.stopped_at = segment.stopped_at
+            stored.volume_ml = delivery.volume_ml
+            stored.dose = delivery.dose
+    reactions = {
+        r.number: r
+        for r in await db.scalars(
+            select(SessionReaction).where(SessionReaction.session_id == session_id)
+        )
+    }
+    for reaction in new.reactions:
+        stored = reactions.get(reaction.number)
+        if stored is None:
+            stored = SessionReaction(
+                session_id=session_id,
+                number=reaction.number,
+                onset_at=reaction.onset_at,
+                at_step=reaction.at_step,
+            )
+            db.add(stored)
+        stored.symptoms_json = json.dumps(list(reaction.symptoms))
+        stored.findings_json = json.dumps(list(reaction.findings))
+        stored.brown_grade = reaction.brown_grade
+        stored.ctcae_grade = reaction.ctcae_grade
+        stored.resolved_at = reaction.resolved_at
+        stored.treatments_json = json.dumps([codec.encode(t) for t in reaction.treatments])
+        stored.note = reaction.note
+        stored.outcome = reaction.outcome
+        stored.closed_by_abort = reaction.closed_by_abort
+
+
+def sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing: int) -> None:
+    for position, step in enumerate(state.plan.steps[existing:], start=existing):
+        db.add(
+            SessionPlanStep(
+                session_id=session_id,
+                position=position,
+                solution=step.solution,
+                rate_ml_h=step.rate_ml_h,
+                minutes=step.minutes,
+                dose=step.dose,
+                origin=step.origin,
+                of_step=step.of_step,
+            )
+        )
+
+
+async def replace_timer(db: AsyncSession, session_id: int, state: M.SessionState) -> None:
+    await db.execute(
+        update(SessionTimer)
+        .where(
+            SessionTimer.session_id == session_id,
+            SessionTimer.status == "pending",
+        )
+        .values(status="cancelled")
+    )
+    if state.deadline is not None and state.status not in M.TERMINAL:
+        db.add(
+            SessionTimer(
+                session_id=session_id,
+                generation=state.timer_generation,
+                due_at=state.deadline,
+                status="pending",
+            )
+        )
+
+
+async def snapshot(db: AsyncSession, row: DesensitizationSession, now: datetime) -> None:
+    """Keep what the session is after this change, under its last event's seq (once: a change
+    that added no event changed nothing the timeline shows)."""
+    exists = await db.get(SessionSnapshot, (row.id, row.last_event_seq))
+    if exists is not None:
+        return
+    upto = await db.scalar(select(func.max(VitalsSet.id)).where(VitalsSet.session_id == row.id))
+    db.add(
+        SessionSnapshot(
+            session_id=row.id,
+            seq=row.last_event_seq,
+            at=now,
+            version=row.version,
+            state_json=row.state_json,
+            alarms_json=row.alarms_json,
+            thresholds_json=row.thresholds_json,
+            vitals_upto=upto or 0,
+        )
+    )
+
+
+async def append_events(
+    db: AsyncSession,
+    row: DesensitizationSession,
+    events: tuple[M.Event, ...],
+    actor: Actor,
+    now: datetime,
+    version: int,
+) -> int:
+    seq = row.last_event_seq
+    for event in events:
+        seq += 1
+        db.add(
+            SessionEvent(
+                session_id=row.id,
+                seq=seq,
+                at=now,
+                kind=event.kind,
+                data_json=json.dumps(event.data, sort_keys=True, default=str),
+                actor_id=actor.user_id,
+                actor_role=actor.role,
+                version=version,
+            )
+        )
+    row.last_event_seq = seq
+    return seq

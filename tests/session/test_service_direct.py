@@ -1,0 +1,238 @@
+"""The session commands called directly: a real database, a manual clock, no HTTP."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.audit import Actor, AuditEvent, RequestInfo
+from app.auth import service as auth_service
+from app.clock import ManualClock
+from app.db import session_factory
+from app.live.doorbell import Doorbell, Ring
+from app.patients import service as patients
+from app.protocol.parsing import ProtocolRequest
+from app.protocol.screening import IndexReaction
+from app.session import machine as M
+from app.session import service
+from app.session.errors import Refusal
+from app.session.models import (
+    DesensitizationSession,
+    IdempotentAnswer,
+    SessionEvent,
+    SessionTimer,
+)
+from app.session.service import Caller, NewSession
+
+SETUP = Actor(user_id=None, username="test-setup", role="system")
+OK_VITALS = {
+    "systolic_bp": 124,
+    "diastolic_bp": 78,
+    "heart_rate": 72,
+    "spo2": 98,
+    "respiratory_rate": 14,
+    "temperature_c": "36.8",
+}
+
+
+@dataclass
+class Ward:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: ManualClock
+    doorbell: Doorbell
+    callers: dict[str, Caller]
+    patient_id: int
+
+    async def command(self, role: str, session_id: int, command: M.Command, **kw: object):
+        async with self.sessionmaker() as db:
+            return await service.run_command(
+                db, self.clock, self.doorbell, self.callers[role], session_id, command, **kw
+            )
+
+    async def new_session(self) -> int:
+        new = NewSession(
+            patient_id=self.patient_id,
+            drug="ceftazidime",
+            route="IV",
+            protocol=ProtocolRequest(template="brigham-12", dose="2000", unit="mg"),
+            index_reaction=IndexReaction(reactions=frozenset({"urticaria"})),
+        )
+        async with self.sessionmaker() as db:
+            row = await service.create_session(
+                db, self.clock, self.doorbell, self.callers["nurse"], new
+            )
+            assert isinstance(row, DesensitizationSession)
+            return row.id
+
+    async def counts(self, session_id: int) -> tuple[int, int, int, int]:
+        """(version, events, audit entries, remembered answers): what a command may change."""
+        async with self.sessionmaker() as db:
+            row = await service.load(db, session_id)
+            events = await db.scalar(
+                select(func.count()).where(SessionEvent.session_id == session_id)
+            )
+            audit = await db.scalar(select(func.count()).select_from(AuditEvent))
+            answers = await db.scalar(select(func.count()).select_from(IdempotentAnswer))
+            return row.version, events or 0, audit or 0, answers or 0
+
+
+@pytest.fixture
+async def ward(engine: AsyncEngine) -> AsyncIterator[Ward]:
+    sessionmaker = session_factory(engine)
+    clock = ManualClock(datetime.now(UTC))
+    callers = {}
+    async with sessionmaker() as db:
+        for role in ("nurse", "physician", "pharmacist"):
+            user = await auth_service.create_user(
+                db,
+                clock,
+                actor=SETUP,
+                username=f"{role}-{secrets.token_hex(4)}",
+                role=role,
+                password=f"pw-{secrets.token_urlsafe(12)}",
+            )
+            callers[role] = Caller(Actor(user.id, user.username, role), RequestInfo())
+        patient = await patients.create_patient(
+            db,
+            clock,
+            actor=callers["nurse"].actor,
+            mrn=f"D{secrets.token_hex(5)}",
+            family_name="Doe",
+            given_name="Jane",
+            birth_date="1970-04-02",
+            weight_kg=70,
+            asthma=False,
+        )
+    yield Ward(sessionmaker, clock, Doorbell(), callers, patient.id)
+
+
+async def test_approve_verify_checklist_and_start(ward: Ward) -> None:
+    session_id = await ward.new_session()
+    rings = ward.doorbell.listen()
+    status, body = await ward.command("physician", session_id, M.Approve())
+    assert (status, body["status"]) == (200, "planned")
+    assert rings.get_nowait() == Ring(session_id, body["last_event_seq"])  # rung after commit
+    await ward.command("pharmacist", session_id, M.VerifyBags())
+    await ward.command("nurse", session_id, M.ChecklistItem("consent"))
+    await ward.command("nurse", session_id, M.ChecklistItem("rescue_kit"))
+    premedication = M.Premedication("cetirizine", "10 mg", "PO", ward.clock.now())
+    await ward.command(
+        "nurse", session_id, M.ChecklistItem("premedications", True, (premedication,))
+    )
+    ward.clock.advance(timedelta(minutes=5))
+    async with ward.sessionmaker() as db:
+        status, body = await service.record_vitals(
+            db,
+            ward.clock,
+            ward.doorbell,
+            ward.callers["nurse"],
+            session_id,
+            OK_VITALS,
+            confirmed=False,
+            expected_version=None,
+            idempotency_key=None,
+            fingerprint=None,
+        )
+    assert body["checklist"]["missing"] == []
+    status, body = await ward.command(
+        "nurse", session_id, M.Start(), expected_version=body["version"]
+    )
+    assert (status, body["status"], body["current_step"]) == (200, "running", 0)
+    assert body["deadline"] is not None
+
+
+async def test_a_refusal_raises_its_kind_and_changes_nothing(ward: Ward) -> None:
+    session_id = await ward.new_session()
+    version, events, audit, answers = await ward.counts(session_id)
+
+    with pytest.raises(Refusal) as stale:
+        await ward.command("physician", session_id, M.Approve(), expected_version=version + 1)
+    assert stale.value.kind == "stale" and stale.value.current["version"] == version
+    assert await ward.counts(session_id) == (version, events, audit, answers)
+
+    with pytest.raises(Refusal) as forbidden:
+        await ward.command("nurse", session_id, M.Approve())
+    assert forbidden.value.kind == "forbidden"
+    # The machine's refusal leaves one audit entry and nothing else.
+    assert await ward.counts(session_id) == (version, events, audit + 1, answers)
+
+    with pytest.raises(Refusal) as missing:
+        await ward.command("physician", 10**9, M.Approve())
+    assert missing.value.kind == "not_found"
+
+
+async def test_an_idempotent_resend_gets_the_first_answer_and_writes_nothing(ward: Ward) -> None:
+    session_id = await ward.new_session()
+    key = {"idempotency_key": "approve-1", "fingerprint": "the same request"}
+    first = await ward.command("physician", session_id, M.Approve(), **key)
+    before = await ward.counts(session_id)
+    ward.clock.advance(timedelta(minutes=1))
+    again = await ward.command("physician", session_id, M.Approve(), **key)
+    assert again == first
+    assert await ward.counts(session_id) == before
+
+    with pytest.raises(Refusal) as reused:
+        await ward.command(
+            "physician",
+            session_id,
+            M.Approve(),
+            idempotency_key="approve-1",
+            fingerprint="another request",
+        )
+    assert reused.value.kind == "conflict"
+    assert await ward.counts(session_id) == before
+
+
+async def test_a_refusal_under_a_key_is_kept_and_replayed(ward: Ward) -> None:
+    session_id = await ward.new_session()
+    key = {"idempotency_key": "nurse-approves", "fingerprint": "f"}
+    with pytest.raises(Refusal) as refused:
+        await ward.command("nurse", session_id, M.Approve(), **key)
+    before = await ward.counts(session_id)
+    status, body = await ward.command("nurse", session_id, M.Approve(), **key)
+    assert body == refused.value.body() and status == 403
+    assert await ward.counts(session_id) == before
+
+
+async def test_a_due_timer_fires_through_the_unit_of_work(ward: Ward) -> None:
+    session_id = await ward.new_session()
+    await ward.command("physician", session_id, M.Approve())
+    await ward.command("pharmacist", session_id, M.VerifyBags())
+    for item in ("consent", "rescue_kit"):
+        await ward.command("nurse", session_id, M.ChecklistItem(item))
+    await ward.command(
+        "nurse", session_id, M.ChecklistItem("premedications", True, (), "none needed here")
+    )
+    async with ward.sessionmaker() as db:
+        await service.record_vitals(
+            db,
+            ward.clock,
+            ward.doorbell,
+            ward.callers["nurse"],
+            session_id,
+            OK_VITALS,
+            confirmed=False,
+            expected_version=None,
+            idempotency_key=None,
+            fingerprint=None,
+        )
+    _, body = await ward.command("nurse", session_id, M.Start())
+    ward.clock.set(datetime.fromisoformat(body["deadline"]))
+    async with ward.sessionmaker() as db:
+        (timer_id,) = await db.scalars(
+            select(SessionTimer.id).where(
+                SessionTimer.session_id == session_id, SessionTimer.status == "pending"
+            )
+        )
+    async with ward.sessionmaker() as db:
+        assert await service.fire_timer(db, ward.clock, ward.doorbell, timer_id)
+    async with ward.sessionmaker() as db:
+        assert not await service.fire_timer(db, ward.clock, ward.doorbell, timer_id)  # once
+        row = await service.load(db, session_id)
+        assert row.status == "step_due"

@@ -19,7 +19,7 @@ from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.patients import history as H
 from app.patients import service as patients
-from app.patients.pages import DISPLAY, age_of, drug_histories
+from app.patients.display import DISPLAY, age_of, drug_histories
 from app.patients.service import PatientError
 from app.protocol import form as protocol_form
 from app.protocol.screening import (

@@ -14,7 +14,7 @@ from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.patients import rules, service
 from app.patients.display import DISPLAY, age_of, drug_histories
-from app.patients.models import SEXES
+from app.patients.rules import SEXES
 from app.patients.service import DuplicateMrn, PatientError, PatientNotFound
 from app.templating import templates
 

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import localtime
-from app.patients.history import TolerancePolicy, ToleranceWindow, parse_windows
+from app.tolerance import TolerancePolicy, ToleranceWindow, parse_windows
 
 # Good enough for a laptop, useless for anything else: production refuses to start with it.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"

@@ -22,14 +22,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
+# The tolerance window types live in the kernel, where configuration builds them; they stay
+# importable from here too, next to the history that places a dose in them.
+from app.tolerance import TolerancePolicy, ToleranceWindow, drug_key, hours_text
+from app.tolerance import parse_windows as parse_windows
 from app.vitals.rules import SYMPTOM_CLASSES
 
-DEFAULT_PERSIST_HOURS = Decimal(24)
-DEFAULT_UNCERTAIN_HOURS = Decimal(48)
-MAX_WINDOW_HOURS = Decimal(24 * 30)
 SIXTEEN_STEPS = "brigham-16"
 
 
@@ -72,34 +73,6 @@ class Suggestion:
     premedications: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ToleranceWindow:
-    """Hours after the last full dose: tolerance may persist before ``persist_hours``, is
-    uncertain up to ``uncertain_hours`` and lost after."""
-
-    persist_hours: Decimal = DEFAULT_PERSIST_HOURS
-    uncertain_hours: Decimal = DEFAULT_UNCERTAIN_HOURS
-
-    def __post_init__(self) -> None:
-        for hours in (self.persist_hours, self.uncertain_hours):
-            if not hours.is_finite() or not 0 < hours <= MAX_WINDOW_HOURS:
-                raise ValueError(f"tolerance hours must be above 0 and at most {MAX_WINDOW_HOURS}")
-        if self.uncertain_hours < self.persist_hours:
-            raise ValueError(
-                f"the uncertain band ({_hours(self.uncertain_hours)} h) cannot end before "
-                f"tolerance stops persisting ({_hours(self.persist_hours)} h)"
-            )
-
-
-@dataclass(frozen=True)
-class TolerancePolicy:
-    default: ToleranceWindow = field(default_factory=ToleranceWindow)
-    by_drug: Mapping[str, ToleranceWindow] = field(default_factory=dict)
-
-    def window_for(self, drug: str) -> ToleranceWindow:
-        return self.by_drug.get(drug_key(drug), self.default)
-
-
 ToleranceBand = Literal["none", "may_persist", "uncertain", "lost", "check_time"]
 
 
@@ -139,49 +112,11 @@ class DrugHistory:
     last_full_dose_at: datetime | None = None  # what the tolerance counts from
 
 
-def drug_key(name: str) -> str:
-    """Drug names compare without case or extra spaces: 'Carboplatin ' is 'carboplatin'."""
-    return " ".join(name.split()).casefold()
-
-
-def parse_windows(text: str, default: ToleranceWindow | None = None) -> dict[str, ToleranceWindow]:
-    """'penicillin=24/48, carboplatin=12' -> {drug: window}; a clear ValueError otherwise.
-    One number sets when tolerance stops persisting (the uncertain band then ends at the
-    default's end, or at that number when it is later); two set both."""
-    base = default or ToleranceWindow()
-    windows: dict[str, ToleranceWindow] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        drug, sep, hours = part.partition("=")
-        if not sep or not drug.strip():
-            raise ValueError(
-                f"{part!r}: write drug=hours or drug=hours/hours, e.g. carboplatin=24/48"
-            )
-        first, slash, second = hours.partition("/")
-        try:
-            persist = Decimal(first.strip())
-            uncertain = Decimal(second.strip()) if slash else None
-        except InvalidOperation:
-            raise ValueError(f"{part!r}: the hours must be numbers") from None
-        if uncertain is None and persist.is_finite():
-            uncertain = max(persist, base.uncertain_hours)
-        try:
-            windows[drug_key(drug)] = ToleranceWindow(persist, uncertain or persist)
-        except ValueError as error:
-            raise ValueError(f"{part!r}: {error}") from None
-    return windows
-
-
-def _hours(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
 def tolerance(
     last_full_dose_at: datetime | None, planned_at: datetime, window: ToleranceWindow
 ) -> Tolerance:
     """Where the planned time falls after the last full dose of the drug."""
-    persist, uncertain = _hours(window.persist_hours), _hours(window.uncertain_hours)
+    persist, uncertain = hours_text(window.persist_hours), hours_text(window.uncertain_hours)
     if last_full_dose_at is None:
         return Tolerance(
             window,
@@ -202,7 +137,7 @@ def tolerance(
             "The planned time is before the last full dose; check the planned time. "
             "Plan a full desensitization.",
         )
-    ago = f"The last full dose was {_hours(since)} h before the planned dose"
+    ago = f"The last full dose was {hours_text(since)} h before the planned dose"
     if seconds < window.persist_hours * 3600:
         return Tolerance(
             window,

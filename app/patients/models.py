@@ -18,11 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
-
-SEXES = ("female", "male", "other", "unknown")
-MRN_MAX = 32
-NAME_MAX = 100
-ALLERGY_HISTORY_MAX = 4000
+from app.patients.rules import MRN_MAX, NAME_MAX
 
 
 class Patient(Base):

@@ -1,28 +1,22 @@
 """Patient pages: the list with search, registering a patient, and a patient's history per drug
 with the tolerance window and what it suggests for the next plan. Thin: parse, authorize, call
-app.patients.service and app.session.history, render."""
+app.patients.service and app.session.history (through app.patients.display), render."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import localtime
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
-from app.patients import history as H
 from app.patients import rules, service
-from app.patients.models import SEXES, Patient
+from app.patients.display import DISPLAY, age_of, drug_histories
+from app.patients.rules import SEXES
 from app.patients.service import DuplicateMrn, PatientError, PatientNotFound
-from app.protocol.templates import TEMPLATE_TITLES
-from app.session import history as session_history
 from app.templating import templates
-from app.vitals.rules import symptom_words
 
 router = APIRouter(prefix="/patients", include_in_schema=False)
 
@@ -32,60 +26,6 @@ PatientId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 FORM_FIELDS = rules.FIELDS
 # The form asks about asthma with two radio buttons: no answer is not the same as "no".
 ASTHMA_ANSWERS = {"yes": True, "no": False}
-
-
-# --- display helpers, shared with the new-session page ------------------------------------------
-
-
-def when(moment: datetime | None) -> str:
-    return localtime.stamp(moment) if moment else "—"
-
-
-def when_short(moment: datetime | None) -> str:
-    """For table cells whose heading names the zone."""
-    return localtime.local(moment, "%Y-%m-%d %H:%M") if moment else "—"
-
-
-def hours(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
-def age_of(patient: Patient, today: date) -> int:
-    # A manual (training or test) clock may be set before a birth date recorded later.
-    return rules.age_in_years(patient.birth_date, today) if patient.birth_date <= today else 0
-
-
-def symptom_label(code: str) -> str:
-    return symptom_words(code)
-
-
-def template_title(name: str) -> str:
-    return TEMPLATE_TITLES.get(name, name)
-
-
-DISPLAY = {
-    "when": when,
-    "when_short": when_short,
-    "hours": hours,
-    "symptom_label": symptom_label,
-    "template_title": template_title,
-}
-
-
-async def drug_histories(
-    request: Request, db: AsyncSession, patient_id: int
-) -> list[H.DrugHistory]:
-    """The patient's history per drug at the server's time, exactly as the JSON API gives it."""
-    settings = request.app.state.settings
-    now = request.app.state.clock.now()
-    return H.histories(
-        await session_history.past_sessions(db, patient_id, now),
-        now,
-        settings.tolerance,
-    )
-
-
-# --- pages -------------------------------------------------------------------------------------
 
 
 @router.get("", response_class=HTMLResponse)

@@ -14,8 +14,13 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from app.patients.models import ALLERGY_HISTORY_MAX, MRN_MAX, NAME_MAX, SEXES
 from app.text import text_problem
+
+# The record's bounds; the table's columns (app.patients.models) are sized from them.
+SEXES = ("female", "male", "other", "unknown")
+MRN_MAX = 32
+NAME_MAX = 100
+ALLERGY_HISTORY_MAX = 4000
 
 WEIGHT_MIN_KG: Final = Decimal("0.3")
 WEIGHT_MAX_KG: Final = Decimal("400")

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from app.patients.models import SEXES
+from app.patients.rules import SEXES
 
 _TEXT_BOUND = 400  # well above every one-line limit; the service gives the exact one
 

@@ -1,7 +1,7 @@
 """The new-session page: patient, drug, screening of the index reaction, template and parameters
 with the live protocol preview, or a copy of an earlier session's plan; "Submit for approval"
 creates the session exactly as POST /api/v1/sessions does. Thin: parse, authorize, call the
-services, render. The preview table is the protocol preview's own (app.protocol.router)."""
+services, render. The preview table is the protocol preview's own (app.protocol.form)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.patients import history as H
 from app.patients import service as patients
-from app.patients.pages import DISPLAY, age_of, drug_histories
+from app.patients.display import DISPLAY, age_of, drug_histories
 from app.patients.service import PatientError
-from app.protocol import router as preview
+from app.protocol import form as protocol_form
 from app.protocol.screening import (
     HARD_STOP_REACTIONS,
     IMMEDIATE_REACTIONS,
@@ -92,7 +92,7 @@ def _whole(text: str | None) -> int | None:
 def _form_values(form: FormData) -> dict[str, Any]:
     """What was typed, as text, to parse and to show again when refused."""
     values: dict[str, Any] = {
-        name: str(form.get(name, "")) for name in (*preview.FORM_FIELDS, *PAGE_SLOTS)
+        name: str(form.get(name, "")) for name in (*protocol_form.FORM_FIELDS, *PAGE_SLOTS)
     }
     values["reactions"] = [str(v) for v in form.getlist("reactions")]
     for flag in (*FLAGS, "spirometry_required"):
@@ -101,7 +101,7 @@ def _form_values(form: FormData) -> dict[str, Any]:
 
 
 def _default_values(route: str = "IV") -> dict[str, Any]:
-    values: dict[str, Any] = {name: "" for name in (*preview.FORM_FIELDS, *PAGE_SLOTS)}
+    values: dict[str, Any] = {name: "" for name in (*protocol_form.FORM_FIELDS, *PAGE_SLOTS)}
     values |= PROTOCOL_DEFAULTS | {"route": route, "observation_minutes": "30", "reactions": []}
     return values
 
@@ -131,7 +131,7 @@ def _new_session(
             raise FormProblem(
                 name, f"{name.replace('_', ' ')} must have at most {limit} characters"
             )
-    for name in ("drug", "location", "assigned_nurse", "diluent", *preview.FORM_FIELDS):
+    for name in ("drug", "location", "assigned_nurse", "diluent", *protocol_form.FORM_FIELDS):
         value = values.get(name)
         problem = text_problem(value) if isinstance(value, str) else None
         if problem:
@@ -161,7 +161,7 @@ def _new_session(
         fev1_percent_predicted=fev1,
         **{flag: values[flag] for flag in FLAGS},
     )
-    protocol = preview._protocol_request(values)
+    protocol = protocol_form.protocol_request(values)
     return NewSession(**common, protocol=protocol, index_reaction=index)
 
 
@@ -255,7 +255,9 @@ async def _page(
     if source is None and copy_from is None:
         # The protocol preview, as /protocols/preview renders it; before anything is typed, an
         # invitation rather than "dose is required" in red.
-        preview_context, _ = preview._context({k: values[k] for k in preview.FORM_FIELDS})
+        preview_context, _ = protocol_form.preview_context(
+            {k: values[k] for k in protocol_form.FORM_FIELDS}
+        )
         show_preview = submitted or bool(values["dose"].strip())
         if show_preview:
             slots = {k: v for k, v in preview_context["errors"].items() if k != "general"}
@@ -266,7 +268,9 @@ async def _page(
             "show_preview": show_preview,
             "preview_errors": preview_context["errors"],
         }
-    general = {k: v for k, v in errors.items() if k not in PAGE_SLOTS | set(preview.FORM_FIELDS)}
+    general = {
+        k: v for k, v in errors.items() if k not in PAGE_SLOTS | set(protocol_form.FORM_FIELDS)
+    }
     context["errors"] = {**errors, **({"general": " ".join(general.values())} if general else {})}
     return templates.TemplateResponse(request, "sessions/new.html", context, status_code=status)
 
@@ -295,8 +299,8 @@ async def new_session_preview(
     request: Request, _: SignedIn = require_permission("session.create")
 ) -> HTMLResponse:
     """The preview table alone, for htmx, as the parameters change."""
-    values = {name: request.query_params.get(name, "") for name in preview.FORM_FIELDS}
-    context, status = preview._context(values)
+    values = {name: request.query_params.get(name, "") for name in protocol_form.FORM_FIELDS}
+    context, status = protocol_form.preview_context(values)
     return templates.TemplateResponse(
         request, "protocol/_result.html", {**context, "oob_errors": True}, status_code=status
     )

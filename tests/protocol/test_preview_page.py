@@ -8,7 +8,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from app.protocol.router import FIELDS_WITH_ERROR_SLOT
+from app.protocol.form import FIELDS_WITH_ERROR_SLOT
 from tests.support import SignedInClient
 
 

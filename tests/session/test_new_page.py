@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from bs4 import BeautifulSoup
 
-from app.protocol.router import FIELDS_WITH_ERROR_SLOT
+from app.protocol.form import FIELDS_WITH_ERROR_SLOT
 from app.protocol.screening import REACTION_LABELS
 from tests.session.conftest import SessionServer, new_patient
 from tests.session.test_history_api import patient_of, reaction_at_step_3

@@ -1,0 +1,83 @@
+"""The tolerance window after the last full dose, per drug: value types and their parsing.
+
+Part of the kernel, next to the settings that build it: configuration reads the windows from
+``STEPWISE_TOLERANCE_*`` and the patient history (app/patients/history.py) places a planned
+dose in them. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+DEFAULT_PERSIST_HOURS = Decimal(24)
+DEFAULT_UNCERTAIN_HOURS = Decimal(48)
+MAX_WINDOW_HOURS = Decimal(24 * 30)
+
+
+def hours_text(value: Decimal) -> str:
+    """12.50 -> '12.5', 24 -> '24': hours as a clinician writes them."""
+    return f"{value.normalize():f}"
+
+
+def drug_key(name: str) -> str:
+    """Drug names compare without case or extra spaces: 'Carboplatin ' is 'carboplatin'."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class ToleranceWindow:
+    """Hours after the last full dose: tolerance may persist before ``persist_hours``, is
+    uncertain up to ``uncertain_hours`` and lost after."""
+
+    persist_hours: Decimal = DEFAULT_PERSIST_HOURS
+    uncertain_hours: Decimal = DEFAULT_UNCERTAIN_HOURS
+
+    def __post_init__(self) -> None:
+        for hours in (self.persist_hours, self.uncertain_hours):
+            if not hours.is_finite() or not 0 < hours <= MAX_WINDOW_HOURS:
+                raise ValueError(f"tolerance hours must be above 0 and at most {MAX_WINDOW_HOURS}")
+        if self.uncertain_hours < self.persist_hours:
+            raise ValueError(
+                f"the uncertain band ({hours_text(self.uncertain_hours)} h) cannot end before "
+                f"tolerance stops persisting ({hours_text(self.persist_hours)} h)"
+            )
+
+
+@dataclass(frozen=True)
+class TolerancePolicy:
+    default: ToleranceWindow = field(default_factory=ToleranceWindow)
+    by_drug: Mapping[str, ToleranceWindow] = field(default_factory=dict)
+
+    def window_for(self, drug: str) -> ToleranceWindow:
+        return self.by_drug.get(drug_key(drug), self.default)
+
+
+def parse_windows(text: str, default: ToleranceWindow | None = None) -> dict[str, ToleranceWindow]:
+    """'penicillin=24/48, carboplatin=12' -> {drug: window}; a clear ValueError otherwise.
+    One number sets when tolerance stops persisting (the uncertain band then ends at the
+    default's end, or at that number when it is later); two set both."""
+    base = default or ToleranceWindow()
+    windows: dict[str, ToleranceWindow] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        drug, sep, hours = part.partition("=")
+        if not sep or not drug.strip():
+            raise ValueError(
+                f"{part!r}: write drug=hours or drug=hours/hours, e.g. carboplatin=24/48"
+            )
+        first, slash, second = hours.partition("/")
+        try:
+            persist = Decimal(first.strip())
+            uncertain = Decimal(second.strip()) if slash else None
+        except InvalidOperation:
+            raise ValueError(f"{part!r}: the hours must be numbers") from None
+        if uncertain is None and persist.is_finite():
+            uncertain = max(persist, base.uncertain_hours)
+        try:
+            windows[drug_key(drug)] = ToleranceWindow(persist, uncertain or persist)
+        except ValueError as error:
+            raise ValueError(f"{part!r}: {error}") from None
+    return windows

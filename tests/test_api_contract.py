@@ -76,12 +76,12 @@ def contract_server(database_url: str) -> Iterator[tuple[str, object]]:
         yield base, app
 
 
-def _seed(base: str, client: SignedInClient, physician: SignedInClient) -> None:
+def _seed(client: SignedInClient, physician: SignedInClient) -> None:
     """Something for the generated ids to find: patients, a planned and an approved session."""
     planned = client.post("/api/v1/sessions", json=session_body(new_patient(client)))
     assert planned.status_code == 201, planned.text
-    running = client.post("/api/v1/sessions", json=session_body(new_patient(client)))
-    sid = running.json()["id"]
+    approved = client.post("/api/v1/sessions", json=session_body(new_patient(client)))
+    sid = approved.json()["id"]
     assert physician.post(f"/api/v1/sessions/{sid}/approve", json={}).status_code == 200
 
 
@@ -149,7 +149,7 @@ def test_every_operation_keeps_the_contract(
     accounts = {r: create_account(database_url, r) for r in ("nurse", "physician")}
     clients = {r: SignedInClient(base, a) for r, a in accounts.items()}
     try:
-        _seed(base, clients["nurse"], clients["physician"])
+        _seed(clients["nurse"], clients["physician"])
         status, output = _run(base, app, clients[role], tmp_path)
     finally:
         for client in clients.values():

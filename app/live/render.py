@@ -280,7 +280,15 @@ class LiveRenderer:
             raise
         except Exception:
             logger.exception("session %s cannot be shown on the board", session_id)
-            return unshowable_tile(session_id)
+            # Who and where, read plainly, so the wall still says which patient to go and see.
+            found = (
+                await db.execute(
+                    select(Patient.family_name, Patient.given_name, DesensitizationSession.location)
+                    .join(Patient, Patient.id == DesensitizationSession.patient_id)
+                    .where(DesensitizationSession.id == session_id)
+                )
+            ).first()
+            return unshowable_tile(session_id, *(found or (None, None, None)))
 
     async def board(self, hub: Hub | None, role: str) -> str:
         tiles = await self.tiles(hub)
@@ -305,11 +313,18 @@ def _percent(value: Any) -> str:
     return "< 1" if 0 < given < 1 else P.amount(given, 0)
 
 
-def unshowable_tile(session_id: int) -> dict[str, Any]:
+def unshowable_tile(
+    session_id: int,
+    family_name: str | None = None,
+    given_name: str | None = None,
+    location: str | None = None,
+) -> dict[str, Any]:
+    named = f"{family_name}, {given_name}" if family_name else f"Session {session_id}"
     return {
         "id": session_id,
         "unshowable": True,
-        "patient": f"Session {session_id}",
+        "patient": named,
+        "location": location,
         "status": "unshowable",
         "priority": None,
         "deadline": None,

@@ -114,6 +114,7 @@ def shown_apart(team: dict[str, SignedInClient], healthy_id: int, broken_id: int
     assert page.select_one(f"#tile-{healthy_id} .tile-patient") is not None
     unshowable = page.select_one(f"#tile-{broken_id}.tile-unshowable")
     assert unshowable is not None and "cannot be shown" in unshowable.get_text()
+    assert "Doe, Jane" in unshowable.get_text()  # which patient to go and see
     # That session's own page fails, but its answer still carries the security headers.
     bedside = team["physician"].get(f"/sessions/{broken_id}")
     assert bedside.status_code == 500

@@ -115,12 +115,12 @@ def _compute_infusion(spec: ProtocolSpec) -> Protocol:
     infused: dict[int, Decimal] = {n: ZERO for n in bag_numbers}
 
     # Dose from every bag before the final one fixes how strong the final bag must be.
-    plain: list[tuple[StepSpec, Decimal, Decimal]] = []  # (step, volume, minutes)
+    plain: list[tuple[StepSpec, int, Decimal, Decimal]] = []  # (step, bag, volume, minutes)
     for index, step in enumerate(spec.steps):
         is_last = index == len(spec.steps) - 1
         number = index + 1
         assert step.solution is not None  # checked in _check_step_order
-        _check_positive(step.rate_ml_h, f"step {number} rate", "rate")
+        rate = _check_positive(step.rate_ml_h, f"step {number} rate", "rate")
         if is_last:
             if step.minutes is not None:
                 raise ProtocolError(
@@ -129,16 +129,16 @@ def _compute_infusion(spec: ProtocolSpec) -> Protocol:
             continue
         if step.minutes is None:
             raise ProtocolError(f"step {number} needs a duration", field="step_minutes")
-        _check_positive(step.minutes, f"step {number} duration", "step_minutes")
-        volume = step.rate_ml_h * step.minutes / SIXTY
-        plain.append((step, volume, step.minutes))
+        minutes = _check_positive(step.minutes, f"step {number} duration", "step_minutes")
+        volume = rate * minutes / SIXTY
+        plain.append((step, step.solution, volume, minutes))
         infused[step.solution] += volume
 
     delivered_before_final = sum(
         (
-            volume * concentrations[step.solution]
-            for step, volume, _ in plain
-            if step.solution != final.number
+            volume * concentrations[bag]
+            for _step_spec, bag, volume, _minutes in plain
+            if bag != final.number
         ),
         ZERO,
     )
@@ -158,8 +158,8 @@ def _compute_infusion(spec: ProtocolSpec) -> Protocol:
     steps: list[Step] = []
     cumulative = ZERO
     elapsed = ZERO
-    for index, (step, volume, minutes) in enumerate(plain):
-        dose = volume * concentrations[step.solution]
+    for index, (step, bag, volume, minutes) in enumerate(plain):
+        dose = volume * concentrations[bag]
         cumulative += dose
         steps.append(_step(spec, index + 1, step, minutes, volume, dose, cumulative, elapsed))
         elapsed += minutes
@@ -185,6 +185,7 @@ def _compute_infusion(spec: ProtocolSpec) -> Protocol:
             field="bags",
         )
     infused[final.number] += last_volume
+    assert last.rate_ml_h is not None  # every step's rate was checked positive above
     last_minutes = last_volume / last.rate_ml_h * SIXTY
     steps.append(
         _step(
@@ -291,9 +292,10 @@ def _check_step_order(spec: ProtocolSpec, bag_numbers: list[int]) -> None:
         raise ProtocolError(f"bag {unused[0]} has no steps", field="bags")
 
 
-def _check_positive(value: Decimal | None, what: str, field: str) -> None:
+def _check_positive(value: Decimal | None, what: str, field: str) -> Decimal:
     if value is None or not value.is_finite() or value <= 0:
         raise ProtocolError(f"{what} must be greater than 0, got {value}", field=field)
+    return value
 
 
 def _check_non_decreasing(steps: list[Step], unit: str) -> None:

@@ -166,6 +166,7 @@ def build_from_request(request: ProtocolRequest, *, strict_options: bool = True)
     refused (the CLI); a form simply ignores the fields of other templates."""
     template = parse_template(request.template)
     unit = parse_unit(request.unit)
+    allowed: tuple[str, ...]
     if template in BRIGHAM_DESIGNS:
         allowed = BRIGHAM_OPTIONS
     elif template == "doubling":

@@ -95,19 +95,19 @@ def to_text_table(protocol: Protocol) -> str:
             widths,
         )
     )
-    for s in protocol.steps:
-        mark = {"inserted": " +", "edited": " ~"}.get(s.origin, "")
+    for step in protocol.steps:
+        mark = {"inserted": " +", "edited": " ~"}.get(step.origin, "")
         lines.append(
             _row(
                 [
-                    f"{s.number}{mark}",
-                    "-" if s.solution is None else str(s.solution),
-                    "-" if s.rate_ml_h is None else format_trimmed(s.rate_ml_h, 1),
-                    format_trimmed(s.minutes),
-                    "-" if s.volume_ml is None else format_quantity(s.volume_ml),
-                    format_quantity(s.dose),
-                    format_quantity(s.cumulative_dose),
-                    format_percent(s.percent_of_target),
+                    f"{step.number}{mark}",
+                    "-" if step.solution is None else str(step.solution),
+                    "-" if step.rate_ml_h is None else format_trimmed(step.rate_ml_h, 1),
+                    format_trimmed(step.minutes),
+                    "-" if step.volume_ml is None else format_quantity(step.volume_ml),
+                    format_quantity(step.dose),
+                    format_quantity(step.cumulative_dose),
+                    format_percent(step.percent_of_target),
                 ],
                 widths,
             )

@@ -96,7 +96,7 @@ def serve(
 from app.protocol.cli import protocol_cli  # noqa: E402
 
 app_cli.add_typer(protocol_cli, name="protocol")
-from app.audit.cli import audit_cli  # noqa: E402
+from app.review.audit_cli import audit_cli  # noqa: E402
 
 app_cli.add_typer(audit_cli, name="audit")
 

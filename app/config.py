@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Literal
 
@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import localtime
-from app.tolerance import TolerancePolicy, ToleranceWindow, parse_windows
+from app.tolerance import TolerancePolicy, ToleranceWindow, drug_key
 
 # Good enough for a laptop, useless for anything else: production refuses to start with it.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
@@ -21,6 +21,35 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/stepwise.db"
 Environment = Literal["development", "production", "test"]
 ClockMode = Literal["real", "accelerated", "manual"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def parse_windows(text: str, default: ToleranceWindow | None = None) -> dict[str, ToleranceWindow]:
+    """'penicillin=24/48, carboplatin=12' -> {drug: window}; a clear ValueError otherwise.
+    One number sets when tolerance stops persisting (the uncertain band then ends at the
+    default's end, or at that number when it is later); two set both."""
+    base = default or ToleranceWindow()
+    windows: dict[str, ToleranceWindow] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        drug, sep, hours = part.partition("=")
+        if not sep or not drug.strip():
+            raise ValueError(
+                f"{part!r}: write drug=hours or drug=hours/hours, e.g. carboplatin=24/48"
+            )
+        first, slash, second = hours.partition("/")
+        try:
+            persist = Decimal(first.strip())
+            uncertain = Decimal(second.strip()) if slash else None
+        except InvalidOperation:
+            raise ValueError(f"{part!r}: the hours must be numbers") from None
+        if uncertain is None and persist.is_finite():
+            uncertain = max(persist, base.uncertain_hours)
+        try:
+            windows[drug_key(drug)] = ToleranceWindow(persist, uncertain or persist)
+        except ValueError as error:
+            raise ValueError(f"{part!r}: {error}") from None
+    return windows
 
 
 class Settings(BaseSettings):

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import get_db, require_permission
-from app.auth.permissions import is_allowed
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
 from app.live.present import ACTIVE, STATUS_TITLES
 from app.patients.models import Patient
+from app.permissions import is_allowed
 from app.session import codec
 from app.session.models import DesensitizationSession
 from app.templating import templates

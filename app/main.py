@@ -20,7 +20,6 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__, clock_sync, health, home, localtime
 from app.alarms.webhook import EscalationWebhook
-from app.audit import pages as audit_pages
 from app.auth import router as auth_router
 from app.auth import service as auth_service
 from app.auth.csrf import parse_allowed_origins
@@ -30,27 +29,27 @@ from app.clock import AlignedClock, clock_from_settings, person_clock
 from app.config import Settings, get_settings
 from app.contract import contract_openapi, method_not_allowed
 from app.db import DEFERRED_BEGIN, Installation, backend_name, create_engine, session_factory
+from app.doorbell import doorbell_for
+from app.live import pages as session_pages
 from app.live import router as live_router
-from app.live.doorbell import doorbell_for
 from app.live.heartbeat import heartbeat_fragment
 from app.live.hub import Hub
 from app.live.pg_listener import PgListener
-from app.live.presence import Presence
 from app.live.render import LiveRenderer
 from app.middleware import SecurityMiddleware
 from app.patients import pages as patient_pages
 from app.patients import router as patients_router
 from app.protocol import router as protocol_router
+from app.review import audit_pages, session_list
 from app.review import export_router as review_exports
 from app.review import report as review_report
-from app.review import session_list
 from app.review import timeline as review_timeline
 from app.schema import head_revision
 from app.session import new_page as new_session_page
-from app.session import pages as session_pages
 from app.session import router as session_router
 from app.session import timers
 from app.session.errors import STATUS_OF_KIND, Refusal
+from app.session.presence import Presence
 from app.static_assets import STATIC_DIR, VersionedStaticFiles
 from app.templating import templates
 

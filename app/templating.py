@@ -9,8 +9,8 @@ from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
 from app import localtime
-from app.auth.permissions import ROLE_TITLES, is_allowed
 from app.clock import Clock
+from app.permissions import ROLE_TITLES, is_allowed
 from app.static_assets import static_url
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

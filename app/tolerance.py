@@ -1,15 +1,15 @@
-"""The tolerance window after the last full dose, per drug: value types and their parsing.
+"""The tolerance window after the last full dose, per drug: the value types and their rules.
 
 Part of the kernel, next to the settings that build it: configuration reads the windows from
-``STEPWISE_TOLERANCE_*`` and the patient history (app/patients/history.py) places a planned
-dose in them. Pure.
+``STEPWISE_TOLERANCE_*`` (app.config.parse_windows) and the patient history
+(app/patients/history.py) places a planned dose in them. Pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 DEFAULT_PERSIST_HOURS = Decimal(24)
 DEFAULT_UNCERTAIN_HOURS = Decimal(48)
@@ -52,32 +52,3 @@ class TolerancePolicy:
 
     def window_for(self, drug: str) -> ToleranceWindow:
         return self.by_drug.get(drug_key(drug), self.default)
-
-
-def parse_windows(text: str, default: ToleranceWindow | None = None) -> dict[str, ToleranceWindow]:
-    """'penicillin=24/48, carboplatin=12' -> {drug: window}; a clear ValueError otherwise.
-    One number sets when tolerance stops persisting (the uncertain band then ends at the
-    default's end, or at that number when it is later); two set both."""
-    base = default or ToleranceWindow()
-    windows: dict[str, ToleranceWindow] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        drug, sep, hours = part.partition("=")
-        if not sep or not drug.strip():
-            raise ValueError(
-                f"{part!r}: write drug=hours or drug=hours/hours, e.g. carboplatin=24/48"
-            )
-        first, slash, second = hours.partition("/")
-        try:
-            persist = Decimal(first.strip())
-            uncertain = Decimal(second.strip()) if slash else None
-        except InvalidOperation:
-            raise ValueError(f"{part!r}: the hours must be numbers") from None
-        if uncertain is None and persist.is_finite():
-            uncertain = max(persist, base.uncertain_hours)
-        try:
-            windows[drug_key(drug)] = ToleranceWindow(persist, uncertain or persist)
-        except ValueError as error:
-            raise ValueError(f"{part!r}: {error}") from None
-    return windows

@@ -23,10 +23,10 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth.permissions import ROLES
 from app.config import Settings
 from app.db import create_engine
 from app.main import create_app
+from app.permissions import ROLES
 from app.schema import upgrade
 from tests.support import Account, SignedInClient, create_account
 

@@ -1,7 +1,8 @@
 """Appending to the audit log and verifying its hash chain.
 
 ``append`` writes inside the caller's transaction and only flushes: the entry commits or rolls
-back together with the change it records. Appends are serialized on the chain head row
+back together with the change it records; ``append_and_commit`` is for an entry that is the
+whole transaction. Appends are serialized on the chain head row
 (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every write transaction already holds the
 database write lock from ``BEGIN IMMEDIATE``, see app.db). A session opened with
 ``DEFERRED_BEGIN`` must not append: its read-then-write would have to upgrade its lock.
@@ -169,6 +170,33 @@ async def append(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise RuntimeError("the audit chain head moved during an append; appends are not locked")
     return event
+
+
+async def append_and_commit(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    actor: Actor,
+    action: str,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    after: Mapping[str, Any] | None = None,
+    request: RequestInfo | None = None,
+) -> None:
+    """Append one entry that records no change of its own (a verification of the chain, an
+    export) and commit it in the caller's otherwise empty transaction, so that it is in the
+    chain before the answer it records is sent."""
+    await append(
+        session,
+        at=at,
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        after=after,
+        request=request,
+    )
+    await session.commit()
 
 
 async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH_SIZE) -> ChainReport:

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import Actor
 from app.auth import service
-from app.auth.permissions import ROLES
 from app.clock import clock_from_settings
 from app.config import Settings, get_settings
 from app.db import create_engine, session_factory
+from app.permissions import ROLES
 
 user_cli = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 T = TypeVar("T")

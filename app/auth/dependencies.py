@@ -17,8 +17,8 @@ from starlette.requests import HTTPConnection
 from app.audit import RequestInfo
 from app.auth import service
 from app.auth.csrf import CSRF_FIELD, CSRF_HEADER, tokens_match
-from app.auth.permissions import is_allowed, refusal_reason
 from app.auth.service import SignedIn
+from app.permissions import is_allowed, refusal_reason
 
 SESSION_COOKIE = "stepwise_session"
 # Over HTTPS the __Host- prefix makes the browser refuse a cookie that is not Secure, not

@@ -20,9 +20,9 @@ from app.auth.dependencies import (
     require_permission,
     session_cookie_name,
 )
-from app.auth.permissions import ROLE_TITLES, ROLES, is_allowed
 from app.auth.schemas import AccountChange, Me, UserCreate, UserOut, UserUnlocked
 from app.auth.service import AccountError, LoginRefused, SignedIn
+from app.permissions import ROLE_TITLES, ROLES, is_allowed
 from app.templating import templates
 
 router = APIRouter()

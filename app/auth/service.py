@@ -21,10 +21,10 @@ from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
 from app.auth import passwords, refusals, throttle
 from app.auth.models import LoginFailure, LoginSession, LoginThrottle, User
-from app.auth.permissions import ROLES
 from app.clock import Clock
 from app.config import Settings
 from app.db import DEFERRED_BEGIN
+from app.permissions import ROLES
 from app.text import text_problem
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")

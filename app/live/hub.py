@@ -29,8 +29,8 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.clock import Clock
-from app.live.doorbell import Doorbell, Ring
-from app.live.presence import Presence
+from app.doorbell import Doorbell, Ring
+from app.session.presence import Presence
 
 logger = logging.getLogger(__name__)
 

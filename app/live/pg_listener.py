@@ -1,6 +1,6 @@
 """One LISTEN connection per process on PostgreSQL: every process hears every commit.
 
-It turns each notification (app.live.doorbell.PgDoorbell) into a ring of this process's
+It turns each notification (app.doorbell.PgDoorbell) into a ring of this process's
 doorbell. It checks its connection every few seconds; when the connection is lost (network,
 restart, pg_terminate_backend) it reconnects with backoff, listens again, and catches up from
 the event table for every session this process has screens for — notifications sent while it
@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import DEFERRED_BEGIN
-from app.live.doorbell import CHANNEL, Doorbell, parse_payload
+from app.doorbell import CHANNEL, Doorbell, parse_payload
 from app.session.models import SessionEvent
 
 logger = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth.permissions import is_allowed
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.live import present as P
 from app.patients.models import Patient
 from app.patients.rules import age_words, rules_age
+from app.permissions import is_allowed
 from app.session import service
 from app.session.models import DesensitizationSession, SessionEvent
 from app.templating import templates

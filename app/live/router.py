@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from app.auth.permissions import is_allowed
 from app.auth.websocket import POLICY_VIOLATION, WebSocketRefused, authenticate_websocket
 from app.live.hub import BOARD, Topic
+from app.permissions import is_allowed
 
 router = APIRouter()
 MAX_ID = 2**31 - 1

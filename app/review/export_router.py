@@ -73,7 +73,7 @@ async def _audit_export(
     after: dict[str, Any],
 ) -> None:
     """The export's audit entry, committed before a byte of the export is sent."""
-    await audit_service.append(
+    await audit_service.append_and_commit(
         db,
         at=at or request.app.state.clock.now(),
         actor=signed_in.actor,
@@ -83,7 +83,6 @@ async def _audit_export(
         after=after,
         request=request_info(request),
     )
-    await db.commit()
 
 
 async def _session_exists(request: Request, session_id: int) -> bool:

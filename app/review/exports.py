@@ -176,7 +176,7 @@ def id_filter(name: str, raw: str | None) -> int | None:
 
 @dataclass(frozen=True)
 class AuditFilters:
-    """The audit search page's filters (app.audit.pages), so that its "Export CSV" link gives
+    """The audit search page's filters (app.review.audit_pages), so that its "Export CSV" link gives
     the rows the page shows: ``user`` the actor's user name; ``action`` a prefix (``export.``
     matches every export; a trailing ``*`` is allowed); ``session``: entries about that
     session; ``patient``: entries about the patient or any of their sessions; ``entity_id``:

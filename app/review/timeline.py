@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.alarms.technical import condition_words
 from app.auth.dependencies import require_permission
 from app.auth.models import User
 from app.auth.service import SignedIn
@@ -26,6 +25,7 @@ from app.session import codec, service
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
 from app.session.schemas import MAX_ID
+from app.session.technical_alarms import condition_words
 from app.templating import no_such_session, templates
 from app.vitals.rules import symptom_words
 

@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
-from app.alarms.board import reaction_work
 from app.auth.dependencies import get_db, request_info, require_permission
 from app.auth.service import SignedIn
 from app.contract import ClockAnswer, SessionView
@@ -22,6 +21,7 @@ from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import machine as M
 from app.session import schemas, service
+from app.session.alarm_board import reaction_work
 from app.session.errors import Refusal
 from app.session.service import Caller, NewSession
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals

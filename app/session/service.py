@@ -20,8 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import localtime
-from app.alarms import board as alarm_board
-from app.alarms import logic, technical
+from app.alarms import logic
 from app.alarms import service as alarm_service
 from app.alarms.models import AlarmTimer
 from app.audit import Actor, RequestInfo
@@ -29,8 +28,7 @@ from app.audit import service as audit_service
 from app.auth.models import User
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
-from app.live import presence
-from app.live.doorbell import Doorbell
+from app.doorbell import Doorbell
 from app.patients import history as H
 from app.patients.models import Patient
 from app.patients.rules import rules_age
@@ -38,8 +36,9 @@ from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
-from app.session import codec, history, store, unit_of_work
+from app.session import alarm_board, codec, history, presence, store, unit_of_work
 from app.session import machine as M
+from app.session import technical_alarms as technical
 from app.session.errors import ConfirmationNeeded, Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
@@ -448,7 +447,7 @@ async def check_contact(
     allowance: timedelta,
 ) -> bool:
     """Raise, raise further or end the lost-contact alarm of one session from its state and
-    the bedside screens every process has reported (app.live.presence). True when it changed."""
+    the bedside screens every process has reported (app.session.presence). True when it changed."""
     await db.connection(execution_options=DEFERRED_BEGIN)  # a read first: no write lock
     row = await load(db, session_id)
     state = codec.loads(row.state_json)

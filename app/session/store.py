@@ -10,11 +10,10 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.alarms import board as alarm_board
 from app.alarms import logic
 from app.alarms import service as alarm_service
 from app.audit import Actor
-from app.session import codec
+from app.session import alarm_board, codec
 from app.session import machine as M
 from app.session.errors import Refusal
 from app.session.ledger import ledger

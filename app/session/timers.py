@@ -14,14 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alarms import service as alarm_service
-from app.alarms import technical
 from app.alarms.models import AlarmCheckTimer, AlarmTimer, SessionAlarm
 from app.alarms.webhook import EscalationWebhook
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
-from app.live import presence
-from app.live.doorbell import Doorbell
-from app.session import service
+from app.doorbell import Doorbell
+from app.session import presence, service
+from app.session import technical_alarms as technical
 from app.session.errors import Refusal
 from app.session.models import SessionTimer
 
@@ -73,7 +72,7 @@ CONTACT_SWEEP_SECONDS = 5.0
 async def sweep_contact(
     sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, doorbell: Doorbell
 ) -> int:
-    """Look for lost contact (app.alarms.technical) where it can arise or end: at sessions
+    """Look for lost contact (app.session.technical_alarms) where it can arise or end: at sessions
     whose vitals-overdue or lost-contact alarm is up. One indexed read when all is well."""
     async with sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import Actor, RequestInfo
 from app.clock import Clock
-from app.live.doorbell import Doorbell
+from app.doorbell import Doorbell
 from app.session import codec, store
 from app.session import machine as M
 from app.session.errors import STATUS_OF_KIND, Refusal

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.auth.permissions import PERMISSIONS, ROLES, WRITE_ACTIONS, is_allowed, refusal_reason
+from app.permissions import PERMISSIONS, ROLES, WRITE_ACTIONS, is_allowed, refusal_reason
 
 ACCOUNT_ACTIONS = {"account.use", "user.read", "user.manage"}
 

@@ -18,10 +18,10 @@ from starlette.routing import Mount, WebSocketRoute
 
 from app.audit import AuditEvent
 from app.auth.dependencies import RequirePermission
-from app.auth.permissions import PERMISSIONS, ROLES, WRITE_ACTIONS
 from app.config import Settings
 from app.db import create_engine, session_factory
 from app.main import create_app
+from app.permissions import PERMISSIONS, ROLES, WRITE_ACTIONS
 from tests.support import SignedInClient, run_async
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from starlette.websockets import WebSocketState
 
 from app.clock import ManualClock
-from app.live.doorbell import Doorbell
+from app.doorbell import Doorbell
 from app.live.hub import BOARD, TRY_AGAIN_LATER, Hub
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from app.config import parse_windows
 from app.patients import history as H
 
 T0 = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)
@@ -142,7 +143,7 @@ def test_histories_group_by_drug_regardless_of_case_and_use_the_drug_window() ->
         full(3, "carboplatin", last=T0 - timedelta(days=30), created=T0 - timedelta(days=30)),
     ]
     at = T0 + timedelta(hours=31)
-    policy = H.TolerancePolicy(W, H.parse_windows("Penicillin G=48/96"))
+    policy = H.TolerancePolicy(W, parse_windows("Penicillin G=48/96"))
     found = H.histories(sessions, at, policy)
     assert [len(h.sessions) for h in found] == [2, 1]
     pen, carbo = found
@@ -156,7 +157,7 @@ def test_histories_group_by_drug_regardless_of_case_and_use_the_drug_window() ->
 
 
 def test_one_number_per_drug_moves_the_first_band_and_keeps_the_second() -> None:
-    assert H.parse_windows("a=12, b=72") == {
+    assert parse_windows("a=12, b=72") == {
         "a": H.ToleranceWindow(Decimal(12), Decimal(48)),
         "b": H.ToleranceWindow(Decimal(72), Decimal(72)),  # no uncertain band left
     }
@@ -178,4 +179,4 @@ def test_one_number_per_drug_moves_the_first_band_and_keeps_the_second() -> None
 )
 def test_bad_per_drug_windows_are_refused_with_the_entry_named(text: str) -> None:
     with pytest.raises(ValueError, match=r"penicillin|=24|x="):
-        H.parse_windows(text)
+        parse_windows(text)

@@ -15,7 +15,7 @@ from app.audit import Actor, AuditEvent, RequestInfo
 from app.auth import service as auth_service
 from app.clock import ManualClock
 from app.db import session_factory
-from app.live.doorbell import Doorbell, Ring
+from app.doorbell import Doorbell, Ring
 from app.patients import service as patients
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction

@@ -128,7 +128,7 @@ async def audit_verify(
         report = await audit_service.verify(db)
         await db.rollback()
     async with state.sessionmaker() as db:
-        await audit_service.append(
+        await audit_service.append_and_commit(
             db,
             at=state.clock.now(),
             actor=signed_in.actor,
@@ -144,7 +144,6 @@ async def audit_verify(
             },
             request=request_info(request),
         )
-        await db.commit()
     return templates.TemplateResponse(
         request,
         "audit/search.html",

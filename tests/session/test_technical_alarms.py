@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from app.alarms import logic, technical
-from app.alarms.technical import (
+from app.alarms import logic
+from app.protocol.templates import DosesParameters, build
+from app.session import machine as M
+from app.session import technical_alarms as technical
+from app.session.plan import plan_from_protocol
+from app.session.technical_alarms import (
     STEP_DUE,
     STEP_UNCONFIRMED,
     VITALS_DUE,
@@ -15,9 +19,6 @@ from app.alarms.technical import (
     next_change,
     reconcile,
 )
-from app.protocol.templates import DosesParameters, build
-from app.session import machine as M
-from app.session.plan import plan_from_protocol
 from tests.session.walk import Walker
 
 SECOND = timedelta(seconds=1)

@@ -525,7 +525,7 @@ async def run_alarm_command(
             kind = ALARM_REFUSAL_KIND.get(result.kind, "state")
             raise Refusal(kind, result.reason, summary(row))
         state = codec.loads(row.state_json)
-        board, technical_events = _technical_alarms(result.board, state, now)
+        board, technical_events = _technical_alarms(result.state, state, now)
         events = [*result.events, *technical_events]
         await store.write_board(db, row, board)
         await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))

@@ -49,6 +49,7 @@ from app.session.models import (
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
+from app.session.state import entry_of
 from app.session.store import load, lock_unless_busy
 from app.session.unit_of_work import Caller, KeptRefusal, Work
 from app.vitals import news2
@@ -580,7 +581,7 @@ async def _decide(
     and simply left out when the machine refuses it."""
     db, row, now, actor = work.db, work.row, work.now, work.caller.actor
     state = codec.loads(row.state_json)
-    name = M.COMMAND_NAMES[type(command)]
+    name = entry_of(command).name
     if expected_version is not None and expected_version != row.version:
         current = summary(row)
         raise Refusal(

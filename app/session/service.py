@@ -24,9 +24,10 @@ from app.alarms import board as alarm_board
 from app.alarms import logic, technical
 from app.alarms import service as alarm_service
 from app.alarms.models import AlarmTimer
-from app.audit import Actor, RequestInfo
+from app.audit import RequestInfo
 from app.audit import service as audit_service
 from app.auth.models import User
+from app.auth.service import SYSTEM_ACTOR
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.live import presence
@@ -58,7 +59,6 @@ from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, e
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
 DEFAULT_DILUENT = "0.9 % sodium chloride"
-SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
 # The alarm board's refusals in the session's words.
 ALARM_REFUSAL_KIND: dict[str, Kind] = {
     "unknown": "not_found",

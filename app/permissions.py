@@ -51,6 +51,11 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "session.search": frozenset({"auditor", "physician"}),
 }
 
+# What the app does by itself, as the system actor, never a person: a step timer firing. No
+# person's role allows it.
+SYSTEM_ROLE: Final = "system"
+SYSTEM_ACTIONS: Final = frozenset({"session.timer"})
+
 # Actions that change something. Auditors may do none of them; every unsafe HTTP route must
 # require one of these (or account.use, for a person's own sign-out).
 WRITE_ACTIONS: Final = frozenset(
@@ -89,6 +94,8 @@ ACTION_TITLES: Final = {
 
 
 def roles_allowed(action: str) -> frozenset[str]:
+    if action in SYSTEM_ACTIONS:
+        return frozenset({SYSTEM_ROLE})
     return PERMISSIONS.get(action, frozenset())
 
 

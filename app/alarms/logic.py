@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
+
+from app.decision import Accepted, Event, Refused
 
 Priority = Literal["HIGH", "MEDIUM", "LOW"]
 Kind = Literal["physiological", "technical"]
-RefusalKind = Literal["unknown", "state", "invalid"]
 
 PRIORITIES: tuple[Priority, ...] = ("HIGH", "MEDIUM", "LOW")
 KINDS: tuple[Kind, ...] = ("physiological", "technical")
@@ -153,27 +154,9 @@ class AlarmBoard:
 
 # --- results -----------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Event:
-    kind: str  # raised | updated | latched | acknowledged | audio_paused | audio_pause_expired
-    #            | ended | escalated
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    board: AlarmBoard
-    events: tuple[Event, ...]
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: str
-    kind: RefusalKind = "state"
-
-
-Result = Accepted | Refused
+# Event kinds: raised | updated | latched | acknowledged | audio_paused | audio_pause_expired
+# | ended | escalated
+Result = Accepted[AlarmBoard] | Refused
 
 
 # --- queries -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from app.auth.models import LoginFailure, LoginSession, LoginThrottle, User
 from app.clock import Clock
 from app.config import Settings
 from app.db import DEFERRED_BEGIN
-from app.permissions import ROLES
+from app.permissions import ROLES, SYSTEM_ROLE
 from app.text import text_problem
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
@@ -38,7 +38,7 @@ _PASSWORD_CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passwor
 # audit_event.entity_id holds 255 characters, and a refused path is chosen by the caller.
 ROUTE_ID_LIMIT = 255
 
-SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
+SYSTEM_ACTOR = Actor(user_id=None, username="system", role=SYSTEM_ROLE)
 ANONYMOUS_ACTOR = Actor(user_id=None, username="anonymous", role="anonymous")
 
 

@@ -73,7 +73,7 @@ def after_vitals(
     def apply(result: logic.Result) -> None:
         nonlocal board
         if isinstance(result, logic.Accepted):
-            board = result.board
+            board = result.state
             events.extend(result.events)
 
     wanted = evaluation.highest if evaluation.findings and opened is None else None
@@ -138,7 +138,7 @@ def reaction_changed(
         return board, []
     if isinstance(result, logic.Refused):
         return board, []
-    return result.board, list(result.events)
+    return result.state, list(result.events)
 
 
 def reaction_work(

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.session.commands import MAX_INTERMEDIATE, MAX_STRETCH, PUMP_RATE_STEP, ResumeFrom
+from app.session.record import MAX_VITALS_EVERY
 from app.text import PlainLine, PlainText
 from app.vitals.validation import SYMPTOMS
 
@@ -85,7 +87,9 @@ class SessionCreate(Strict):
     observation_minutes: Decimal = Field(default=Decimal(30), ge=0, le=24 * 60, decimal_places=1)
     # Vitals are due at each step and again this often within a long step (and the
     # observation); None: the facility's default (STEPWISE_VITALS_EVERY_MINUTES).
-    vitals_every_minutes: Decimal | None = Field(default=None, ge=5, le=120, decimal_places=1)
+    vitals_every_minutes: Decimal | None = Field(
+        default=None, ge=5, le=MAX_VITALS_EVERY, decimal_places=1
+    )
     # Optional, for the board: the chair or bay, and the nurse (user name) at the bedside.
     location: PlainLine | None = Field(default=None, max_length=60)
     assigned_nurse: PlainLine | None = Field(default=None, max_length=64)
@@ -186,12 +190,12 @@ class ResolveIn(Versioned):
 
 
 class ResumeIn(Versioned):
-    resume_from: Literal["finish", "repeat", "back1", "back2"] = "repeat"
-    stretch: Decimal = Field(default=Decimal(1), ge=1, le=4)
-    insert_intermediate: int = Field(default=0, ge=0, le=3)
+    resume_from: ResumeFrom = "repeat"
+    stretch: Decimal = Field(default=Decimal(1), ge=1, le=MAX_STRETCH)
+    insert_intermediate: int = Field(default=0, ge=0, le=MAX_INTERMEDIATE)
     # a rate a pump can be set to: 0.1 mL/h steps, at least 0.1
     cap_rate_ml_h: Decimal | None = Field(
-        default=None, ge=Decimal("0.1"), le=1000, decimal_places=1
+        default=None, ge=PUMP_RATE_STEP, le=1000, decimal_places=1
     )
     # Needed, with a reason, to resume while the fresh vitals breach a MEDIUM or HIGH limit,
     # or to finish or repeat the step after a Brown grade 3 reaction.

@@ -23,9 +23,10 @@ from app import localtime
 from app.alarms import logic
 from app.alarms import service as alarm_service
 from app.alarms.models import AlarmTimer
-from app.audit import Actor, RequestInfo
+from app.audit import RequestInfo
 from app.audit import service as audit_service
 from app.auth.models import User
+from app.auth.service import SYSTEM_ACTOR
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.doorbell import Doorbell
@@ -48,6 +49,7 @@ from app.session.models import (
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
+from app.session.state import entry_of
 from app.session.store import load, lock_unless_busy
 from app.session.unit_of_work import Caller, KeptRefusal, Work
 from app.vitals import news2
@@ -56,7 +58,6 @@ from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, e
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
 DEFAULT_DILUENT = "0.9 % sodium chloride"
-SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
 # The alarm board's refusals in the session's words.
 ALARM_REFUSAL_KIND: dict[str, Kind] = {
     "unknown": "not_found",
@@ -524,7 +525,7 @@ async def run_alarm_command(
             kind = ALARM_REFUSAL_KIND.get(result.kind, "state")
             raise Refusal(kind, result.reason, summary(row))
         state = codec.loads(row.state_json)
-        board, technical_events = _technical_alarms(result.board, state, now)
+        board, technical_events = _technical_alarms(result.state, state, now)
         events = [*result.events, *technical_events]
         await store.write_board(db, row, board)
         await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
@@ -579,7 +580,7 @@ async def _decide(
     and simply left out when the machine refuses it."""
     db, row, now, actor = work.db, work.row, work.now, work.caller.actor
     state = codec.loads(row.state_json)
-    name = M.COMMAND_NAMES[type(command)]
+    name = entry_of(command).name
     if expected_version is not None and expected_version != row.version:
         current = summary(row)
         raise Refusal(

@@ -318,7 +318,7 @@ def contact_reconcile(
         if alarm.condition == LOST_CONTACT and alarm.condition_active and stale:
             result = logic.condition_cleared(board, LOST_CONTACT, now)
             if isinstance(result, logic.Accepted):
-                board = result.board
+                board = result.state
                 events.extend(result.events)
             break  # condition_cleared ends every alarm of the condition at once
     if wanted is not None and not any(
@@ -336,7 +336,7 @@ def contact_reconcile(
             now,
         )
         if isinstance(result, logic.Accepted):
-            board = result.board
+            board = result.state
             events.extend(result.events)
     return board, events
 
@@ -359,7 +359,7 @@ def reconcile(
     def apply(result: logic.Result) -> None:
         nonlocal board
         if isinstance(result, logic.Accepted):
-            board = result.board
+            board = result.state
             events.extend(result.events)
 
     met = {(c.code, c.priority) for c in wanted}

@@ -54,7 +54,7 @@ def raised(
             now,
         )
     )
-    return result.board
+    return result.state
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_a_raised_alarm_records_what_triggered_it() -> None:
             A.AlarmBoard(), "spo2-low", "HIGH", "physiological", "SpO2 low", "91 %", "≤ 92 %", T0
         )
     )
-    (alarm,) = result.board.alarms
+    (alarm,) = result.state.alarms
     assert (alarm.id, alarm.priority, alarm.kind, alarm.condition) == (
         1,
         "HIGH",
@@ -93,8 +93,8 @@ def test_a_raised_alarm_records_what_triggered_it() -> None:
     assert alarm.condition_active and alarm.active and not alarm.acknowledged
     assert kinds(result) == ["raised"]
     assert result.events[0].data["value"] == "91 %"
-    assert result.board.last_at == T0
-    assert A.sounding(result.board, T0) == "HIGH"
+    assert result.state.last_at == T0
+    assert A.sounding(result.state, T0) == "HIGH"
 
 
 # --- latching ------------------------------------------------------------------------------
@@ -104,21 +104,21 @@ def test_high_alarm_latches_until_acknowledged() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     cleared = ok(A.condition_cleared(board, "cond-high", at(10)))
     assert kinds(cleared) == ["latched"]
-    (alarm,) = cleared.board.alarms
+    (alarm,) = cleared.state.alarms
     assert alarm.active and alarm.latched and not alarm.condition_active
     assert alarm.cleared_at is None
-    assert A.sounding(cleared.board, at(11)) == "HIGH"  # still sounding: nobody acknowledged
+    assert A.sounding(cleared.state, at(11)) == "HIGH"  # still sounding: nobody acknowledged
 
-    acked = ok(A.acknowledge(cleared.board, 1, NURSE, at(20)))
+    acked = ok(A.acknowledge(cleared.state, 1, NURSE, at(20)))
     assert kinds(acked) == ["acknowledged", "ended"]
-    (alarm,) = acked.board.alarms
+    (alarm,) = acked.state.alarms
     assert not alarm.active
     assert (alarm.acknowledged_by, alarm.acknowledged_at, alarm.cleared_at) == (
         NURSE,
         at(20),
         at(20),
     )
-    assert A.sounding(acked.board, at(21)) is None
+    assert A.sounding(acked.state, at(21)) is None
 
 
 @pytest.mark.parametrize("priority", ["MEDIUM", "LOW"])
@@ -126,9 +126,9 @@ def test_medium_and_low_alarms_end_when_their_condition_clears(priority: A.Prior
     board = raised(A.AlarmBoard(), priority, T0)
     result = ok(A.condition_cleared(board, f"cond-{priority.lower()}", at(10)))
     assert kinds(result) == ["ended"]
-    (alarm,) = result.board.alarms
+    (alarm,) = result.state.alarms
     assert alarm.cleared_at == at(10) and not alarm.active and not alarm.acknowledged
-    assert A.sounding(result.board, at(10)) is None
+    assert A.sounding(result.state, at(10)) is None
 
 
 @pytest.mark.parametrize("priority", ["HIGH", "MEDIUM", "LOW"])
@@ -138,13 +138,13 @@ def test_acknowledged_alarm_with_active_condition_stays_visible_but_silent(
     board = raised(A.AlarmBoard(), priority, T0)
     acked = ok(A.acknowledge(board, 1, NURSE, at(5)))
     assert kinds(acked) == ["acknowledged"]
-    (alarm,) = acked.board.alarms
+    (alarm,) = acked.state.alarms
     assert alarm.active and alarm.condition_active and alarm.acknowledged
-    assert A.sounding(acked.board, at(6)) is None
+    assert A.sounding(acked.state, at(6)) is None
     # It ends when its condition clears, whatever the priority: it was acknowledged.
-    cleared = ok(A.condition_cleared(acked.board, f"cond-{priority.lower()}", at(30)))
+    cleared = ok(A.condition_cleared(acked.state, f"cond-{priority.lower()}", at(30)))
     assert kinds(cleared) == ["ended"]
-    assert cleared.board.alarms[0].cleared_at == at(30)
+    assert cleared.state.alarms[0].cleared_at == at(30)
 
 
 # --- acknowledge versus audio pause ---------------------------------------------------------
@@ -154,74 +154,74 @@ def test_audio_pause_silences_without_acknowledging() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     paused = ok(A.pause_audio(board, NURSE, at(5)))
     assert kinds(paused) == ["audio_paused"]
-    (alarm,) = paused.board.alarms
+    (alarm,) = paused.state.alarms
     assert alarm.acknowledged_by is None and alarm.acknowledged_at is None
     assert alarm.audio_paused_until == at(5, minutes=2)
-    assert paused.board.audio_pause == A.AudioPause(at(5), at(5, minutes=2), NURSE, "HIGH", (1,))
-    assert A.sounding(paused.board, at(6)) is None
+    assert paused.state.audio_pause == A.AudioPause(at(5), at(5, minutes=2), NURSE, "HIGH", (1,))
+    assert A.sounding(paused.state, at(6)) is None
     # The condition clears during the pause: the HIGH alarm latches, it does not end.
-    latched = ok(A.condition_cleared(paused.board, "cond-high", at(30)))
-    assert latched.board.alarms[0].active
-    assert A.sounding(latched.board, at(5, minutes=2)) == "HIGH"
+    latched = ok(A.condition_cleared(paused.state, "cond-high", at(30)))
+    assert latched.state.alarms[0].active
+    assert A.sounding(latched.state, at(5, minutes=2)) == "HIGH"
     # Acknowledging is still needed, and still possible.
-    assert kinds(ok(A.acknowledge(latched.board, 1, NURSE, at(40)))) == ["acknowledged", "ended"]
+    assert kinds(ok(A.acknowledge(latched.state, 1, NURSE, at(40)))) == ["acknowledged", "ended"]
 
 
 def test_acknowledging_does_not_pause_the_others() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     board = raised(board, "MEDIUM", at(1))
     acked = ok(A.acknowledge(board, 1, NURSE, at(5)))
-    assert acked.board.audio_pause is None
-    assert acked.board.alarms[1].audio_paused_until is None
-    assert A.sounding(acked.board, at(5)) == "MEDIUM"
+    assert acked.state.audio_pause is None
+    assert acked.state.alarms[1].audio_paused_until is None
+    assert A.sounding(acked.state, at(5)) == "MEDIUM"
 
 
 def test_audio_pause_expires_at_exactly_two_minutes() -> None:
     board = raised(A.AlarmBoard(), "MEDIUM", T0)
-    paused = ok(A.pause_audio(board, NURSE, at(5))).board
+    paused = ok(A.pause_audio(board, NURSE, at(5))).state
     end = at(5, minutes=2)
     almost = end - timedelta(milliseconds=1)
     assert A.sounding(paused, almost) is None
     assert A.pause_remaining(paused, almost) == timedelta(milliseconds=1)
     assert A.pause_remaining(paused, at(5)) == timedelta(minutes=2)
     still = ok(A.tick(paused, almost))
-    assert still.events == () and still.board is paused
+    assert still.events == () and still.state is paused
     assert A.sounding(paused, end) == "MEDIUM"
     assert A.pause_remaining(paused, end) is None
     expired = ok(A.tick(paused, end))
     assert kinds(expired) == ["audio_pause_expired"]
     assert expired.events[0].data["until"] == end.isoformat()
-    assert expired.board.audio_pause is None
-    assert A.sounding(expired.board, end) == "MEDIUM"
+    assert expired.state.audio_pause is None
+    assert A.sounding(expired.state, end) == "MEDIUM"
     # Nothing left to expire: a second tick changes nothing.
-    again = ok(A.tick(expired.board, at(10, minutes=3)))
-    assert again.events == () and again.board is expired.board
+    again = ok(A.tick(expired.state, at(10, minutes=3)))
+    assert again.events == () and again.state is expired.state
 
 
 def test_pause_with_a_custom_duration() -> None:
     board = raised(A.AlarmBoard(), "LOW", T0)
-    paused = ok(A.pause_audio(board, NURSE, T0, timedelta(seconds=30))).board
+    paused = ok(A.pause_audio(board, NURSE, T0, timedelta(seconds=30))).state
     assert A.sounding(paused, at(29.999)) is None
     assert A.sounding(paused, at(30)) == "LOW"
 
 
 def test_a_command_after_the_deadline_records_the_expiry_first() -> None:
     board = raised(A.AlarmBoard(), "MEDIUM", T0)
-    paused = ok(A.pause_audio(board, NURSE, T0)).board
+    paused = ok(A.pause_audio(board, NURSE, T0)).state
     result = ok(
         A.raise_alarm(paused, "other", "LOW", "technical", "vitals due soon", "", "", at(minutes=3))
     )
     assert kinds(result) == ["audio_pause_expired", "raised"]
-    assert result.board.audio_pause is None
-    assert result.board.alarms[1].audio_paused_until is None
+    assert result.state.audio_pause is None
+    assert result.state.alarms[1].audio_paused_until is None
 
 
 def test_pause_is_refused_when_nothing_sounds() -> None:
     refused(A.pause_audio(A.AlarmBoard(), NURSE, T0))
     board = raised(A.AlarmBoard(), "HIGH", T0)
-    acked = ok(A.acknowledge(board, 1, NURSE, at(1))).board
+    acked = ok(A.acknowledge(board, 1, NURSE, at(1))).state
     refused(A.pause_audio(acked, NURSE, at(2)))  # acknowledged: silent already
-    paused = ok(A.pause_audio(board, NURSE, at(3))).board
+    paused = ok(A.pause_audio(board, NURSE, at(3))).state
     again = refused(A.pause_audio(paused, NURSE, at(4)))
     assert "paused until" in again.reason
 
@@ -231,30 +231,30 @@ def test_pause_is_refused_when_nothing_sounds() -> None:
 
 def test_higher_priority_raised_during_a_pause_breaks_through() -> None:
     board = raised(A.AlarmBoard(), "MEDIUM", T0)
-    paused = ok(A.pause_audio(board, NURSE, at(5))).board
+    paused = ok(A.pause_audio(board, NURSE, at(5))).state
     assert A.sounding(paused, at(6)) is None
     result = ok(
         A.raise_alarm(paused, "sbp-low", "HIGH", "physiological", "SBP < 90", "84", "90", at(30))
     )
     assert result.events[0].data["breaks_through_pause"] is True
-    assert result.board.alarms[1].audio_paused_until is None
-    assert A.sounding(result.board, at(30)) == "HIGH"
+    assert result.state.alarms[1].audio_paused_until is None
+    assert A.sounding(result.state, at(30)) == "HIGH"
     # The MEDIUM alarm stays paused: acknowledging the HIGH one leaves silence until the end.
-    acked = ok(A.acknowledge(result.board, 2, NURSE, at(40))).board
+    acked = ok(A.acknowledge(result.state, 2, NURSE, at(40))).state
     assert A.sounding(acked, at(5, minutes=2) - timedelta(microseconds=1)) is None
     assert A.sounding(acked, at(5, minutes=2)) == "MEDIUM"
 
 
 def test_pausing_again_silences_the_alarm_that_broke_through() -> None:
     board = raised(A.AlarmBoard(), "MEDIUM", T0)
-    board = ok(A.pause_audio(board, NURSE, T0)).board
+    board = ok(A.pause_audio(board, NURSE, T0)).state
     board = raised(board, "HIGH", at(30))
     again = ok(A.pause_audio(board, OTHER_NURSE, at(40)))
-    assert again.board.audio_pause == A.AudioPause(
+    assert again.state.audio_pause == A.AudioPause(
         at(40), at(40, minutes=2), OTHER_NURSE, "HIGH", (1, 2)
     )
-    assert A.sounding(again.board, at(40, minutes=2) - timedelta(microseconds=1)) is None
-    assert A.sounding(again.board, at(40, minutes=2)) == "HIGH"
+    assert A.sounding(again.state, at(40, minutes=2) - timedelta(microseconds=1)) is None
+    assert A.sounding(again.state, at(40, minutes=2)) == "HIGH"
 
 
 @pytest.mark.parametrize("new_priority", ["MEDIUM", "LOW"])
@@ -262,14 +262,14 @@ def test_equal_or_lower_priority_raised_during_a_pause_stays_paused(
     new_priority: A.Priority,
 ) -> None:
     board = raised(A.AlarmBoard(), "MEDIUM", T0)
-    paused = ok(A.pause_audio(board, NURSE, at(5))).board
+    paused = ok(A.pause_audio(board, NURSE, at(5))).state
     result = ok(
         A.raise_alarm(paused, "new", new_priority, "technical", "new", "", "", at(minutes=1))
     )
     assert result.events[0].data["breaks_through_pause"] is False
-    assert result.board.alarms[1].audio_paused_until == at(5, minutes=2)
+    assert result.state.alarms[1].audio_paused_until == at(5, minutes=2)
     # Even with the first alarm gone, the new one waits for the pause to end.
-    acked = ok(A.acknowledge(result.board, 1, NURSE, at(minutes=1.5))).board
+    acked = ok(A.acknowledge(result.state, 1, NURSE, at(minutes=1.5))).state
     assert A.sounding(acked, at(5, minutes=2) - timedelta(milliseconds=1)) is None
     assert A.sounding(acked, at(5, minutes=2)) == new_priority
 
@@ -277,7 +277,7 @@ def test_equal_or_lower_priority_raised_during_a_pause_stays_paused(
 def test_break_through_needs_a_priority_above_every_alarm_silenced() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     board = raised(board, "LOW", at(1))
-    paused = ok(A.pause_audio(board, NURSE, at(2))).board
+    paused = ok(A.pause_audio(board, NURSE, at(2))).state
     assert paused.audio_pause is not None and paused.audio_pause.ceiling == "HIGH"
     board = raised(paused, "MEDIUM", at(10))
     board = raised(board, "HIGH", at(11), condition="another-high")
@@ -291,14 +291,14 @@ def test_high_alarm_escalates_at_exactly_30_seconds_and_only_once() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     assert A.escalation_deadlines(board) == [(1, at(30))]
     early = ok(A.escalate_due(board, at(ms=29_999)))
-    assert early.events == () and early.board is board
+    assert early.events == () and early.state is board
     due = ok(A.escalate_due(board, at(30)))
     assert kinds(due) == ["escalated"]
     assert due.events[0].data["to"] == "physicians"
-    assert due.board.alarms[0].escalated_at == at(30)
-    assert A.escalation_deadlines(due.board) == []
-    again = ok(A.escalate_due(due.board, at(45)))
-    assert again.events == () and again.board.alarms[0].escalated_at == at(30)
+    assert due.state.alarms[0].escalated_at == at(30)
+    assert A.escalation_deadlines(due.state) == []
+    again = ok(A.escalate_due(due.state, at(45)))
+    assert again.events == () and again.state.alarms[0].escalated_at == at(30)
 
 
 def test_medium_alarm_escalates_at_exactly_two_minutes() -> None:
@@ -306,7 +306,7 @@ def test_medium_alarm_escalates_at_exactly_two_minutes() -> None:
     assert A.escalation_deadlines(board) == [(1, at(minutes=2))]
     assert ok(A.escalate_due(board, at(minutes=2) - timedelta(milliseconds=1))).events == ()
     due = ok(A.escalate_due(board, at(minutes=2)))
-    assert due.board.alarms[0].escalated_at == at(minutes=2)
+    assert due.state.alarms[0].escalated_at == at(minutes=2)
 
 
 def test_low_alarm_never_escalates() -> None:
@@ -322,30 +322,30 @@ def test_late_timer_escalates_at_the_time_it_runs() -> None:
     due = ok(A.escalate_due(board, at(minutes=5)))
     assert [e.data["alarm_id"] for e in due.events] == [1, 2]
     assert due.events[0].data["due_at"] == at(30).isoformat()
-    assert [a.escalated_at for a in due.board.alarms] == [at(minutes=5)] * 2
+    assert [a.escalated_at for a in due.state.alarms] == [at(minutes=5)] * 2
 
 
 def test_acknowledging_before_the_deadline_cancels_the_escalation() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     acked = ok(A.acknowledge(board, 1, NURSE, at(ms=29_999)))
     assert acked.events[0].data["escalation_cancelled"] is True
-    assert A.escalation_deadlines(acked.board) == []
-    result = ok(A.escalate_due(acked.board, at(30)))
-    assert result.events == () and result.board.alarms[0].escalated_at is None
+    assert A.escalation_deadlines(acked.state) == []
+    result = ok(A.escalate_due(acked.state, at(30)))
+    assert result.events == () and result.state.alarms[0].escalated_at is None
 
 
 def test_an_audio_pause_does_not_cancel_the_escalation() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
-    paused = ok(A.pause_audio(board, NURSE, at(1))).board
+    paused = ok(A.pause_audio(board, NURSE, at(1))).state
     assert A.escalation_deadlines(paused) == [(1, at(30))]
-    assert ok(A.escalate_due(paused, at(30))).board.alarms[0].escalated_at == at(30)
+    assert ok(A.escalate_due(paused, at(30))).state.alarms[0].escalated_at == at(30)
 
 
 def test_a_latched_high_alarm_still_escalates_and_an_ended_medium_does_not() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     board = raised(board, "MEDIUM", T0)
-    board = ok(A.condition_cleared(board, "cond-high", at(5))).board
-    board = ok(A.condition_cleared(board, "cond-medium", at(5))).board
+    board = ok(A.condition_cleared(board, "cond-high", at(5))).state
+    board = ok(A.condition_cleared(board, "cond-medium", at(5))).state
     assert A.escalation_deadlines(board) == [(1, at(30))]
 
 
@@ -369,25 +369,25 @@ def test_raising_an_active_condition_again_updates_it() -> None:
     )
     assert kinds(again) == ["updated"]
     assert again.events[0].data["previous_value"] == "88"
-    (alarm,) = again.board.alarms
+    (alarm,) = again.state.alarms
     assert (alarm.id, alarm.raised_at, alarm.value, alarm.limit) == (1, T0, "80", "95")
-    assert again.board.next_id == 2
+    assert again.state.next_id == 2
     # The deadline still counts from the first raise.
-    assert A.escalation_deadlines(again.board) == [(1, at(30))]
+    assert A.escalation_deadlines(again.state) == [(1, at(30))]
 
 
 def test_raising_a_latched_condition_again_reactivates_the_same_alarm() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
-    board = ok(A.condition_cleared(board, "cond-high", at(5))).board
+    board = ok(A.condition_cleared(board, "cond-high", at(5))).state
     again = ok(A.raise_alarm(board, "cond-high", "HIGH", "physiological", "x", "1", "2", at(9)))
     assert again.events[0].data["reactivated"] is True
-    (alarm,) = again.board.alarms
+    (alarm,) = again.state.alarms
     assert alarm.condition_active and alarm.raised_at == T0
 
 
 def test_raising_an_acknowledged_active_condition_keeps_it_silent() -> None:
     board = raised(A.AlarmBoard(), "MEDIUM", T0)
-    board = ok(A.acknowledge(board, 1, NURSE, at(1))).board
+    board = ok(A.acknowledge(board, 1, NURSE, at(1))).state
     board = raised(board, "MEDIUM", at(2), value="70")
     (alarm,) = board.alarms
     assert alarm.acknowledged and alarm.value == "70"
@@ -396,7 +396,7 @@ def test_raising_an_acknowledged_active_condition_keeps_it_silent() -> None:
 
 def test_after_an_alarm_ends_the_same_condition_raises_a_new_one() -> None:
     board = raised(A.AlarmBoard(), "MEDIUM", T0)
-    board = ok(A.condition_cleared(board, "cond-medium", at(5))).board
+    board = ok(A.condition_cleared(board, "cond-medium", at(5))).state
     board = raised(board, "MEDIUM", at(9))
     assert [(a.id, a.active, a.raised_at) for a in board.alarms] == [
         (1, False, T0),
@@ -418,8 +418,8 @@ def test_the_same_condition_at_another_priority_is_another_alarm() -> None:
 def test_refusals_change_nothing() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
     board = raised(board, "MEDIUM", at(1))
-    board = ok(A.condition_cleared(board, "cond-medium", at(2))).board  # alarm 2 ended
-    board = ok(A.acknowledge(board, 1, NURSE, at(3))).board  # alarm 1 acknowledged
+    board = ok(A.condition_cleared(board, "cond-medium", at(2))).state  # alarm 2 ended
+    board = ok(A.acknowledge(board, 1, NURSE, at(3))).state  # alarm 1 acknowledged
     snapshot = board
     later, earlier = at(10), at(2)
 
@@ -454,7 +454,7 @@ def test_refusals_change_nothing() -> None:
 
 def test_a_latched_condition_cannot_clear_twice() -> None:
     board = raised(A.AlarmBoard(), "HIGH", T0)
-    board = ok(A.condition_cleared(board, "cond-high", at(1))).board
+    board = ok(A.condition_cleared(board, "cond-high", at(1))).state
     assert "acknowledged" in refused(A.condition_cleared(board, "cond-high", at(2))).reason
 
 
@@ -495,8 +495,8 @@ class AlarmMachine(RuleBasedStateMachine):
                 assert "never runs back" in result.reason
             return None
         assert self.last_at is None or when >= self.last_at, "accepted a time running back"
-        assert result.board.last_at in (when, self.board.last_at)
-        self.board = result.board
+        assert result.state.last_at in (when, self.board.last_at)
+        self.board = result.state
         if result.events:
             self.last_at = when
         self.now = max(self.now, when)
@@ -524,7 +524,7 @@ class AlarmMachine(RuleBasedStateMachine):
         )
         if result is None:
             return
-        for alarm in result.board.alarms:
+        for alarm in result.state.alarms:
             if alarm.id in before:
                 continue
             assert alarm.raised_at == when
@@ -550,7 +550,7 @@ class AlarmMachine(RuleBasedStateMachine):
                 or (self.last_at is not None and when < self.last_at)
             )
             return
-        after = result.board.get(alarm_id)
+        after = result.state.get(alarm_id)
         assert after is not None and after.acknowledged_by == user and after.acknowledged_at == when
 
     @rule(step=STEPS, user=USERS, seconds=st.sampled_from([120, 120, 30]))
@@ -567,12 +567,12 @@ class AlarmMachine(RuleBasedStateMachine):
             return
         assert expected > 0, "pause accepted while nothing sounds"
         until = when + timedelta(seconds=seconds)
-        covered = [a for a in result.board.alarms if a.active and not a.acknowledged]
+        covered = [a for a in result.state.alarms if a.active and not a.acknowledged]
         for alarm in covered:
             self.silenced_until[alarm.id] = until
         self.pause = (until, max(A.RANK[a.priority] for a in covered))
         # Pausing acknowledges nothing.
-        assert {a.id: a.acknowledged_at for a in result.board.alarms} == acked_before
+        assert {a.id: a.acknowledged_at for a in result.state.alarms} == acked_before
 
     @rule(step=STEPS)
     def tick(self, step: int) -> None:
@@ -584,7 +584,7 @@ class AlarmMachine(RuleBasedStateMachine):
         when = self.now + timedelta(milliseconds=step)
         result = self._apply(A.escalate_due(self.board, when), when)
         if result is not None:
-            assert all(due > when for _, due in A.escalation_deadlines(result.board))
+            assert all(due > when for _, due in A.escalation_deadlines(result.state))
 
     # -- invariants --------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ from app.protocol.templates import (
 from app.session import machine as M
 from app.session.ledger import PRECISION, ledger
 from app.session.plan import plan_from_protocol
+from app.session.replan import original_step
+from app.session.state import entry_of
 from tests.session.walk import T0
 
 ROLES = st.sampled_from(["nurse", "physician", "pharmacist", "auditor", "admin", "system"])
@@ -112,7 +114,7 @@ class SessionMachine(RuleBasedStateMachine):
             return result
         # accepted
         assert before.status not in M.TERMINAL, "terminal states absorb every command"
-        assert role in M.ROLES_ALLOWED[type(command)], "every transition is guarded by role"
+        assert role in entry_of(command).roles, "every transition is guarded by role"
         assert at >= (before.last_at or at), "time never runs backwards"
         assert result.state.version == before.version + 1
         self.now = at
@@ -265,7 +267,7 @@ class SessionMachine(RuleBasedStateMachine):
             back = {"finish": 0, "repeat": 0, "back1": 1, "back2": 2}[where]
             current = state.current
             assert current is not None and state.approved is not None
-            reacted = M._original(state.plan, current)
+            reacted = original_step(state.plan, current)
             # the step the physician chose: a step of the approved ladder when stepping back,
             # else the interrupted step as it stood
             chosen = state.approved.steps[reacted - back] if back else state.plan.steps[current]

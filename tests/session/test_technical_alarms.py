@@ -147,7 +147,7 @@ def test_an_acknowledged_technical_alarm_is_not_raised_again_while_its_condition
     acked = logic.acknowledge(board, overdue.id, 7, w.now)
     assert isinstance(acked, logic.Accepted)
     w.wait(seconds=30)
-    board, events = reconcile(acked.board, conditions(w.state, w.now), w.now)
+    board, events = reconcile(acked.state, conditions(w.state, w.now), w.now)
     assert events == []
     assert board.get(overdue.id).acknowledged_by == 7
 

@@ -148,6 +148,7 @@ def pause(state: SessionState, command: Pause, ctx: Ctx) -> Result:
     if isinstance(new, Refused):
         return new
     new = replace(new, pause_reason=reason)
+    assert new.paused_at is not None  # pause_infusion stamps it
     return accept(
         new,
         Event(

@@ -44,6 +44,20 @@ class PlanStep:
     def is_infusion(self) -> bool:
         return self.solution is not None
 
+    # Typed accessors for what an infusion step always has: asking a dose step for them is a
+    # programming error, not a clinical state.
+    @property
+    def bag_number(self) -> int:
+        if self.solution is None:
+            raise ValueError("a dose step has no bag")
+        return self.solution
+
+    @property
+    def rate(self) -> Decimal:
+        if self.rate_ml_h is None:
+            raise ValueError("a dose step has no pump rate")
+        return self.rate_ml_h
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -68,8 +82,8 @@ class Plan:
         if self.is_last(index) or (step.is_infusion and step.minutes is None):
             return None  # a final step runs to the target (or did, before a resume)
         if step.is_infusion:
-            assert step.rate_ml_h is not None and step.minutes is not None
-            return step.rate_ml_h * step.minutes / 60 * self.bag(step.solution).concentration
+            assert step.minutes is not None
+            return step.rate * step.minutes / 60 * self.bag(step.bag_number).concentration
         return step.dose
 
     def with_steps(self, steps: tuple[PlanStep, ...]) -> Plan:

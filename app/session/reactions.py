@@ -28,11 +28,12 @@ def report_reaction(state: SessionState, command: ReportReaction, ctx: Ctx) -> R
     if state.open_reaction is not None:
         return Refused("a reaction is already open: add treatments to it or resolve it")
     if state.status == "paused":
-        new: SessionState | Refused = state
+        paused = state
     else:
-        new = pause_infusion(state, ctx, command.stopped_at)
-        if isinstance(new, Refused):
-            return new
+        stopped = pause_infusion(state, ctx, command.stopped_at)
+        if isinstance(stopped, Refused):
+            return stopped
+        paused = stopped
     onset = user_time(command.onset_at, ctx, session_start(state), "the onset time")
     if isinstance(onset, Refused):
         return onset
@@ -45,10 +46,10 @@ def report_reaction(state: SessionState, command: ReportReaction, ctx: Ctx) -> R
         findings=tuple(command.findings),
     )
     new = replace(
-        new,
-        reactions=(*new.reactions, reaction),
+        paused,
+        reactions=(*paused.reactions, reaction),
         pause_had_reaction=True,
-        pause_reason=new.pause_reason or "reaction",
+        pause_reason=paused.pause_reason or "reaction",
     )
     return accept(
         new,

@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from app.decision import Refused
 from app.session import ledger as L
 from app.session.commands import MAX_INTERMEDIATE, MAX_STRETCH, PUMP_RATE_STEP, Resume
-from app.session.plan import Plan, PlanStep
+from app.session.plan import Plan, PlanStep, StepOrigin
 from app.session.record import SessionState
 
 VOLUME_TOLERANCE_ML = Decimal("1e-9")
@@ -40,7 +40,7 @@ def replan(state: SessionState, command: Resume) -> tuple[Plan, int] | Refused:
     with localcontext() as ctx:
         ctx.prec = L.PRECISION
         new_steps: list[PlanStep] = []
-        origin = "step_back" if back else "repeat"
+        origin: StepOrigin = "step_back" if back else "repeat"
         for original in range(reacted - back, reacted):
             new_steps.append(replace(base.steps[original], origin=origin, of_step=original))
         if command.insert_intermediate:
@@ -148,7 +148,7 @@ def intermediate_steps(
         previous = plan.steps[reacted - 1]
         minutes = previous.minutes or Decimal(15)
         if step.is_infusion:
-            high = step.rate_ml_h * minutes / 60 * plan.bag(step.solution).concentration
+            high = step.rate * minutes / 60 * plan.bag(step.bag_number).concentration
         else:
             return Refused(
                 "intermediate doses go before an ordinary dose, not the remainder", "invalid"
@@ -161,7 +161,7 @@ def intermediate_steps(
         dose = low * (high / low) ** fraction
         if target_step.is_infusion:
             minutes = target_step.minutes or plan.steps[reacted - 1].minutes or Decimal(15)
-            conc = plan.bag(target_step.solution).concentration
+            conc = plan.bag(target_step.bag_number).concentration
             # a rate a pump can be set to: 0.1 mL/h steps
             rate = (dose / (conc * minutes / 60)).quantize(PUMP_RATE_STEP, ROUND_HALF_UP)
             if repeated.rate_ml_h is not None:
@@ -211,15 +211,16 @@ def _check_new_plan(plan: Plan, first: int, ledger: L.Ledger) -> Refused | None:
     used = dict(ledger.volume_used)
     for step in plan.steps[first:-1]:
         if step.is_infusion:
-            used[step.solution] = used.get(step.solution, Decimal(0)) + (
-                step.rate_ml_h * step.minutes / 60
+            assert step.minutes is not None  # only the last infusion step runs to the target
+            used[step.bag_number] = used.get(step.bag_number, Decimal(0)) + (
+                step.rate * step.minutes / 60
             )
     final = plan.steps[-1]
     if final.is_infusion:
         # The last step gives whatever the target still needs, from the final bag.
         before_last = cumulative[-1] if cumulative else ledger.delivered
-        final_bag = plan.bag(final.solution)
-        used[final.solution] = used.get(final.solution, Decimal(0)) + (
+        final_bag = plan.bag(final.bag_number)
+        used[final.bag_number] = used.get(final.bag_number, Decimal(0)) + (
             (plan.target_dose - before_last) / final_bag.concentration
         )
     for bag in plan.bags:

@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     model_validator,
 )
 
@@ -163,7 +164,7 @@ def _known_symptoms(codes: list[str]) -> list[str]:
 
 
 # The checklist's symptom codes, stated in the API's schema.
-SYMPTOM_CODES = {"type": "string", "enum": sorted(SYMPTOMS)}
+SYMPTOM_CODES: dict[str, JsonValue] = {"type": "string", "enum": list(sorted(SYMPTOMS))}
 
 
 class ReactionIn(Versioned):

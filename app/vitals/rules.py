@@ -30,8 +30,9 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from app.vitals import news2
+from app.vitals.catalogue import VITAL_SIGNS
 from app.vitals.news2 import PARAMETER_NAMES, News2
-from app.vitals.validation import MEASURED_FIELDS, POSSIBLE_RANGES, SYMPTOMS, VitalsReading
+from app.vitals.validation import MEASURED_FIELDS, SYMPTOMS, VitalsReading
 
 Priority = Literal["HIGH", "MEDIUM"]
 PRIORITIES: Final[tuple[Priority, ...]] = ("HIGH", "MEDIUM")  # most urgent first
@@ -177,7 +178,7 @@ class Thresholds:
                     continue
                 if rule.ages == "adults" and child:
                     continue
-                label = VITAL_LABELS[rule.vital]
+                label = VITAL_SIGNS[rule.vital].label
                 if rule.ages == "rate_band":
                     lines.extend(self._describe_rate(rule, label, age_years))
                     continue
@@ -617,19 +618,6 @@ RULES: Final[tuple[Rule, ...]] = (
 NEWS2_MEDIUM: Final = "news2_urgent_review"
 NEWS2_HIGH: Final = "news2_emergency"
 
-VITAL_LABELS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "systolic_bp": "systolic",
-        "diastolic_bp": "diastolic",
-        "heart_rate": "heart rate",
-        "spo2": "SpO2",
-        "respiratory_rate": "respiratory rate",
-        "temperature_c": "temperature",
-        "fev1_l": "FEV1",
-        "peak_flow_l_min": "peak flow",
-    }
-)
-
 
 # --- symptoms -------------------------------------------------------------------------------------
 
@@ -801,8 +789,8 @@ def clinical_words(findings: list[Finding]) -> tuple[str, ...]:
             continue
         head = group[0]
         assert head.measured is not None
-        label = VITAL_LABELS[field_name]
-        unit = POSSIBLE_RANGES[field_name][2]
+        label = VITAL_SIGNS[field_name].label
+        unit = VITAL_SIGNS[field_name].unit
         changes = list(dict.fromkeys(f.words for f in group if f.baseline is not None))
         out.append(", ".join([f"{label} {_num(head.measured)} {unit}", *changes]))
     return tuple(out)
@@ -865,8 +853,8 @@ def _apply(
         return None
     limit, comparison_key, note = applies
     comparison = COMPARISONS[comparison_key]
-    label = VITAL_LABELS[rule.vital]
-    unit = POSSIBLE_RANGES[rule.vital][2]
+    label = VITAL_SIGNS[rule.vital].label
+    unit = VITAL_SIGNS[rule.vital].unit
     limit_unit = _unit(rule.threshold)
     suffix, aside = (f" ({note})", f", {note}") if note else ("", "")
 
@@ -984,8 +972,8 @@ def _suspicious(
             continue
         side = "above" if value > base else "below"
         amount = (change * 100 / base).quantize(_D(1), rounding=ROUND_DOWN)
-        unit = POSSIBLE_RANGES[name][2]
-        label = VITAL_LABELS[name]
+        unit = VITAL_SIGNS[name].unit
+        label = VITAL_SIGNS[name].label
         out.append(
             Suspicion(
                 field=name,

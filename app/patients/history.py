@@ -29,7 +29,7 @@ from typing import Any, Literal
 # importable from here too, next to the history that places a dose in them.
 from app.tolerance import TolerancePolicy, ToleranceWindow, drug_key, hours_text
 from app.tolerance import parse_windows as parse_windows
-from app.vitals.rules import SYMPTOM_CLASSES
+from app.vitals.rule_table import SYMPTOM_CLASSES
 
 SIXTEEN_STEPS = "brigham-16"
 

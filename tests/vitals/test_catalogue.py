@@ -14,7 +14,8 @@ from app.live import present
 from app.review import fhir
 from app.vitals import news2
 from app.vitals.catalogue import VITAL_SIGNS
-from app.vitals.rules import RATE_THRESHOLD_VITALS, RULES
+from app.vitals.rule_table import RULES
+from app.vitals.thresholds import RATE_THRESHOLD_VITALS
 from app.vitals.validation import (
     CORE_FIELDS,
     DECIMAL_PLACES,

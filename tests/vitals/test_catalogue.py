@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 from app.live import present
 from app.review import fhir
 from app.vitals import news2
-from app.vitals.catalogue import VITAL_SIGNS
+from app.vitals.catalogue import VITAL_SIGNS, VitalSign
 from app.vitals.rule_table import RULES
-from app.vitals.thresholds import RATE_THRESHOLD_VITALS
+from app.vitals.rules import evaluate
+from app.vitals.thresholds import RATE_THRESHOLD_VITALS, Thresholds
 from app.vitals.validation import (
     CORE_FIELDS,
     DECIMAL_PLACES,
@@ -62,6 +64,22 @@ def test_the_alarm_rules_and_news2_name_only_catalogued_vitals() -> None:
     assert {rule.vital for rule in RULES} <= set(VITAL_SIGNS)
     assert set(RATE_THRESHOLD_VITALS.values()) <= set(VITAL_SIGNS)
     assert set(news2.BANDS) <= set(VITAL_SIGNS)
+
+
+def test_the_alarm_rules_say_the_catalogue_labels_and_units() -> None:
+    def measured(value_of: Callable[[VitalSign], Decimal]) -> VitalsReading:
+        raw = {name: str(value_of(sign)) for name, sign in VITAL_SIGNS.items()}
+        result = validate_vitals(raw, spirometry_required=False)
+        assert isinstance(result, VitalsReading), result
+        return result
+
+    baseline = measured(lambda sign: sign.lowest)
+    result = evaluate(measured(lambda sign: sign.highest), baseline, Thresholds(), age_years=40)
+    said = {s.field: s.message for s in result.suspicious}
+    assert tuple(said) == NAMES
+    for name, sign in VITAL_SIGNS.items():
+        assert said[name].startswith(f"is {sign.label} {sign.highest} {sign.unit} right?")
+        assert said[name].endswith(f"the baseline {sign.lowest} {sign.unit}")
 
 
 def test_the_screens_show_the_catalogue_labels_and_units() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.alarms.logic import RANK
 from app.protocol.display import quantized
+from app.vitals.catalogue import VITAL_SIGNS
 
 STATUS_TITLES = {
     "planned": "Planned",
@@ -21,16 +22,8 @@ STATUS_TITLES = {
     "completed": "Completed",
     "aborted": "Aborted",
 }
-VITAL_LABELS = {
-    "systolic_bp": ("SBP", "mmHg"),
-    "diastolic_bp": ("DBP", "mmHg"),
-    "heart_rate": ("HR", "/min"),
-    "spo2": ("SpO₂", "%"),
-    "respiratory_rate": ("RR", "/min"),
-    "temperature_c": ("Temp", "°C"),
-    "fev1_l": ("FEV1", "L"),
-    "peak_flow_l_min": ("PEF", "L/min"),
-}
+# Column heading and unit of each vital sign.
+VITAL_LABELS = {name: (sign.short_label, sign.unit) for name, sign in VITAL_SIGNS.items()}
 ACTIVE = ("planned", "ready", "running", "step_due", "paused", "observing")
 
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 # The tolerance window types live in the kernel, where configuration builds them; they stay
 # importable from here too, next to the history that places a dose in them.
 from app.tolerance import TolerancePolicy, ToleranceWindow, drug_key, hours_text
-from app.vitals.rules import SYMPTOM_CLASSES
+from app.vitals.rule_table import SYMPTOM_CLASSES
 
 SIXTEEN_STEPS = "brigham-16"
 

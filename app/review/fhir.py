@@ -36,12 +36,12 @@ and the resource's key, so exporting the same record twice gives the same docume
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Final
 
+from app.vitals.catalogue import VITAL_SIGNS, FhirCoding
 from app.vitals.rules import symptom_words
 
 NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:stepwise:fhir-export")
@@ -85,49 +85,14 @@ ABSENT_REASON: Final[Mapping[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class _Vital:
-    codes: Sequence[tuple[str, str | None]]  # LOINC code, display (None: not confirmed)
-    text: str
-    unit: str  # for people
-    ucum: str  # for machines
-    profile: str | None  # the R4 vital-signs profile; None: not a vital sign (spirometry)
-
-    @property
-    def vital_sign(self) -> bool:
-        return self.profile is not None
-
-
-# One Observation per field (blood pressure is the panel below). Displays are given where the
-# FHIR R4 vital-signs profiles spell them; the others rely on the code (verify at loinc.org).
-VITALS: Final[Mapping[str, _Vital]] = {
-    "heart_rate": _Vital(
-        [("8867-4", "Heart rate")], "Heart rate", "beats/minute", "/min", "heartrate"
-    ),
-    "spo2": _Vital(
-        [
-            ("2708-6", "Oxygen saturation in Arterial blood"),
-            ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
-        ],
-        "SpO2",
-        "%",
-        "%",
-        "oxygensat",
-    ),
-    "respiratory_rate": _Vital(
-        [("9279-1", "Respiratory rate")], "Respiratory rate", "breaths/minute", "/min", "resprate"
-    ),
-    "temperature_c": _Vital(
-        [("8310-5", "Body temperature")], "Body temperature", "°C", "Cel", "bodytemp"
-    ),
-    "fev1_l": _Vital([("20150-9", None)], "FEV1", "L", "L", None),
-    "peak_flow_l_min": _Vital([("19935-6", None)], "Peak expiratory flow", "L/min", "L/min", None),
-}
 BP_PANEL: Final = ("85354-9", "Blood pressure panel with all children optional")
-BP_COMPONENTS: Final = (
-    ("systolic_bp", "8480-6", "Systolic blood pressure"),
-    ("diastolic_bp", "8462-4", "Diastolic blood pressure"),
+BP_COMPONENTS: Final = tuple(
+    (sign.name, *sign.fhir.codes[0]) for sign in VITAL_SIGNS.values() if sign.fhir.profile == "bp"
 )
+# One Observation per field but blood pressure (the panel above).
+VITALS: Final[Mapping[str, FhirCoding]] = {
+    sign.name: sign.fhir for sign in VITAL_SIGNS.values() if sign.fhir.profile != "bp"
+}
 
 
 # --- small helpers ---------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from app.alarms import logic
 from app.alarms.logic import AlarmBoard, AlarmSettings, Priority
 from app.session import codec
 from app.session.machine import Reaction, SessionState
-from app.vitals.rules import CONDITION_WORDS, SYMPTOM_CLASSES, Evaluation, symptom_words
+from app.vitals.rule_table import SYMPTOM_CLASSES
+from app.vitals.rules import CONDITION_WORDS, Evaluation, symptom_words
 
 REACTION_CONDITION = "reaction"
 EMPTY_BOARD_JSON = '{"alarms":[],"audio_pause":null,"last_at":null,"next_id":1}'

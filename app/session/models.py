@@ -59,7 +59,7 @@ class DesensitizationSession(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     current_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     state_json: Mapped[str] = mapped_column(Text, nullable=False)
-    # The physician's threshold overrides for this session (app.vitals.rules.Thresholds).
+    # The physician's threshold overrides for this session (app.vitals.thresholds.Thresholds).
     thresholds_json: Mapped[str] = mapped_column(Text, nullable=False, server_default="{}")
     # The session's alarm board (app.alarms.logic), changed under the same row lock.
     alarms_json: Mapped[str] = mapped_column(

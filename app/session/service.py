@@ -54,7 +54,9 @@ from app.session.store import load, lock_unless_busy
 from app.session.unit_of_work import Caller, KeptRefusal, Work
 from app.vitals import news2
 from app.vitals.grading import suggest_grade
-from app.vitals.rules import SYMPTOM_CLASSES, Evaluation, Finding, Thresholds, evaluate
+from app.vitals.rule_table import SYMPTOM_CLASSES
+from app.vitals.rules import Evaluation, Finding, evaluate
+from app.vitals.thresholds import Thresholds
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
 DEFAULT_DILUENT = "0.9 % sodium chloride"

@@ -12,8 +12,8 @@ Brown 2004, as tabulated in clinical reference §c.4:
 
 * grade 1 (mild): skin and subcutaneous tissue only;
 * grade 2 (moderate): respiratory, cardiovascular or gastrointestinal involvement (the symptom
-  classes of ``app.vitals.rules.SYMPTOM_CLASSES``; and, our choice, a measured FEV1 or peak-flow
-  fall that meets the HIGH alarm threshold, i.e. bronchospasm);
+  classes of ``app.vitals.rule_table.SYMPTOM_CLASSES``; and, our choice, a measured FEV1 or
+  peak-flow fall that meets the HIGH alarm threshold, i.e. bronchospasm);
 * grade 3 (severe): hypoxia (SpO2 ≤ 92 %), hypotension (systolic < 90 mmHg in adults, the
   age-specific limit in children, or more than 30 % below baseline), collapse or loss of
   consciousness.
@@ -40,7 +40,9 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
 
-from app.vitals.rules import SYMPTOM_CLASSES, Finding, SymptomClass, Thresholds, evaluate
+from app.vitals.rule_table import SYMPTOM_CLASSES, SymptomClass
+from app.vitals.rules import Finding, evaluate
+from app.vitals.thresholds import Thresholds
 from app.vitals.validation import SYMPTOMS, VitalsReading
 
 __all__ = [
@@ -81,8 +83,8 @@ class Sign:
 HYPOTENSION: Final = "hypotension"
 HYPOXIA: Final = "hypoxia"
 
-# Alarm conditions (app.vitals.rules.RULES) that grade a reaction; the others (the MEDIUM falls)
-# do not grade on their own.
+# Alarm conditions (app.vitals.rule_table.RULES) that grade a reaction; the others (the MEDIUM
+# falls) do not grade on their own.
 VITAL_GRADES: Final = MappingProxyType(
     {
         "sbp_low_absolute": Sign(3, "hypotension", HYPOTENSION),

@@ -29,6 +29,8 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from app.vitals.catalogue import VITAL_SIGNS
+
 Status = Literal["measured", "unable_to_obtain", "refused"]
 STATUSES: Final[tuple[Status, ...]] = ("measured", "unable_to_obtain", "refused")
 NOT_MEASURED: Final[tuple[Status, ...]] = ("unable_to_obtain", "refused")
@@ -49,33 +51,12 @@ CONSCIOUSNESS_LEVELS: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 
-_D = Decimal
-# field -> (lowest, highest, unit): what a living patient can show, not what is normal. Wide on
-# purpose (a neonate's heart rate, a crashing patient's pressure); typing errors land outside.
+# field -> (lowest, highest, unit): what a living patient can show (app.vitals.catalogue).
 POSSIBLE_RANGES: Final[Mapping[str, tuple[Decimal, Decimal, str]]] = MappingProxyType(
-    {
-        "systolic_bp": (_D("30"), _D("300"), "mmHg"),
-        "diastolic_bp": (_D("10"), _D("200"), "mmHg"),
-        "heart_rate": (_D("20"), _D("300"), "/min"),
-        "spo2": (_D("40"), _D("100"), "%"),
-        "respiratory_rate": (_D("2"), _D("80"), "/min"),
-        "temperature_c": (_D("25"), _D("45"), "°C"),
-        "fev1_l": (_D("0.1"), _D("8"), "L"),
-        "peak_flow_l_min": (_D("30"), _D("900"), "L/min"),
-    }
+    {name: (sign.lowest, sign.highest, sign.unit) for name, sign in VITAL_SIGNS.items()}
 )
-# Digits after the point that the instruments show; more is a typing error.
 DECIMAL_PLACES: Final[Mapping[str, int]] = MappingProxyType(
-    {
-        "systolic_bp": 0,
-        "diastolic_bp": 0,
-        "heart_rate": 0,
-        "spo2": 0,
-        "respiratory_rate": 0,
-        "temperature_c": 2,
-        "fev1_l": 3,
-        "peak_flow_l_min": 0,
-    }
+    {name: sign.decimal_places for name, sign in VITAL_SIGNS.items()}
 )
 
 # The bedside checklist, in the order it is shown (clinical-reference.md §d).

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from app.vitals.rules import ORDERED_THRESHOLDS, THRESHOLD_SPECS, Thresholds
+from app.vitals.thresholds import ORDERED_THRESHOLDS, THRESHOLD_SPECS, Thresholds
 from app.vitals.validation import (
     CORE_FIELDS,
     DECIMAL_PLACES,

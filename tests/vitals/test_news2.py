@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.vitals import news2
-from app.vitals.rules import Thresholds, evaluate
+from app.vitals.rules import evaluate
+from app.vitals.thresholds import Thresholds
 from tests.vitals.readings import reading
 
 D = Decimal

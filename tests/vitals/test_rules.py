@@ -13,16 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.vitals.rules import (
-    COMPARISONS,
-    PRIORITIES,
-    RULES,
-    SYMPTOM_CLASSES,
-    THRESHOLD_SPECS,
-    Evaluation,
-    Thresholds,
-    evaluate,
-)
+from app.vitals.rule_table import COMPARISONS, PRIORITIES, RULES, SYMPTOM_CLASSES
+from app.vitals.rules import Evaluation, evaluate
+from app.vitals.thresholds import THRESHOLD_SPECS, Thresholds
 from app.vitals.validation import SYMPTOMS, VitalsReading
 from tests.vitals.readings import AGES, REFUSED, UNABLE, reading, readings, thresholds
 
@@ -1226,6 +1219,6 @@ def test_within_limits_means_no_medium_or_high_finding() -> None:
 
 
 def test_every_threshold_has_a_label_for_the_screen() -> None:
-    from app.vitals.rules import THRESHOLD_LABELS
+    from app.vitals.thresholds import THRESHOLD_LABELS
 
     assert set(THRESHOLD_LABELS) == set(THRESHOLD_SPECS)

@@ -229,7 +229,7 @@ class ChainWalker:
         self.last_hash = entry["hash"]
         return True
 
-    def feed_all(self, entries: Iterable[Mapping[str, Any]]) -> bool:
+    def feed_all(self, entries: Iterable[Mapping[Any, Any]]) -> bool:
         return all(self.feed(entry) for entry in entries)  # stops at the first break
 
     def finish(self, head_seq: int, head_hash: str) -> ChainReport:

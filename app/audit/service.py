@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import (
@@ -33,8 +33,8 @@ from app.clock import require_aware
 UA_MAX_CHARS = 512
 VERIFY_BATCH_SIZE = 500
 
-_event = AuditEvent.__table__
-_head = AuditChainHead.__table__
+_event = cast(Table, AuditEvent.__table__)
+_head = cast(Table, AuditChainHead.__table__)
 
 
 class AuditChainHeadMissing(RuntimeError):

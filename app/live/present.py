@@ -294,9 +294,9 @@ def chart(
 ) -> Chart:
     """A small line chart of some vitals against time, with the alarm limits drawn across."""
     measured = [r for r in rows if any(r.raw.get(n) is not None for n, _ in names)]
-    values = [r.raw[n] for r in measured for n, _ in names if r.raw.get(n) is not None]
-    lo = min([low, *values, *(v for _, _, v in limits)])  # type: ignore[type-var]
-    hi = max([high, *values, *(v for _, _, v in limits)])  # type: ignore[type-var]
+    values = [v for r in measured for n, _ in names if (v := r.raw.get(n)) is not None]
+    lo = min([low, *values, *(v for _, _, v in limits)])
+    hi = max([high, *values, *(v for _, _, v in limits)])
     span_y = (hi - lo) or Decimal(1)
     inner_w, inner_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
 
@@ -315,10 +315,10 @@ def chart(
     series = []
     for name, css in names:
         pts = [
-            (x_of(r.at), y_of(r.raw[name]), _trim(r.raw[name]))
+            (x_of(r.at), y_of(value), _trim(value))
             for r in measured
-            if r.raw.get(name) is not None
-        ]  # type: ignore[arg-type]
+            if (value := r.raw.get(name)) is not None
+        ]
         series.append(Series(name, css, " ".join(f"{x},{y}" for x, y, _ in pts), tuple(pts)))
     lines = tuple(Limit(label, css, y_of(value)) for label, css, value in limits)
     ticks = tuple((y_of(v), _trim(v)) for v in (lo, (lo + hi) / 2, hi))

@@ -125,7 +125,8 @@ class Presence:
         ]
         try:
             async with self.sessionmaker() as db:
-                insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
+                dialect = db.get_bind().dialect.name
+                insert = pg_insert if dialect == "postgresql" else sqlite_insert
                 statement = insert(BedsidePresence).values(rows)
                 statement = statement.on_conflict_do_update(
                     index_elements=["session_id", "process"],

@@ -155,7 +155,7 @@ def clinical_words(findings: list[Finding]) -> tuple[str, ...]:
     by_field: dict[str, list[Finding]] = {}
     for finding in findings:
         by_field.setdefault(finding.field, []).append(finding)
-    out = []
+    out: list[str] = []
     for field_name, group in by_field.items():
         if field_name == "news2":
             out.extend(f.words for f in group)

@@ -221,7 +221,7 @@ class Thresholds:
         moved = [n for n in names if n is not None and getattr(self, n) != fields[n].default]
         if not moved:
             return ""
-        was = ", ".join(f"{plain_number(fields[n].default)} {_unit(n)}" for n in moved)
+        was = ", ".join(f"{plain_number(_default(n))} {_unit(n)}" for n in moved)
         return f" (physician override; default {was})"
 
     def _describe_sbp_low(self, age_years: Decimal | int | None) -> list[str]:
@@ -341,6 +341,12 @@ THRESHOLD_LABELS: Final[Mapping[str, str]] = MappingProxyType(
 
 def _unit(name: str) -> str:
     return THRESHOLD_SPECS[name].unit
+
+
+def _default(name: str) -> Decimal:
+    default = Thresholds.__dataclass_fields__[name].default
+    assert isinstance(default, Decimal)  # every threshold has a Decimal default
+    return default
 
 
 def _threshold_value(name: str, raw: object) -> Decimal | str:

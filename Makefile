@@ -15,7 +15,7 @@ VENDOR_ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/ws.min.js \
 LINT_PATHS := $(wildcard app tests migrations bench)
 PYTEST_ARGS ?=
 
-.PHONY: help setup dev-setup run demo test lint format clean
+.PHONY: help setup dev-setup run demo test typecheck lint format clean
 
 help: ## Show the available targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ demo: setup | var ## A training ward on a 30x clock with live sessions (var/demo
 
 test: dev-setup ## Run the test suite (extra pytest arguments: PYTEST_ARGS="-k health")
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+typecheck: $(VENV)/.installed ## mypy over app/ (settings in pyproject.toml)
+	$(BIN)/mypy
 
 lint: $(VENV)/.installed ## ruff check + ruff format --check
 	$(BIN)/ruff check $(LINT_PATHS)

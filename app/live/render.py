@@ -21,8 +21,9 @@ from app.db import DEFERRED_BEGIN
 from app.live import present as P
 from app.patients.models import Patient
 from app.patients.rules import age_words, rules_age
-from app.session import service
+from app.session import read
 from app.session.models import DesensitizationSession, SessionEvent
+from app.session.view_json import as_json
 from app.templating import templates
 from app.vitals.rules import THRESHOLD_LABELS, THRESHOLD_SPECS, Thresholds, symptom_words
 from app.vitals.validation import CONSCIOUSNESS_LEVELS, SYMPTOMS
@@ -70,7 +71,7 @@ async def load_session_page(
     row = await db.get(DesensitizationSession, session_id)
     if row is None:
         return None
-    view = await service.current_view(db, row, now)
+    view = as_json(await read.current_view(db, row, now))
     patient = await db.get(Patient, row.patient_id)
     assert patient is not None
     events = list(

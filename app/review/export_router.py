@@ -33,9 +33,10 @@ from app.review.exports import (
     stream_audit_jsonl,
     stream_vitals_csv,
 )
-from app.session import schemas, service
+from app.session import read, schemas, service
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent
+from app.session.view_json import as_json
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[AsyncSession, Depends(get_db)]
@@ -239,7 +240,7 @@ async def _bundle_data(db: AsyncSession, session_id: int, now: datetime) -> dict
         row = await service.load(db, session_id)
     except Refusal:
         return None
-    view = await service.current_view(db, row, now)
+    view = as_json(await read.current_view(db, row, now))
     patient = await db.get(Patient, row.patient_id)
     events = dict(
         (

@@ -32,12 +32,13 @@ from app.live import render
 from app.patients.models import Patient
 from app.patients.rules import age_in_years, rules_age
 from app.protocol.screening import REACTION_LABELS
-from app.session import codec, service
+from app.session import codec, read, service
 from app.session.errors import Refusal
 from app.session.ledger import PRECISION
 from app.session.models import SessionEvent
 from app.session.plan import Plan
 from app.session.schemas import MAX_ID
+from app.session.view_json import as_json
 from app.templating import no_such_session, templates
 from app.vitals.rules import symptom_words
 
@@ -915,7 +916,7 @@ async def _read(db: AsyncSession, session_id: int, now: datetime) -> _Read | Non
         row = await service.load(db, session_id)
     except Refusal:
         return None
-    view = await service.current_view(db, row, now)
+    view = as_json(await read.current_view(db, row, now))
     patient = await db.get(Patient, row.patient_id)
     assert patient is not None
     events = [

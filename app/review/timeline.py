@@ -22,10 +22,11 @@ from app.db import DEFERRED_BEGIN
 from app.live import render
 from app.patients.models import Patient
 from app.patients.rules import rules_age
-from app.session import codec, service
+from app.session import codec, read
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
 from app.session.schemas import MAX_ID
+from app.session.view_json import as_json
 from app.templating import no_such_session, templates
 from app.vitals.rules import symptom_words
 
@@ -144,7 +145,8 @@ async def timeline(
         last = events[-1].seq if events else 0
         chosen = last if at is None else max(1, min(at, last))
         try:
-            view = await service.view_at(db, session_id, chosen)
+            then_view = await read.view_at(db, session_id, chosen)
+            view = None if then_view is None else as_json(then_view)
         except Refusal:
             view = None
         summary = {"drug": row.drug, "id": row.id, "status": row.status}

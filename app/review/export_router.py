@@ -36,7 +36,6 @@ from app.review.exports import (
 from app.session import read, schemas, service
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent
-from app.session.view_json import as_json
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[AsyncSession, Depends(get_db)]
@@ -240,7 +239,7 @@ async def _bundle_data(db: AsyncSession, session_id: int, now: datetime) -> dict
         row = await service.load(db, session_id)
     except Refusal:
         return None
-    view = as_json(await read.current_view(db, row, now))
+    view = await read.current_view(db, row, now)
     patient = await db.get(Patient, row.patient_id)
     events = dict(
         (

@@ -80,7 +80,7 @@ class ValidationRefusal(BaseModel):
 
 
 class SessionView(Open):
-    """A session as every screen sees it (app.session.service.view): its state, plan, dose
+    """A session as every screen sees it (app.session.view_json): its state, plan, dose
     ledger, reactions, vitals and alarms."""
 
     id: int

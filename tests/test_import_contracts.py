@@ -91,20 +91,15 @@ def _source(module: str) -> Path:
 
 
 ROUTE_MODULES = _contract_modules("No route module imports another")
-# Its write moves into a service in a change of its own; until then it is the one route module
-# that commits.
-COMMITTING_ROUTE_MODULES = {"app.review.report"}
 
 
 def test_route_modules_leave_the_commit_to_services() -> None:
     commits = [
         f"{_source(module).relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
         for module in ROUTE_MODULES
-        if module not in COMMITTING_ROUTE_MODULES
         for number, line in enumerate(_source(module).read_text(encoding="utf-8").splitlines(), 1)
         if ".commit(" in line
     ]
-    assert set(ROUTE_MODULES) >= COMMITTING_ROUTE_MODULES, "an exemption names no route module"
     assert not commits, "\n".join(commits)
 
 

@@ -3,6 +3,7 @@ the templates only lay it out."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -10,7 +11,9 @@ from typing import Any
 
 from app.alarms.logic import RANK
 from app.protocol.display import quantized
+from app.session.view import PlanView, SessionView, Step
 from app.vitals.catalogue import VITAL_SIGNS
+from app.vitals.news2 import News2
 
 STATUS_TITLES = {
     "planned": "Planned",
@@ -78,67 +81,64 @@ def origin_words(origin: str, of_step: int | None) -> str:
     return ORIGIN_WORDS[origin].format(n=of_step + 1)
 
 
-def _bag_text(plan: dict[str, Any], solution: int | None, unit: str) -> str:
+def _bag_text(plan: PlanView, solution: int | None, unit: str) -> str:
     if solution is None:
         return ""
-    bags = {b["number"]: b for b in plan["bags"]}
+    bags = {b.number: b for b in plan.bags}
     b = bags[solution]
-    return f"Bag {b['number']} ({amount(b['concentration'], 3)} {unit}/mL)"
+    return f"Bag {b.number} ({amount(b.concentration, 3)} {unit}/mL)"
 
 
-def _rate_text(step: dict[str, Any], unit: str) -> str:
-    if step["solution"] is not None:
-        return f"{_trim(step['rate_ml_h'])} mL/h"
-    dose = step["dose"]
+def _rate_text(step: Step, unit: str) -> str:
+    if step.solution is not None:
+        return f"{_trim(step.rate_ml_h)} mL/h"
+    dose = step.dose
     return f"{amount(dose, 3)} {unit}" if dose else "the rest of the dose"
 
 
-def _instruction(steps: list[dict[str, Any]], index: int, plan: dict[str, Any], unit: str) -> str:
+def _instruction(steps: tuple[Step, ...], index: int, unit: str) -> str:
     step = steps[index]
     n = index + 1
-    if step["solution"] is not None:
-        return (
-            f"Step {n}: hang bag {step['solution']}, set the pump to "
-            f"{_trim(step['rate_ml_h'])} mL/h"
-        )
-    dose = step["dose"]
+    if step.solution is not None:
+        return f"Step {n}: hang bag {step.solution}, set the pump to {_trim(step.rate_ml_h)} mL/h"
+    dose = step.dose
     return f"Step {n}: give {amount(dose, 3)} {unit}" if dose else f"Step {n}: give the rest"
 
 
-def step_info(view: dict[str, Any]) -> StepInfo:
-    plan = view["plan"]
-    steps = plan["steps"]
-    unit = view["unit"]
-    index = view["current_step"]
-    shown = index if index is not None else (0 if view["status"] in ("planned", "ready") else None)
+def step_info(view: SessionView) -> StepInfo:
+    plan = view.plan
+    steps = plan.steps
+    unit = view.unit
+    index = view.current_step
+    shown = index if index is not None else (0 if view.status in ("planned", "ready") else None)
     bag, rate = "", "—"
     repeats = None
     if shown is not None and shown < len(steps):
         step = steps[shown]
-        bag = _bag_text(plan, step["solution"], unit)
+        bag = _bag_text(plan, step.solution, unit)
         rate = _rate_text(step, unit)
-        if index is not None and step["of_step"] is not None and step["origin"] != "plan":
-            repeats = step["of_step"] + 1
+        if index is not None and step.of_step is not None and step.origin != "plan":
+            repeats = step.of_step + 1
     prompt = target = target_bag = next_origin = ""
     next_number = next_repeats = None
-    if view["status"] == "step_due" and view["next_step"] is not None:
-        nxt = steps[view["next_step"]]
-        next_number = view["next_step"] + 1
-        prompt = _instruction(steps, view["next_step"], plan, unit)
+    if view.status == "step_due" and view.next_step is not None:
+        nxt = steps[view.next_step]
+        next_number = view.next_step + 1
+        prompt = _instruction(steps, view.next_step, unit)
         target = _rate_text(nxt, unit)
-        target_bag = _bag_text(plan, nxt["solution"], unit)
-        next_origin = nxt["origin"]
-        if nxt["of_step"] is not None and nxt["origin"] != "plan":
-            next_repeats = nxt["of_step"] + 1
+        target_bag = _bag_text(plan, nxt.solution, unit)
+        next_origin = nxt.origin
+        if nxt.of_step is not None and nxt.origin != "plan":
+            next_repeats = nxt.of_step + 1
     stopped = None
-    segments = view["segments"]
-    if view["status"] in ("step_due", "paused") and segments and segments[-1]["stopped_at"]:
+    segments = view.segments
+    if view.status in ("step_due", "paused") and segments and segments[-1].stopped_at:
         last = segments[-1]
-        if last["rate_ml_h"] is not None:  # an infusion that stopped; a dose step has no pump
-            stopped = datetime.fromisoformat(last["stopped_at"])
+        if last.rate_ml_h is not None:  # an infusion that stopped; a dose step has no pump
+            stopped = last.stopped_at
     first = ""
-    if view["status"] in ("planned", "ready") and steps:
-        first = _instruction(steps, 0, plan, unit)
+    if view.status in ("planned", "ready") and steps:
+        first = _instruction(steps, 0, unit)
     number = index + 1 if index is not None else None
     return StepInfo(
         number,
@@ -157,15 +157,13 @@ def step_info(view: dict[str, Any]) -> StepInfo:
     )
 
 
-def countdown_target(view: dict[str, Any]) -> tuple[datetime | None, str]:
+def countdown_target(view: SessionView) -> tuple[datetime | None, str]:
     """The deadline the screen counts down to, and what happens then."""
-    deadline = view["deadline"]
-    if deadline is None:
+    if view.deadline is None:
         return None, ""
-    at = datetime.fromisoformat(deadline)
-    if view["status"] == "observing":
-        return at, "end of observation"
-    return at, "next step"
+    if view.status == "observing":
+        return view.deadline, "end of observation"
+    return view.deadline, "next step"
 
 
 @dataclass(frozen=True)
@@ -175,10 +173,10 @@ class VitalsRow:
     baseline: bool
     values: dict[str, str]  # label -> shown value ("124", "unable", "refused")
     raw: dict[str, Decimal | None]  # field -> measured value
-    news2: dict[str, Any] | None = None  # adults: total, partial, response, text
+    news2: News2 | None = None  # adults only
     id: int | None = None  # the stored version shown (what an amendment names)
     version: int = 1
-    stored: dict[str, Any] = field(default_factory=dict)  # the set as stored, to amend it
+    stored: Mapping[str, Any] = field(default_factory=dict)  # the set as stored, to amend it
     within_limits: bool = True
 
     @property
@@ -186,47 +184,38 @@ class VitalsRow:
         """ "6", or "≥ 3" when a parameter was not recorded (the score is a lower bound)."""
         if self.news2 is None:
             return ""
-        if self.news2["partial"]:
+        if self.news2.partial:
             # a lower bound of 0 says nothing: not scored until the set is complete
-            return f"≥ {self.news2['total']}" if self.news2["total"] else "—"
-        return str(self.news2["total"])
+            return f"≥ {self.news2.total}" if self.news2.total else "—"
+        return str(self.news2.total)
 
 
-def _measured(entry: Any) -> Decimal | None:
-    if isinstance(entry, dict) and entry.get("status") == "measured":
-        return Decimal(str(entry["value"]))
-    return None
-
-
-def vitals_rows(view: dict[str, Any]) -> list[VitalsRow]:
+def vitals_rows(view: SessionView) -> list[VitalsRow]:
     rows = []
-    for v in view["vitals"]:
-        if not v["current"]:
-            continue
+    for v in view.current_vitals:
         shown: dict[str, str] = {}
         raw: dict[str, Decimal | None] = {}
         for name, (label, _unit) in VITAL_LABELS.items():
-            entry = v["values"].get(name)
-            if entry is None:
+            measure = v.measures.get(name)
+            if measure is None:
                 continue
-            value = _measured(entry)
-            raw[name] = value
-            if value is not None:
-                shown[label] = _trim(value)
+            raw[name] = measure.value
+            if measure.value is not None:
+                shown[label] = _trim(measure.value)
             else:
-                shown[label] = "unable" if entry.get("status") == "unable_to_obtain" else "refused"
+                shown[label] = "unable" if measure.status == "unable_to_obtain" else "refused"
         rows.append(
             VitalsRow(
-                datetime.fromisoformat(v["recorded_at"]),
-                v["step"],
-                v["baseline"],
+                v.recorded_at,
+                v.step,
+                v.baseline,
                 shown,
                 raw,
-                v.get("news2"),
-                id=v.get("id"),
-                version=v.get("version", 1),
-                stored=v["values"],
-                within_limits=v.get("within_limits", True),
+                v.news2,
+                id=v.id,
+                version=v.version,
+                stored=v.values,
+                within_limits=v.within_limits,
             )
         )
     return rows
@@ -330,8 +319,8 @@ def chart(
 # --- the board ----------------------------------------------------------------------------------
 
 
-def top_priority(view: dict[str, Any]) -> str | None:
-    active = [a["priority"] for a in view["alarms"]["items"] if a["active"]]
+def top_priority(view: SessionView) -> str | None:
+    active = [a.priority for a in view.alarms.items if a.active]
     return max(active, key=lambda p: RANK[p]) if active else None
 
 
@@ -370,43 +359,39 @@ class PlanTable:
     unit: str
 
 
-def plan_table(view: dict[str, Any]) -> PlanTable:
+def plan_table(view: SessionView) -> PlanTable:
     """The plan as it will run from step 1: each step's dose and the total after it, the last
     step completing the target exactly (the arithmetic is the protocol engine's; this only
     lays it out)."""
-    plan = view["plan"]
-    steps = plan["steps"]
-    bags = {b["number"]: b for b in plan["bags"]}
-    unit = view["unit"]
-    target = Decimal(view["target_dose"])
+    steps = view.plan.steps
+    bags = {b.number: b for b in view.plan.bags}
+    unit = view.unit
+    target = view.target_dose
     cumulative = Decimal(0)
     total = Decimal(0)
     rows = []
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
-        if step["dose"] is not None and not last:
-            dose = Decimal(step["dose"])
-        else:
-            dose = target - cumulative
-        if step["minutes"] is not None:
-            minutes = Decimal(step["minutes"])
-        elif step["solution"] is not None:
-            volume = dose / Decimal(bags[step["solution"]]["concentration"])
-            minutes = volume / Decimal(step["rate_ml_h"]) * 60
+        dose = step.dose if step.dose is not None and not last else target - cumulative
+        if step.minutes is not None:
+            minutes = step.minutes
+        elif step.solution is not None:
+            volume = dose / bags[step.solution].concentration
+            minutes = volume / step.rate_ml_h * 60
         else:
             minutes = Decimal(0)
         cumulative += dose
         total += minutes
-        note = {"inserted": "inserted", "edited": "edited"}.get(step["origin"], "")
-        if last and step["solution"] is not None:
-            note = f"runs the rest of bag {step['solution']}"
+        note = {"inserted": "inserted", "edited": "edited"}.get(step.origin, "")
+        if last and step.solution is not None:
+            note = f"runs the rest of bag {step.solution}"
         elif last:
             note = "the rest of the target"
         rows.append(
             PlanRow(
                 i + 1,
-                str(step["solution"]) if step["solution"] is not None else "—",
-                f"{_trim(step['rate_ml_h'])} mL/h" if step["rate_ml_h"] is not None else "—",
+                str(step.solution) if step.solution is not None else "—",
+                f"{_trim(step.rate_ml_h)} mL/h" if step.rate_ml_h is not None else "—",
                 amount(minutes, 1),
                 amount(dose, 4),
                 amount(cumulative, 4),
@@ -426,20 +411,19 @@ class BagRecipe:
     arithmetic: str  # how the concentration follows
 
 
-def bag_recipes(view: dict[str, Any]) -> list[BagRecipe]:
-    plan = view["plan"]
-    unit = view["unit"]
-    target = Decimal(view["target_dose"])
-    steps = plan["steps"]
-    final = steps[-1]["solution"] if steps else None
+def bag_recipes(view: SessionView) -> list[BagRecipe]:
+    unit = view.unit
+    target = view.target_dose
+    steps = view.plan.steps
+    final = steps[-1].solution if steps else None
     out = []
-    for bag in plan["bags"]:
-        volume = Decimal(bag["volume_ml"])
-        concentration = Decimal(bag["concentration"])
+    for bag in view.plan.bags:
+        volume = bag.volume_ml
+        concentration = bag.concentration
         drug = concentration * volume
-        if bag["number"] == final:
+        if bag.number == final:
             before = sum(
-                (Decimal(s["dose"]) for s in steps[:-1] if s["solution"] != final and s["dose"]),
+                (s.dose for s in steps[:-1] if s.solution != final and s.dose),
                 Decimal(0),
             )
             arithmetic = (
@@ -450,16 +434,16 @@ def bag_recipes(view: dict[str, Any]) -> list[BagRecipe]:
         else:
             full = target / volume
             arithmetic = (
-                f"{bag['label']} of full strength: {amount(target, 3)} {unit} ÷ "
-                f"{_trim(volume)} mL = {amount(full, 4)} {unit}/mL, × {bag['label']} = "
+                f"{bag.label} of full strength: {amount(target, 3)} {unit} ÷ "
+                f"{_trim(volume)} mL = {amount(full, 4)} {unit}/mL, × {bag.label} = "
                 f"{amount(concentration, 4)} {unit}/mL"
-                if "/" in bag["label"]
+                if "/" in bag.label
                 else f"{amount(drug, 4)} {unit} ÷ {_trim(volume)} mL"
             )
         out.append(
             BagRecipe(
-                bag["number"],
-                bag["label"],
+                bag.number,
+                bag.label,
                 f"{amount(drug, 4)} {unit}",
                 f"{_trim(volume)} mL",
                 f"{amount(concentration, 4)} {unit}/mL",

@@ -21,8 +21,9 @@ from app.live import present as P
 from app.patients.models import Patient
 from app.patients.rules import age_words, rules_age
 from app.permissions import is_allowed
-from app.session import service
+from app.session import read
 from app.session.models import DesensitizationSession, SessionEvent
+from app.session.view import Alarm, SessionView
 from app.templating import templates
 from app.vitals.rules import THRESHOLD_LABELS, THRESHOLD_SPECS, Thresholds, symptom_words
 from app.vitals.validation import CONSCIOUSNESS_LEVELS, SYMPTOMS
@@ -49,7 +50,7 @@ class PatientInfo:
 class SessionPage:
     """Everything the bedside templates need for one session at one moment."""
 
-    view: dict[str, Any]
+    view: SessionView
     patient: PatientInfo
     age: Decimal | None  # in years with whole months, as the alarm rules take it
     now: datetime
@@ -70,7 +71,7 @@ async def load_session_page(
     row = await db.get(DesensitizationSession, session_id)
     if row is None:
         return None
-    view = await service.current_view(db, row, now)
+    view = await read.current_view(db, row, now)
     patient = await db.get(Patient, row.patient_id)
     assert patient is not None
     events = list(
@@ -109,7 +110,7 @@ def page_context(page: SessionPage) -> dict[str, Any]:
     baseline = P.baseline_of(rows)
     latest = P.latest_of(rows)
     deadline, until = P.countdown_target(view)
-    thresholds = Thresholds().with_overrides(view["thresholds"]["overrides"])
+    thresholds = view.thresholds.thresholds
     sbp_low, _ = thresholds.sbp_low_for(page.age)
     sbp_limits: list[tuple[str, str, Decimal]] = [(f"SBP {sbp_low}", "limit-high", sbp_low)]
     spo2_limits: list[tuple[str, str, Decimal]] = [
@@ -129,16 +130,11 @@ def page_context(page: SessionPage) -> dict[str, Any]:
         spo2_limits.append(
             (f"-{thresholds.spo2_fall_points}", "limit-medium", base - thresholds.spo2_fall_points)
         )
-    alarms = sorted(
-        (a for a in view["alarms"]["items"] if a["active"]),
-        key=lambda a: (-P.RANK[a["priority"]], a["raised_at"]),
-    )
-    open_reaction = next((r for r in view["reactions"] if r["resolved_at"] is None), None)
     return {
         "p": page,
         "v": view,
         "step": P.step_info(view),
-        "status_title": P.STATUS_TITLES[view["status"]],
+        "status_title": P.STATUS_TITLES[view.status],
         "deadline": deadline,
         "until": until,
         "rows": rows,
@@ -156,8 +152,8 @@ def page_context(page: SessionPage) -> dict[str, Any]:
         "spo2_chart": P.chart(
             rows, (("spo2", "series-spo2"),), spo2_limits, Decimal(88), Decimal(100)
         ),
-        "alarms": alarms,
-        "open_reaction": open_reaction,
+        "alarms": _active_alarms(view),
+        "open_reaction": view.open_reaction,
         "symptoms": SYMPTOMS,
         "symptom_words": symptom_words,
         "consciousness_levels": CONSCIOUSNESS_LEVELS,
@@ -166,7 +162,7 @@ def page_context(page: SessionPage) -> dict[str, Any]:
         "recipes": P.bag_recipes(view),
         "amount": P.amount,
         "may": page.may,
-        "thresholds_in_force": view["thresholds"]["in_force"],
+        "thresholds_in_force": view.thresholds.in_force,
         "thresholds_form": threshold_fields(thresholds),
     }
 
@@ -234,7 +230,7 @@ class LiveRenderer:
         if page is None:
             return None
         # The board's tile comes from the same read: the board render after it reuses it.
-        self.board_cache.tiles[session_id] = (page.view["last_event_seq"], tile_of(page))
+        self.board_cache.tiles[session_id] = (page.view.last_event_seq, tile_of(page))
         page.screens = hub.count(session_id) if hub is not None else 0
         return _template("sessions/_live.html").render(**page_context(page), oob=True)
 
@@ -297,9 +293,7 @@ class LiveRenderer:
 
 def board_context(tiles: list[dict[str, Any]], role: str) -> dict[str, Any]:
     """What the board templates read; who may acknowledge from the board depends on the role."""
-    escalated = [
-        (tile, alarm) for tile in tiles for alarm in tile["alarms"] if alarm["escalated_at"]
-    ]
+    escalated = [(tile, alarm) for tile in tiles for alarm in tile["alarms"] if alarm.escalated_at]
     return {
         "tiles": tiles,
         "escalated": escalated,
@@ -307,10 +301,17 @@ def board_context(tiles: list[dict[str, Any]], role: str) -> dict[str, Any]:
     }
 
 
-def _percent(value: Any) -> str:
+def _percent(given: Decimal) -> str:
     # The first steps give a sliver of the dose: "< 1 %", not a "0 %" that reads as nothing.
-    given = Decimal(value)
     return "< 1" if 0 < given < 1 else P.amount(given, 0)
+
+
+def _active_alarms(view: SessionView) -> list[Alarm]:
+    """The alarms still in force, most urgent first, then oldest first."""
+    return sorted(
+        (a for a in view.alarms.items if a.active),
+        key=lambda a: (-P.RANK[a.priority], a.raised_at),
+    )
 
 
 def unshowable_tile(
@@ -338,10 +339,6 @@ def tile_of(page: SessionPage) -> dict[str, Any]:
     latest = P.latest_of(rows)
     deadline, until = P.countdown_target(view)
     step = P.step_info(view)
-    alarms = sorted(
-        (a for a in view["alarms"]["items"] if a["active"]),
-        key=lambda a: (-P.RANK[a["priority"]], a["raised_at"]),
-    )
     vitals = []
     if latest is not None:
         for name in ("systolic_bp", "heart_rate", "spo2", "respiratory_rate"):
@@ -351,20 +348,20 @@ def tile_of(page: SessionPage) -> dict[str, Any]:
         if latest.news2 is not None:
             vitals.append(("NEWS2", latest.news2_short, ""))
     return {
-        "id": view["id"],
+        "id": view.id,
         "patient": f"{page.patient.family_name}, {page.patient.given_name}",
         "mrn": page.patient.mrn,
-        "location": view["location"],
-        "nurse": (view["assigned_nurse"] or {}).get("name"),
-        "drug": view["drug"],
-        "status": view["status"],
-        "status_title": P.STATUS_TITLES[view["status"]],
+        "location": view.location,
+        "nurse": view.assigned_nurse.name if view.assigned_nurse else None,
+        "drug": view.drug,
+        "status": view.status,
+        "status_title": P.STATUS_TITLES[view.status],
         "step": step,
         "deadline": deadline,
         "until": until,
-        "delivered_percent": _percent(view["delivered_percent"]),
+        "delivered_percent": _percent(view.delivered_percent),
         "vitals": vitals,
         "vitals_at": latest.at if latest else None,
-        "alarms": alarms,
+        "alarms": _active_alarms(view),
         "priority": P.top_priority(view),
     }

@@ -33,7 +33,7 @@ from app.review.exports import (
     stream_audit_jsonl,
     stream_vitals_csv,
 )
-from app.session import schemas, service
+from app.session import read, schemas, service
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent
 
@@ -238,7 +238,7 @@ async def _bundle_data(db: AsyncSession, session_id: int, now: datetime) -> dict
         row = await service.load(db, session_id)
     except Refusal:
         return None
-    view = await service.current_view(db, row, now)
+    view = await read.current_view(db, row, now)
     patient = await db.get(Patient, row.patient_id)
     events = dict(
         (

@@ -1,7 +1,7 @@
 """A desensitization session as a FHIR R4 ``collection`` Bundle. Pure: plain data in, plain
 JSON-ready dicts out; no I/O, no clock.
 
-Input: the session view of ``app.session.service.view`` (status, plan, segments, reactions,
+Input: the typed session view of ``app.session.view`` (status, plan, segments, reactions,
 checklist, vitals, ...), the patient's fields, and the times the session started and ended.
 
 Output (clinical-reference §f):
@@ -41,6 +41,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Final
 
+from app.session import machine as M
+from app.session.view import Measure, SessionView, Step
 from app.vitals.catalogue import VITAL_SIGNS, FhirCoding
 from app.vitals.rules import symptom_words
 
@@ -150,10 +152,10 @@ def _text_concept(text: str) -> dict[str, Any]:
     return {"text": text}
 
 
-def _reaction_text(reaction: Mapping[str, Any]) -> str:
+def _reaction_text(reaction: M.Reaction) -> str:
     """Its findings in words, then its symptoms by name: never a code."""
-    findings = list(reaction.get("findings") or ())
-    symptoms = [symptom_words(code) for code in reaction.get("symptoms") or ()]
+    findings = list(reaction.findings)
+    symptoms = [symptom_words(code) for code in reaction.symptoms]
     return "; ".join([*findings, ", ".join(symptoms)] if symptoms else findings) or (
         "no symptoms recorded"
     )
@@ -169,12 +171,12 @@ OUTCOME_DISPLAY = {
 }
 
 
-def _origin(step: Mapping[str, Any]) -> str:
+def _origin(step: Step) -> str:
     """How a step added by a resume relates to the approved ladder, for the dosage text."""
-    origin = step.get("origin") or "plan"
-    if origin == "plan" or step.get("of_step") is None:
+    origin = step.origin or "plan"
+    if origin == "plan" or step.of_step is None:
         return ""
-    return f" ({origin.replace('_', ' ')} of approved step {step['of_step'] + 1})"
+    return f" ({origin.replace('_', ' ')} of approved step {step.of_step + 1})"
 
 
 def _dose_quantity(amount: str | Decimal | None, unit: str) -> dict[str, Any] | None:
@@ -193,7 +195,7 @@ def _dose_quantity(amount: str | Decimal | None, unit: str) -> dict[str, Any] | 
 class _Builder:
     def __init__(
         self,
-        view: Mapping[str, Any],
+        view: SessionView,
         patient: Mapping[str, Any],
         started_at: str | datetime | None,
         ended_at: str | datetime | None,
@@ -201,7 +203,7 @@ class _Builder:
     ) -> None:
         self.view = view
         self.patient = patient
-        self.session_id = int(view["id"])
+        self.session_id = view.id
         self.installation_id = installation_id
         self.started_at = started_at
         self.ended_at = ended_at
@@ -263,35 +265,35 @@ class _Builder:
 
     def add_procedure(self) -> None:
         v = self.view
-        drug = v["drug"]
-        status = PROCEDURE_STATUS.get(v["status"], "unknown")
+        drug = v.drug
+        status = PROCEDURE_STATUS.get(v.status, "unknown")
         resource: dict[str, Any] = {
             "resourceType": "Procedure",
             "status": status,
-            "code": _text_concept(f"Rapid drug desensitization to {drug} ({v['template']})"),
+            "code": _text_concept(f"Rapid drug desensitization to {drug} ({v.template})"),
             "subject": _ref(self.patient_url),
             "reasonCode": [_text_concept(f"Hypersensitivity to {drug}")],
         }
-        segments = v.get("segments") or []
-        start = self.started_at or (segments[0]["started_at"] if segments else None)
+        segments = v.segments
+        start = self.started_at or (segments[0].started_at if segments else None)
         if start is not None:
             period = {"start": _stamp(start)}
             if status in ("completed", "stopped") and self.ended_at is not None:
                 period["end"] = _stamp(self.ended_at)
             resource["performedPeriod"] = period
-        unit = v["unit"]
-        delivered = f"{_number(v['delivered_dose'])} {unit} of {_number(v['target_dose'])} {unit}"
-        if v["status"] == "completed":
+        unit = v.unit
+        delivered = f"{_number(v.delivered_dose)} {unit} of {_number(v.target_dose)} {unit}"
+        if v.status == "completed":
             resource["outcome"] = _text_concept(f"Completed: {delivered} given")
-        elif v["status"] == "aborted":
-            reason = v.get("abort_reason") or "no reason recorded"
+        elif v.status == "aborted":
+            reason = v.abort_reason or "no reason recorded"
             resource["outcome"] = _text_concept(f"Stopped ({reason}): {delivered} given")
-        reactions = v.get("reactions") or []
+        reactions = v.reactions
         if reactions:
             resource["complication"] = [
                 _text_concept(
-                    f"Breakthrough reaction {r['number']}: {_reaction_text(r)}"
-                    + (f" (Brown grade {r['brown_grade']})" if r.get("brown_grade") else "")
+                    f"Breakthrough reaction {r.number}: {_reaction_text(r)}"
+                    + (f" (Brown grade {r.brown_grade})" if r.brown_grade else "")
                 )
                 for r in reactions
             ]
@@ -303,55 +305,55 @@ class _Builder:
     def _bag_label(self, solution: int | None) -> str | None:
         if solution is None:
             return None
-        for bag in self.view["plan"]["bags"]:
-            if bag["number"] == solution:
-                label = bag.get("label")
+        for bag in self.view.plan.bags:
+            if bag.number == solution:
+                label = bag.label
                 return f"bag {solution} ({label})" if label else f"bag {solution}"
         return f"bag {solution}"
 
-    def _segment_status(self, index: int, segment: Mapping[str, Any]) -> str:
-        stopped = _time(segment.get("stopped_at"))
+    def _segment_status(self, index: int, stopped_at: datetime | None) -> str:
+        stopped = _time(stopped_at)
         if stopped is None:
             return "in-progress"
-        onsets = {_time(r["onset_at"]) for r in self.view.get("reactions") or []}
-        last = index == len(self.view["segments"]) - 1
-        if stopped in onsets or (last and self.view["status"] == "aborted"):
+        onsets = {_time(r.onset_at) for r in self.view.reactions}
+        last = index == len(self.view.segments) - 1
+        if stopped in onsets or (last and self.view.status == "aborted"):
             return "stopped"  # cut short by a reaction, or by the abort
         return "completed"
 
     def add_segments(self) -> None:
         v = self.view
-        steps = v["plan"]["steps"]
-        for index, segment in enumerate(v.get("segments") or []):
-            step = segment["step"]
+        steps = v.plan.steps
+        for index, segment in enumerate(v.segments):
+            step = segment.step
             words = [f"Step {step + 1} of {len(steps)}{_origin(steps[step])}"]
-            bag = self._bag_label(segment.get("solution"))
-            if segment.get("volume_ml") is not None:
-                words.append(f"{_number(segment['volume_ml'])} mL" + (f" of {bag}" if bag else ""))
-            if segment.get("rate_ml_h") is not None:
-                words.append(f"at {_number(segment['rate_ml_h'])} mL/h")
+            bag = self._bag_label(segment.solution)
+            if segment.volume_ml is not None:
+                words.append(f"{_number(segment.volume_ml)} mL" + (f" of {bag}" if bag else ""))
+            if segment.rate_ml_h is not None:
+                words.append(f"at {_number(segment.rate_ml_h)} mL/h")
             dosage: dict[str, Any] = {
                 "text": ", ".join(words),
-                "route": _text_concept(v["route"]),
+                "route": _text_concept(v.route),
             }
-            dose = _dose_quantity(segment.get("dose"), v["unit"])
+            dose = _dose_quantity(segment.dose, v.unit)
             if dose is not None:
                 dosage["dose"] = dose
-            if segment.get("rate_ml_h") is not None:
+            if segment.rate_ml_h is not None:
                 dosage["rateQuantity"] = {
-                    "value": _number(segment["rate_ml_h"]),
+                    "value": _number(segment.rate_ml_h),
                     "unit": "mL/h",
                     "system": UCUM,
                     "code": "mL/h",
                 }
-            period = {"start": _stamp(segment["started_at"])}
-            if segment.get("stopped_at"):
-                period["end"] = _stamp(segment["stopped_at"])
+            period = {"start": _stamp(segment.started_at)}
+            if segment.stopped_at:
+                period["end"] = _stamp(segment.stopped_at)
             resource = {
                 "resourceType": "MedicationAdministration",
-                "status": self._segment_status(index, segment),
+                "status": self._segment_status(index, segment.stopped_at),
                 "category": _text_concept("desensitization-step"),
-                "medicationCodeableConcept": _text_concept(v["drug"]),
+                "medicationCodeableConcept": _text_concept(v.drug),
                 "subject": _ref(self.patient_url),
                 "partOf": [_ref(self.procedure_url)],
                 "effectivePeriod": period,
@@ -359,36 +361,37 @@ class _Builder:
             }
             self.segment_urls.append(self.add(f"segment/{index}", resource))
 
-    def _given(self, key: str, category: str, given: Mapping[str, Any], reason: str) -> None:
+    def _given(
+        self, key: str, category: str, given: M.Premedication | M.Treatment, reason: str
+    ) -> None:
         self.add(
             key,
             {
                 "resourceType": "MedicationAdministration",
                 "status": "completed",
                 "category": _text_concept(category),
-                "medicationCodeableConcept": _text_concept(given["drug"]),
+                "medicationCodeableConcept": _text_concept(given.drug),
                 "subject": _ref(self.patient_url),
                 "partOf": [_ref(self.procedure_url)],
-                "effectiveDateTime": _stamp(given["given_at"]),
+                "effectiveDateTime": _stamp(given.given_at),
                 "reasonCode": [_text_concept(reason)],
                 "dosage": {
-                    "text": f"{given['dose']} {given['route']}".strip(),
-                    "route": _text_concept(given["route"]),
+                    "text": f"{given.dose} {given.route}".strip(),
+                    "route": _text_concept(given.route),
                 },
             },
         )
 
     def add_premedications_and_treatments(self) -> None:
-        checklist = self.view.get("checklist") or {}
-        for index, premed in enumerate(checklist.get("premedications") or []):
+        for index, premed in enumerate(self.view.checklist.premedications):
             self._given(f"premedication/{index}", "premedication", premed, "Premedication")
-        for reaction in self.view.get("reactions") or []:
-            for index, treatment in enumerate(reaction.get("treatments") or []):
+        for reaction in self.view.reactions:
+            for index, treatment in enumerate(reaction.treatments):
                 self._given(
-                    f"reaction/{reaction['number']}/treatment/{index}",
+                    f"reaction/{reaction.number}/treatment/{index}",
                     "reaction-treatment",
                     treatment,
-                    f"Treatment of breakthrough reaction {reaction['number']}",
+                    f"Treatment of breakthrough reaction {reaction.number}",
                 )
 
     # Observations ------------------------------------------------------------------------
@@ -423,28 +426,28 @@ class _Builder:
         return resource
 
     def add_observations(self) -> None:
-        rows = list(self.view.get("vitals") or [])
-        first_time = {r["reading_id"]: r["recorded_at"] for r in rows if r["id"] == r["reading_id"]}
+        rows = self.view.vitals
+        first_time = {r.reading_id: r.recorded_at for r in rows if r.id == r.reading_id}
         for row in rows:
-            if not row.get("current", True):
+            if not row.current:
                 continue  # superseded by an amendment: the Observation shows the newest version
-            reading = row["reading_id"]
-            measured_at = first_time.get(reading, row["recorded_at"])
+            reading = row.reading_id
+            measured_at = first_time.get(reading, row.recorded_at)
             common = {
-                "status": "amended" if row["version"] > 1 else "final",
+                "status": "amended" if row.version > 1 else "final",
                 "effective": _stamp(measured_at),
-                "issued": _stamp(row["recorded_at"]),
-                "baseline": bool(row.get("baseline")),
+                "issued": _stamp(row.recorded_at),
+                "baseline": row.baseline,
             }
-            values = row["values"]
+            measures = row.measures
             urls: list[str] = []
-            bp = self._blood_pressure(values)
+            bp = self._blood_pressure(measures)
             if bp is not None:
                 resource = self._observation(vital=True, profile="bp", **common) | bp
                 urls.append(self.add(f"vitals/{reading}/blood_pressure", resource))
             for name, vital in VITALS.items():
-                entry = values.get(name)
-                if not isinstance(entry, Mapping) or entry.get("status") != "measured":
+                measure = measures.get(name)
+                if measure is None or measure.status != "measured":
                     continue
                 coding = [
                     {"system": LOINC, "code": code, **({"display": shown} if shown else {})}
@@ -455,7 +458,7 @@ class _Builder:
                 ) | {
                     "code": {"coding": coding, "text": vital.text},
                     "valueQuantity": {
-                        "value": _number(entry["value"]),
+                        "value": _number(measure.value),
                         "unit": vital.unit,
                         "system": UCUM,
                         "code": vital.ucum,
@@ -466,11 +469,9 @@ class _Builder:
             if urls and moment is not None:
                 self.readings.append((moment, urls))
 
-    def _blood_pressure(self, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        entries = {name: values.get(name) for name, _, _ in BP_COMPONENTS}
-        if not any(
-            isinstance(e, Mapping) and e.get("status") == "measured" for e in entries.values()
-        ):
+    def _blood_pressure(self, measures: Mapping[str, Measure]) -> dict[str, Any] | None:
+        entries = {name: measures.get(name) for name, _, _ in BP_COMPONENTS}
+        if not any(e is not None and e.status == "measured" for e in entries.values()):
             return None
         components = []
         for name, code, shown in BP_COMPONENTS:
@@ -478,19 +479,19 @@ class _Builder:
             component: dict[str, Any] = {
                 "code": {"coding": [{"system": LOINC, "code": code, "display": shown}]}
             }
-            if isinstance(entry, Mapping) and entry.get("status") == "measured":
+            if entry is not None and entry.status == "measured":
                 component["valueQuantity"] = {
-                    "value": _number(entry["value"]),
+                    "value": _number(entry.value),
                     "unit": "mmHg",
                     "system": UCUM,
                     "code": "mm[Hg]",
                 }
             else:
-                status = entry.get("status") if isinstance(entry, Mapping) else None
+                status = entry.status if entry is not None else None
                 reason = ABSENT_REASON.get(status or "", "unknown")
                 absent: dict[str, Any] = {"coding": [{"system": DATA_ABSENT, "code": reason}]}
-                if isinstance(entry, Mapping) and entry.get("reason"):
-                    absent["text"] = entry["reason"]
+                if entry is not None and entry.reason:
+                    absent["text"] = entry.reason
                 component["dataAbsentReason"] = absent
             components.append(component)
         code, shown = BP_PANEL
@@ -507,29 +508,26 @@ class _Builder:
     def _segment_at(self, onset: datetime) -> str | None:
         """The administration running at onset, else the last one started before it."""
         best: str | None = None
-        for index, segment in enumerate(self.view.get("segments") or []):
-            started = _time(segment["started_at"])
+        for index, segment in enumerate(self.view.segments):
+            started = _time(segment.started_at)
             assert started is not None
             if started > onset:
                 break
             best = self.segment_urls[index]
-            stopped = _time(segment.get("stopped_at"))
+            stopped = _time(segment.stopped_at)
             if stopped is None or stopped >= onset:
                 return best
         return best
 
     def add_adverse_events(self) -> None:
-        for reaction in self.view.get("reactions") or []:
-            onset = _time(reaction["onset_at"])
+        for reaction in self.view.reactions:
+            onset = _time(reaction.onset_at)
             assert onset is not None
-            resolved = _time(reaction.get("resolved_at"))
+            resolved = _time(reaction.resolved_at)
             symptoms = _reaction_text(reaction)
-            outcome = reaction.get("outcome") or ("resolved" if resolved else "ongoing")
-            grades = [
-                f"{name} grade {reaction[key]}"
-                for name, key in (("Brown", "brown_grade"), ("CTCAE", "ctcae_grade"))
-                if reaction.get(key) is not None
-            ]
+            outcome = reaction.outcome or ("resolved" if resolved else "ongoing")
+            graded = (("Brown", reaction.brown_grade), ("CTCAE", reaction.ctcae_grade))
+            grades = [f"{name} grade {grade}" for name, grade in graded if grade is not None]
             text = f"Breakthrough hypersensitivity reaction during desensitization: {symptoms}"
             if grades:
                 text += f" ({', '.join(grades)})"
@@ -550,7 +548,7 @@ class _Builder:
                     ]
                 },
             }
-            severity = BROWN_SEVERITY.get(reaction.get("brown_grade") or 0)
+            severity = BROWN_SEVERITY.get(reaction.brown_grade or 0)
             if severity is not None:
                 resource["severity"] = {
                     "coding": [
@@ -571,11 +569,11 @@ class _Builder:
                 resource["extension"] = [
                     {"url": RESULTING_EFFECT, "valueReference": _ref(url)} for url in effects
                 ]
-            self.add(f"reaction/{reaction['number']}", resource)
+            self.add(f"reaction/{reaction.number}", resource)
 
 
 def session_bundle(
-    view: Mapping[str, Any],
+    view: SessionView,
     patient: Mapping[str, Any],
     *,
     started_at: str | datetime | None = None,

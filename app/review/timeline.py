@@ -1,6 +1,6 @@
 """The session timeline: every event in order with who, when and what changed, filtered by kind,
 and the bedside view as it was at any event (rebuilt from the snapshots by
-app.session.service.view_at). Reads only."""
+app.session.read.view_at). Reads only."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from app.db import DEFERRED_BEGIN
 from app.live import render
 from app.patients.models import Patient
 from app.patients.rules import rules_age
-from app.session import codec, service
+from app.session import codec, read
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
 from app.session.schemas import MAX_ID
@@ -144,7 +144,7 @@ async def timeline(
         last = events[-1].seq if events else 0
         chosen = last if at is None else max(1, min(at, last))
         try:
-            view = await service.view_at(db, session_id, chosen)
+            view = await read.view_at(db, session_id, chosen)
         except Refusal:
             view = None
         summary = {"drug": row.drug, "id": row.id, "status": row.status}

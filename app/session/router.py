@@ -20,10 +20,11 @@ from app.contract import ClockAnswer, SessionView
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import machine as M
-from app.session import schemas, service
+from app.session import read, schemas, service
 from app.session.alarm_board import reaction_work
 from app.session.errors import Refusal
 from app.session.service import Caller, NewSession
+from app.session.view_json import as_json
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
@@ -137,7 +138,8 @@ async def create_session(
     if isinstance(created, tuple):  # a resend: its first answer
         status, answer = created
         return JSONResponse(answer, status_code=status)
-    return JSONResponse(await service.current_view(db, created, state.clock.now()), status_code=201)
+    answer = as_json(await read.current_view(db, created, state.clock.now()))
+    return JSONResponse(answer, status_code=201)
 
 
 @router.get("/sessions/{session_id}", response_model=SessionView)
@@ -148,7 +150,7 @@ async def get_session(
     _: SignedIn = require_permission("session.read"),
 ) -> JSONResponse:
     row = await service.load(db, session_id)
-    return JSONResponse(await service.current_view(db, row, request.app.state.clock.now()))
+    return JSONResponse(as_json(await read.current_view(db, row, request.app.state.clock.now())))
 
 
 @router.get("/sessions/{session_id}/at/{seq}", response_model=SessionView)
@@ -160,10 +162,10 @@ async def session_at(
     _: SignedIn = require_permission("session.read"),
 ) -> JSONResponse:
     """The session's view as it was right after event `seq` (the timeline's replay)."""
-    body = await service.view_at(db, session_id, seq)
-    if body is None:
+    then = await read.view_at(db, session_id, seq)
+    if then is None:
         return JSONResponse({"detail": f"session {session_id} has no event {seq} yet"}, 404)
-    return JSONResponse(body)
+    return JSONResponse(as_json(then))
 
 
 @router.get("/clock", response_model=ClockAnswer)

@@ -37,14 +37,13 @@ from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
-from app.session import alarm_board, codec, history, presence, store, unit_of_work
+from app.session import alarm_board, codec, history, presence, read, store, unit_of_work
 from app.session import machine as M
 from app.session import technical_alarms as technical
 from app.session.errors import ConfirmationNeeded, Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
-    SessionSnapshot,
     SessionTimer,
     VitalsSet,
 )
@@ -52,14 +51,12 @@ from app.session.plan import plan_from_protocol
 from app.session.state import entry_of
 from app.session.store import load, lock_unless_busy
 from app.session.unit_of_work import Caller, KeptRefusal, Work
-from app.vitals import news2
-from app.vitals.grading import suggest_grade
-from app.vitals.rule_table import SYMPTOM_CLASSES
+from app.session.view import DEFAULT_DILUENT
+from app.session.view_json import as_json
 from app.vitals.rules import Evaluation, Finding, evaluate
 from app.vitals.thresholds import Thresholds
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
-DEFAULT_DILUENT = "0.9 % sodium chloride"
 # The alarm board's refusals in the session's words.
 ALARM_REFUSAL_KIND: dict[str, Kind] = {
     "unknown": "not_found",
@@ -252,7 +249,7 @@ async def _create_session(
         request=caller.request,
     )
     if idempotency_key is not None:
-        answer = await current_view(db, row, now)
+        answer = as_json(await read.current_view(db, row, now))
         await unit_of_work.remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
     await unit_of_work.commit_and_ring(db, doorbell, row.id, seq)
     return row
@@ -341,7 +338,7 @@ async def _run(
         caller,
         session_id,
         decide,
-        view=_view,
+        view=read.answer_of,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
     )
@@ -649,7 +646,7 @@ async def preview(
         current = summary(row)
         await db.rollback()
         raise Refusal(result.kind, result.reason, current)
-    body = await _view(db, row, result.state, now)
+    body = await read.answer_of(db, row, result.state, now)
     await db.rollback()
     new = result.state
     start = new.next_step if new.next_step is not None else len(new.plan.steps)
@@ -675,47 +672,6 @@ async def preview(
 def fingerprint_of(path: str, payload: Any) -> str:
     text = json.dumps({"path": path, "payload": payload}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-async def view_at(db: AsyncSession, session_id: int, seq: int) -> dict[str, Any] | None:
-    """The session's view as its screens and its API showed it once the change that wrote event
-    `seq` was committed (one change can write several events: vitals that open a reaction and
-    raise alarms): rebuilt from that change's snapshot and the vitals recorded up to it. None
-    for a seq that does not exist (yet)."""
-    row = await load(db, session_id)
-    if seq < 1:
-        return None
-    snap = await db.scalar(
-        select(SessionSnapshot)
-        .where(SessionSnapshot.session_id == session_id, SessionSnapshot.seq >= seq)
-        .order_by(SessionSnapshot.seq)
-        .limit(1)
-    )
-    if snap is None:
-        return None
-    then = DesensitizationSession(
-        id=row.id,
-        patient_id=row.patient_id,
-        drug=row.drug,
-        route=row.route,
-        template=row.template,
-        risk_tier=row.risk_tier,
-        screening_json=row.screening_json,
-        last_event_seq=snap.seq,
-        state_json=snap.state_json,
-        alarms_json=snap.alarms_json,
-        thresholds_json=snap.thresholds_json,
-    )
-    vitals = [v for v in await vitals_of(db, session_id) if v.id <= snap.vitals_upto]
-    patient = await db.get(Patient, row.patient_id)
-    age = rules_age(patient.birth_date, snap.at.date()) if patient is not None else None
-    state = codec.loads(snap.state_json)
-    then.location, then.assigned_nurse_id, then.diluent = (
-        row.location,
-        row.assigned_nurse_id,
-        row.diluent,
-    )
-    return view(then, state, snap.at, vitals, age, await people_of(db, then, state))
 
 
 # --- editing a draft plan ----------------------------------------------------------------------
@@ -1077,21 +1033,6 @@ async def amend_vitals(
     return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
-async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:
-    """Every version of every reading, oldest first."""
-    return list(
-        await db.scalars(
-            select(VitalsSet).where(VitalsSet.session_id == session_id).order_by(VitalsSet.id)
-        )
-    )
-
-
-async def current_view(
-    db: AsyncSession, row: DesensitizationSession, now: datetime
-) -> dict[str, Any]:
-    return await _view(db, row, codec.loads(row.state_json), now)
-
-
 async def check_open_reaction(db: AsyncSession, session_id: int, number: int) -> None:
     """Treatments and resolution name their reaction: it must be the open one."""
     row = await load(db, session_id)
@@ -1105,220 +1046,6 @@ async def check_open_reaction(db: AsyncSession, session_id: int, number: int) ->
             else "there is no open reaction"
         )
         raise Refusal("state", detail, current)
-
-
-async def people_of(
-    db: AsyncSession, row: DesensitizationSession, state: M.SessionState
-) -> dict[int, Person]:
-    """The users a view names: who approved, who verified the bags, the assigned nurse."""
-    ids = {state.approved_by, state.bags_verified_by, row.assigned_nurse_id} - {None}
-    if not ids:
-        return {}
-    users = await db.scalars(select(User).where(User.id.in_(ids)))
-    return {u.id: Person(u.username, u.display_name) for u in users}
-
-
-async def _view(
-    db: AsyncSession, row: DesensitizationSession, state: M.SessionState, now: datetime
-) -> dict[str, Any]:
-    patient = await db.get(Patient, row.patient_id)
-    age = rules_age(patient.birth_date, now.date()) if patient is not None else None
-    people = await people_of(db, row, state)
-    return view(row, state, now, await vitals_of(db, row.id), age, people)
-
-
-def _reading_of(row: VitalsSet) -> VitalsReading | None:
-    reading = validate_vitals(json.loads(row.values_json), spirometry_required=False)
-    return reading if isinstance(reading, VitalsReading) else None
-
-
-def suggested_grade(
-    reaction: M.Reaction, vitals: list[VitalsSet], age_years: Decimal | None
-) -> dict[str, Any]:
-    """The grade the findings suggest, with the reasons: for the nurse or physician to confirm
-    or change when resolving the reaction (their choice is what is recorded). Brown grades the
-    worst stage, so every set from onset to resolution counts (current versions)."""
-    superseded = {r.supersedes_id for r in vitals if r.supersedes_id is not None}
-    current = [r for r in vitals if r.id not in superseded]
-    end = reaction.resolved_at
-    window = [
-        reading
-        for r in current
-        if not r.baseline
-        and r.recorded_at >= reaction.onset_at
-        and (end is None or r.recorded_at <= end)
-        and (reading := _reading_of(r)) is not None
-    ]
-    baseline = next((_reading_of(r) for r in reversed(current) if r.baseline), None)
-    symptoms = {s for s in reaction.symptoms if s in SYMPTOM_CLASSES}
-    suggestion = suggest_grade(symptoms, window, baseline, age_years=age_years)
-    return {
-        "brown_grade": suggestion.brown_grade,
-        "ctcae_grade": suggestion.ctcae_grade,
-        "reasons": list(suggestion.reasons),
-        "ctcae_reason": suggestion.ctcae_reason,
-    }
-
-
-def _news2_view(values: dict[str, Any], age_years: Decimal | None) -> dict[str, Any] | None:
-    if not news2.applies_to(age_years):
-        return None
-    score = news2.score(news2.values_of_stored(values))
-    return {
-        "total": score.total,
-        "partial": score.partial,
-        "missing": list(score.missing),
-        "response": score.response,
-        "text": score.text(),
-    }
-
-
-def _vitals_view(rows: list[VitalsSet], age_years: Decimal | None) -> list[dict[str, Any]]:
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [
-        {
-            "id": r.id,
-            "reading_id": r.reading_id or r.id,
-            "version": r.version,
-            "current": r.id not in superseded,
-            "supersedes": r.supersedes_id,
-            "amendment_reason": r.amendment_reason,
-            "recorded_at": r.recorded_at.isoformat(),
-            "recorded_by": r.recorded_by,
-            "step": r.step_position,
-            "baseline": r.baseline,
-            "within_limits": r.within_limits,
-            "values": (values := json.loads(r.values_json)),
-            "news2": _news2_view(values, age_years),
-        }
-        for r in rows
-    ]
-
-
-# --- the view every screen and the API share ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Person:
-    username: str
-    display_name: str
-
-
-def _person(people: Mapping[int, Person], user_id: int | None) -> dict[str, str] | None:
-    found = people.get(user_id) if user_id is not None else None
-    return None if found is None else {"username": found.username, "name": found.display_name}
-
-
-def _signoff(
-    people: Mapping[int, Person], user_id: int | None, at: datetime | None
-) -> dict[str, Any] | None:
-    if user_id is None:
-        return None
-    return {"by": _person(people, user_id), "at": at.isoformat() if at else None}
-
-
-def view(
-    row: DesensitizationSession,
-    state: M.SessionState,
-    now: datetime,
-    vitals: list[VitalsSet] | None = None,
-    age_years: Decimal | None = None,
-    people: Mapping[int, Person] | None = None,
-) -> dict[str, Any]:
-    book = ledger(state.plan, state.segments, now)
-    plan = state.plan
-    people = people or {}
-    return {
-        "id": row.id,
-        "patient_id": row.patient_id,
-        "drug": row.drug,
-        "route": row.route,
-        "template": row.template,
-        "risk_tier": row.risk_tier,
-        "location": getattr(row, "location", None),
-        "assigned_nurse": _person(people, getattr(row, "assigned_nurse_id", None)),
-        "diluent": getattr(row, "diluent", None) or DEFAULT_DILUENT,
-        "signoffs": {
-            "pharmacist_needed": state.pharmacist_signoff,
-            "approved": _signoff(people, state.approved_by, state.approved_at),
-            "bags_verified": _signoff(people, state.bags_verified_by, state.bags_verified_at),
-        },
-        "status": state.status,
-        "version": state.version,
-        "last_event_seq": row.last_event_seq,
-        "current_step": state.current,
-        "next_step": state.next_step,
-        "deadline": state.deadline.isoformat() if state.deadline else None,
-        "overdue": state.overdue,
-        "target_dose": str(plan.target_dose),
-        "unit": plan.unit,
-        "delivered_dose": str(book.delivered),
-        "delivered_percent": str(book.delivered / plan.target_dose * 100),
-        "plan": {
-            "kind": plan.kind,
-            "bags": [
-                {
-                    "number": b.number,
-                    "label": b.label,
-                    "volume_ml": str(b.volume_ml),
-                    "concentration": str(b.concentration),
-                }
-                for b in plan.bags
-            ],
-            "steps": [
-                {
-                    "position": i,
-                    "solution": s.solution,
-                    "rate_ml_h": _str(s.rate_ml_h),
-                    "minutes": _str(s.minutes),
-                    "dose": _str(s.dose if not s.is_infusion else plan.planned_dose(i)),
-                    "origin": s.origin,
-                    "of_step": s.of_step,
-                }
-                for i, s in enumerate(plan.steps)
-            ],
-        },
-        "segments": [
-            {
-                "step": d.segment.step,
-                "solution": d.segment.solution,
-                "rate_ml_h": _str(d.segment.rate_ml_h),
-                "started_at": d.segment.started_at.isoformat(),
-                "stopped_at": d.segment.stopped_at.isoformat() if d.segment.stopped_at else None,
-                "volume_ml": _str(d.volume_ml),
-                "dose": str(d.dose),
-            }
-            for d in book.deliveries
-        ],
-        "checklist": {
-            "missing": state.checklist.missing(),
-            "consent": state.checklist.consent,
-            "baseline_vitals": state.checklist.baseline_vitals,
-            "spirometry_required": state.checklist.spirometry_required,
-            "rescue_kit": state.checklist.rescue_kit,
-            "baseline_high": list(state.checklist.baseline_high),
-            "premedications": [codec.encode(p) for p in state.checklist.premedications],
-        },
-        "reactions": [
-            {
-                **codec.encode(r),
-                "suggested_grade": suggested_grade(r, vitals or [], age_years),
-            }
-            for r in state.reactions
-        ],
-        "vitals_every_minutes": str(state.vitals_every_minutes),
-        "vitals_needed": not M.vitals_gate_met(state),
-        "last_vitals_at": state.last_vitals_at.isoformat() if state.last_vitals_at else None,
-        "observation_done": state.observation_done,
-        "abort_reason": state.abort_reason or None,
-        "screening": json.loads(row.screening_json),
-        "vitals": _vitals_view(vitals or [], age_years),
-        "alarms": alarm_service.view(board_of(row), now),
-        "thresholds": {
-            "overrides": json.loads(row.thresholds_json),
-            "in_force": list(thresholds_of(row).describe()),
-        },
-    }
 
 
 def _str(value: Decimal | None) -> str | None:

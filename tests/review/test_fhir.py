@@ -17,7 +17,9 @@ from fhir.resources.R4B.bundle import Bundle
 
 from app.audit import AuditEvent
 from app.review import fhir
+from app.session import view as V
 from tests.review.test_exports import audit_entries, last_seq, reaction_walk
+from tests.review.views import session_view, vitals_set
 from tests.session import conftest as session_fixtures
 from tests.session.conftest import SessionServer, new_patient, session_body, wait_for
 from tests.session.test_api_walk import Bedside
@@ -289,71 +291,54 @@ def test_a_completed_oral_ladder_with_a_premedication(
 # --- the pure builder ------------------------------------------------------------------------
 
 
-def _view(status: str, reactions: list[dict[str, Any]], vitals: list[dict[str, Any]]) -> dict:
-    t0 = "2026-11-21T09:00:00+00:00"
-    return {
-        "id": 7,
-        "patient_id": 3,
-        "drug": "carboplatin",
-        "route": "IV",
-        "template": "brigham-12",
-        "status": status,
-        "unit": "mg",
-        "target_dose": "600",
-        "delivered_dose": "12.5",
-        "abort_reason": "anaphylaxis" if status == "aborted" else None,
-        "plan": {
-            "bags": [{"number": 1, "label": "1/100", "volume_ml": "250", "concentration": "0.024"}],
-            "steps": [{"position": 0, "solution": 1, "origin": "plan", "of_step": None}],
-        },
-        "segments": [
-            {
-                "step": 0,
-                "solution": 1,
-                "rate_ml_h": "2.0",
-                "started_at": t0,
-                "stopped_at": "2026-11-21T09:10:00+00:00",
-                "volume_ml": "0.333333333333333333333333333333",
-                "dose": "0.00799999999999999999999999999999",
-            }
-        ],
-        "checklist": {"premedications": []},
-        "reactions": reactions,
-        "vitals": vitals,
-    }
+T0 = datetime.fromisoformat("2026-11-21T09:00:00+00:00")
 
 
-def _reaction(grade: int | None, resolved: str | None) -> dict[str, Any]:
-    return {
-        "number": 1,
-        "onset_at": "2026-11-21T09:10:00+00:00",
-        "symptoms": ["wheeze", "hypotension_collapse"],
-        "at_step": 0,
-        "treatments": [],
-        "brown_grade": grade,
-        "ctcae_grade": None,
-        "resolved_at": resolved,
-    }
+def _view(status: str, reactions: list[V.Reaction], vitals: list[V.VitalsSet]) -> V.SessionView:
+    return session_view(
+        drug="carboplatin",
+        status=status,
+        target_dose=Decimal(600),
+        delivered_dose=Decimal("12.5"),
+        abort_reason="anaphylaxis" if status == "aborted" else None,
+        plan=V.PlanView(
+            "infusion",
+            (V.Bag(1, "1/100", Decimal(250), Decimal("0.024")),),
+            (V.Step(0, 1, None, None, None, "plan", None),),
+        ),
+        segments=(
+            V.Segment(
+                step=0,
+                solution=1,
+                rate_ml_h=Decimal("2.0"),
+                started_at=T0,
+                stopped_at=T0 + timedelta(minutes=10),
+                volume_ml=Decimal("0.333333333333333333333333333333"),
+                dose=Decimal("0.00799999999999999999999999999999"),
+            ),
+        ),
+        reactions=tuple(reactions),
+        vitals=tuple(vitals),
+    )
 
 
-def _reading(at: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": 1,
-        "reading_id": 1,
-        "version": 1,
-        "current": True,
-        "supersedes": None,
-        "recorded_at": at,
-        "step": 0,
-        "baseline": False,
-        "values": values,
-    }
+def _reaction(grade: int | None, resolved: datetime | None) -> V.Reaction:
+    return V.Reaction(
+        number=1,
+        onset_at=T0 + timedelta(minutes=10),
+        symptoms=("wheeze", "hypotension_collapse"),
+        at_step=0,
+        treatments=(),
+        brown_grade=grade,
+        ctcae_grade=None,
+        resolved_at=resolved,
+    )
 
 
 def test_brown_grades_map_to_severity_and_an_open_reaction_is_ongoing() -> None:
     patient = {"mrn": "A1", "family_name": "Roe", "given_name": "Ann", "birth_date": "1980-01-01"}
     for grade, severity in ((1, "mild"), (2, "moderate"), (3, "severe")):
-        resolved = "2026-11-21T09:40:00+00:00"
+        resolved = T0 + timedelta(minutes=40)
         bundle = fhir.session_bundle(_view("aborted", [_reaction(grade, resolved)], []), patient)
         validated(bundle)
         [event] = of_type(bundle, "AdverseEvent")
@@ -365,7 +350,8 @@ def test_brown_grades_map_to_severity_and_an_open_reaction_is_ongoing() -> None:
         "diastolic_bp": {"status": "refused", "reason": "cuff hurts"},
         "spo2": {"status": "unable_to_obtain", "reason": "cold hands"},
     }
-    view = _view("paused", [_reaction(None, None)], [_reading("2026-11-21T09:12:00+00:00", values)])
+    reading = vitals_set(T0 + timedelta(minutes=12), values)
+    view = _view("paused", [_reaction(None, None)], [reading])
     bundle = fhir.session_bundle(view, patient, installation_id="site-a")
     validated(bundle)
     [event] = of_type(bundle, "AdverseEvent")

@@ -13,14 +13,12 @@ import pytest
 from bs4 import BeautifulSoup
 
 from app.live.present import amount
-from app.review.report import (
-    EventRecord,
-    PatientFacts,
-    Person,
-    build_report,
-    duration_text,
-)
+from app.review.report_build import build_report
+from app.review.report_model import EventRecord, PatientFacts, Person, duration_text
+from app.session import machine as M
+from app.session import view as V
 from app.session.plan import Bag, Plan, PlanStep
+from tests.review.views import session_view, vitals_set
 from tests.session.conftest import SessionServer, new_patient, session_body
 from tests.session.conftest import session_server as session_server
 from tests.session.conftest import team as team
@@ -65,57 +63,42 @@ def iso(minutes: float | None) -> str | None:
 def step(rate: str, minutes: str | None, origin: str = "plan", of_step: int | None = None):
     return {
         "solution": 1,
-        "rate_ml_h": rate,
-        "minutes": minutes,
-        "dose": None if minutes is None else str(Decimal(rate) * Decimal(minutes) / 60),
+        "rate_ml_h": Decimal(rate),
+        "minutes": None if minutes is None else Decimal(minutes),
+        "dose": None if minutes is None else Decimal(rate) * Decimal(minutes) / 60,
         "origin": origin,
         "of_step": of_step,
     }
 
 
-def segment(index: int, rate: str, start: float, stop: float | None, dose: str) -> dict:
-    return {
-        "step": index,
-        "solution": 1,
-        "rate_ml_h": rate,
-        "started_at": iso(start),
-        "stopped_at": iso(stop),
-        "volume_ml": dose,
-        "dose": dose,
-    }
+def segment(index: int, rate: str, start: float, stop: float | None, dose: str) -> V.Segment:
+    return V.Segment(
+        step=index,
+        solution=1,
+        rate_ml_h=Decimal(rate),
+        started_at=at(start),
+        stopped_at=None if stop is None else at(stop),
+        volume_ml=Decimal(dose),
+        dose=Decimal(dose),
+    )
 
 
-def make_view(steps: list[dict], segments: list[dict], **extra: Any) -> dict[str, Any]:
+def make_view(steps: list[dict], segments: list[V.Segment], **extra: Any) -> V.SessionView:
     with localcontext() as ctx:
         ctx.prec = 60  # as the ledger adds
-        delivered = sum((Decimal(s["dose"]) for s in segments), Decimal(0))
-    view = {
-        "id": 7,
-        "drug": "ceftazidime",
-        "route": "IV",
-        "template": "brigham-12",
-        "risk_tier": "standard",
-        "status": "running",
-        "current_step": len({s["step"] for s in segments}) - 1 if segments else None,
-        "target_dose": "100",
-        "unit": "mg",
-        "delivered_dose": str(delivered),
-        "delivered_percent": str(delivered),
-        "plan": {
-            "kind": "infusion",
-            "bags": [{"number": 1, "label": "1/1", "volume_ml": "250", "concentration": "1"}],
-            "steps": [{"position": i, **s} for i, s in enumerate(steps)],
-        },
-        "segments": segments,
-        "checklist": {"premedications": []},
-        "reactions": [],
-        "vitals": [],
-        "alarms": {"items": []},
-        "screening": {"outcome": "eligible", "reasons": []},
-        "abort_reason": None,
+        delivered = sum((s.dose for s in segments), Decimal(0))
+    fields: dict[str, Any] = {
+        "current_step": len({s.step for s in segments}) - 1 if segments else None,
+        "delivered_dose": delivered,
+        "delivered_percent": delivered,
+        "plan": V.PlanView(
+            "infusion",
+            (V.Bag(1, "1/1", Decimal(250), Decimal(1)),),
+            tuple(V.Step(position=i, **s) for i, s in enumerate(steps)),
+        ),
+        "segments": tuple(segments),
     }
-    view.update(extra)
-    return view
+    return session_view(**(fields | extra))
 
 
 def event(seq: int, minutes: float, kind: str, actor: int | None = NURSE, **data: Any):
@@ -123,7 +106,7 @@ def event(seq: int, minutes: float, kind: str, actor: int | None = NURSE, **data
     return EventRecord(seq, at(minutes), kind, data, actor, role.get(actor, "nurse"))
 
 
-def report_of(view: dict, events: list[EventRecord], now: float = 200, approved=APPROVED):
+def report_of(view: V.SessionView, events: list[EventRecord], now: float = 200, approved=APPROVED):
     return build_report(view, events, USERS, approved, PATIENT, INDEX, at(now))
 
 
@@ -144,7 +127,7 @@ def test_cumulative_doses_add_up_exactly_to_the_delivered_dose() -> None:
     assert rows[0].cumulative == Decimal(thirds)
     assert rows[1].cumulative == Decimal("0." + "6" * 60)  # not rounded to 28 digits
     # 60-digit arithmetic, as the ledger's: the last total is the view's delivered dose exactly
-    assert rows[-1].cumulative == Decimal(view["delivered_dose"]) == report.delivered_dose
+    assert rows[-1].cumulative == view.delivered_dose == report.delivered_dose
     assert rows[0].minutes == 16
     assert rows[2].stopped_at is None and rows[2].minutes == 8  # running: measured to now
     assert [p.state for p in report.plan] == ["given", "given", "running", "to come"]
@@ -152,7 +135,7 @@ def test_cumulative_doses_add_up_exactly_to_the_delivered_dose() -> None:
     assert report.deviations == ()
 
 
-def resumed_session() -> tuple[dict, list[EventRecord]]:
+def resumed_session() -> tuple[V.SessionView, list[EventRecord]]:
     """Step 2 reacts at minute 20 (the nurse says the pump stopped at 19); the physician
     resumes at 45 with "repeat, ×2"; the pump restarts at 46; then steps 3, 4 as stretched."""
     steps = [
@@ -171,21 +154,19 @@ def resumed_session() -> tuple[dict, list[EventRecord]]:
             segment(3, "16", 76, None, "2"),
         ],
         current_step=3,
-        reactions=[
-            {
-                "number": 1,
-                "onset_at": iso(20),
-                "symptoms": ["urticaria", "wheeze"],
-                "at_step": 1,
-                "treatments": [
-                    {"drug": "cetirizine", "dose": "10 mg", "route": "PO", "given_at": iso(22)}
-                ],
-                "brown_grade": 2,
-                "ctcae_grade": None,
-                "resolved_at": iso(40),
-                "note": "",
-            }
-        ],
+        reactions=(
+            V.Reaction(
+                number=1,
+                onset_at=at(20),
+                symptoms=("urticaria", "wheeze"),
+                at_step=1,
+                treatments=(M.Treatment("cetirizine", "10 mg", "PO", at(22)),),
+                brown_grade=2,
+                ctcae_grade=None,
+                resolved_at=at(40),
+                note="",
+            ),
+        ),
     )
     events = [
         event(1, -30, "created"),
@@ -332,35 +313,32 @@ def test_signatures_name_people_and_the_automatic_actor() -> None:
 
 
 def test_vitals_keep_every_version_and_say_why_a_value_is_missing() -> None:
-    def reading(rid: int, version: int, current: bool, sbp: dict, reason: str | None) -> dict:
-        return {
-            "id": rid + version,
-            "reading_id": rid,
-            "version": version,
-            "current": current,
-            "supersedes": None,
-            "amendment_reason": reason,
-            "recorded_at": iso(5),
-            "recorded_by": NURSE,
-            "step": 0,
-            "baseline": False,
-            "within_limits": True,
-            "values": {
+    def reading(rid: int, version: int, current: bool, sbp: dict, reason: str | None):
+        return vitals_set(
+            at(5),
+            {
                 "systolic_bp": sbp,
                 "spo2": {"status": "refused", "reason": "asleep"},
                 "symptoms": ["flushing"],
                 "note": "calm",
             },
-        }
+            id=rid + version,
+            reading_id=rid,
+            version=version,
+            current=current,
+            amendment_reason=reason,
+            recorded_by=NURSE,
+            step=0,
+        )
 
     view = make_view(
         [step("4", "15")],
         [],
-        vitals=[
+        vitals=(
             reading(1, 1, False, {"status": "measured", "value": "12"}, None),
             reading(1, 2, True, {"status": "measured", "value": "120"}, "typo"),
             reading(3, 1, True, {"status": "unable_to_obtain", "reason": "cuff"}, None),
-        ],
+        ),
     )
     report = report_of(view, [])
     assert report.vital_fields == ("systolic_bp", "spo2")  # only what was recorded, in order

@@ -124,7 +124,7 @@ def _on_sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
     # The driver's own transaction handling issues BEGIN lazily (only before DML) and commits
     # before DDL; switch it off so that SQLAlchemy's "begin" event below is the only place a
     # transaction starts. This also lets the PRAGMAs below run outside any transaction.
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")

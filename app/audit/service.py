@@ -128,7 +128,7 @@ async def append(
     actor: Actor,
     action: str,
     entity: str | None = None,
-    entity_id: str | None = None,
+    entity_id: str | int | None = None,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     reason: str | None = None,
@@ -179,7 +179,7 @@ async def append_and_commit(
     actor: Actor,
     action: str,
     entity: str | None = None,
-    entity_id: str | None = None,
+    entity_id: str | int | None = None,
     after: Mapping[str, Any] | None = None,
     request: RequestInfo | None = None,
 ) -> None:

@@ -376,6 +376,7 @@ def plan_table(view: SessionView) -> PlanTable:
         if step.minutes is not None:
             minutes = step.minutes
         elif step.solution is not None:
+            assert step.rate_ml_h is not None  # an infusion step always has its pump rate
             volume = dose / bags[step.solution].concentration
             minutes = volume / step.rate_ml_h * 60
         else:

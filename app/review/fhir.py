@@ -42,6 +42,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Final
 
 from app.session import machine as M
+from app.session.record import Treatment
 from app.session.view import Measure, SessionView, Step
 from app.vitals.catalogue import VITAL_SIGNS, FhirCoding
 from app.vitals.rules import symptom_words
@@ -362,7 +363,7 @@ class _Builder:
             self.segment_urls.append(self.add(f"segment/{index}", resource))
 
     def _given(
-        self, key: str, category: str, given: M.Premedication | M.Treatment, reason: str
+        self, key: str, category: str, given: M.Premedication | Treatment, reason: str
     ) -> None:
         self.add(
             key,
@@ -433,7 +434,7 @@ class _Builder:
                 continue  # superseded by an amendment: the Observation shows the newest version
             reading = row.reading_id
             measured_at = first_time.get(reading, row.recorded_at)
-            common = {
+            common: dict[str, Any] = {
                 "status": "amended" if row.version > 1 else "final",
                 "effective": _stamp(measured_at),
                 "issued": _stamp(row.recorded_at),

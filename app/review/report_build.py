@@ -39,6 +39,7 @@ from app.review.report_pauses import deviations_of, pauses_of, resume_choice
 from app.session import machine as M
 from app.session.ledger import PRECISION
 from app.session.plan import Plan
+from app.session.record import Treatment
 from app.session.view import SessionView
 from app.vitals.grading import GradeSuggestion
 from app.vitals.rules import symptom_words
@@ -236,7 +237,7 @@ def _suggested_words(suggested: GradeSuggestion | None) -> str:
     return f"{text} ({reasons})" if reasons else text
 
 
-def _treatment(given: M.Treatment | M.Premedication) -> TreatmentRow:
+def _treatment(given: Treatment | M.Premedication) -> TreatmentRow:
     return TreatmentRow(given.drug, given.dose, given.route, given.given_at)
 
 

@@ -123,24 +123,24 @@ async def sync_rows(
         )
     }
     for reaction in new.reactions:
-        stored = reactions.get(reaction.number)
-        if stored is None:
-            stored = SessionReaction(
+        stored_reaction = reactions.get(reaction.number)
+        if stored_reaction is None:
+            stored_reaction = SessionReaction(
                 session_id=session_id,
                 number=reaction.number,
                 onset_at=reaction.onset_at,
                 at_step=reaction.at_step,
             )
-            db.add(stored)
-        stored.symptoms_json = json.dumps(list(reaction.symptoms))
-        stored.findings_json = json.dumps(list(reaction.findings))
-        stored.brown_grade = reaction.brown_grade
-        stored.ctcae_grade = reaction.ctcae_grade
-        stored.resolved_at = reaction.resolved_at
-        stored.treatments_json = json.dumps([codec.encode(t) for t in reaction.treatments])
-        stored.note = reaction.note
-        stored.outcome = reaction.outcome
-        stored.closed_by_abort = reaction.closed_by_abort
+            db.add(stored_reaction)
+        stored_reaction.symptoms_json = json.dumps(list(reaction.symptoms))
+        stored_reaction.findings_json = json.dumps(list(reaction.findings))
+        stored_reaction.brown_grade = reaction.brown_grade
+        stored_reaction.ctcae_grade = reaction.ctcae_grade
+        stored_reaction.resolved_at = reaction.resolved_at
+        stored_reaction.treatments_json = json.dumps([codec.encode(t) for t in reaction.treatments])
+        stored_reaction.note = reaction.note
+        stored_reaction.outcome = reaction.outcome
+        stored_reaction.closed_by_abort = reaction.closed_by_abort
 
 
 def sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing: int) -> None:

@@ -20,13 +20,13 @@ from app.patients import service as patients
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import machine as M
-from app.session import service
+from app.session import service, timer_firing
 from app.session.errors import Refusal
 from app.session.models import (
     DesensitizationSession,
     IdempotentAnswer,
     SessionEvent,
-    SessionTimer,
+    Timer,
 )
 from app.session.service import Caller, NewSession
 
@@ -226,13 +226,13 @@ async def test_a_due_timer_fires_through_the_unit_of_work(ward: Ward) -> None:
     ward.clock.set(datetime.fromisoformat(body["deadline"]))
     async with ward.sessionmaker() as db:
         (timer_id,) = await db.scalars(
-            select(SessionTimer.id).where(
-                SessionTimer.session_id == session_id, SessionTimer.status == "pending"
+            select(Timer.id).where(
+                Timer.session_id == session_id, Timer.kind == "step", Timer.status == "pending"
             )
         )
     async with ward.sessionmaker() as db:
-        assert await service.fire_timer(db, ward.clock, ward.doorbell, timer_id)
+        assert await timer_firing.fire(db, ward.clock, ward.doorbell, timer_id)
     async with ward.sessionmaker() as db:
-        assert not await service.fire_timer(db, ward.clock, ward.doorbell, timer_id)  # once
+        assert not await timer_firing.fire(db, ward.clock, ward.doorbell, timer_id)  # once
         row = await service.load(db, session_id)
         assert row.status == "step_due"

@@ -103,7 +103,7 @@ async def _step_due(
     timer: Timer,
     on_escalated: OnEscalated | None,
 ) -> None:
-    assert timer.generation is not None
+    assert timer.generation is not None  # the table's check: a step timer has its generation
     command = M.TimerFired(timer.generation)
     # A refusal of the machine is committed (audited) with the claim: the timer is spent.
     with suppress(Refusal):

@@ -1,7 +1,7 @@
 """Every ORM model, imported in one place so Base.metadata is complete for Alembic's env and for
 the test that compares the models with the migrations."""
 
-from app.alarms.models import AlarmTimer, SessionAlarm
+from app.alarms.models import SessionAlarm
 from app.audit.model import AuditChainHead, AuditEvent
 from app.auth.models import LoginFailure, LoginSession, User
 from app.db import Installation
@@ -13,13 +13,12 @@ from app.session.models import (
     SessionPlanStep,
     SessionReaction,
     SessionSnapshot,
-    SessionTimer,
     StepSegment,
+    Timer,
     VitalsSet,
 )
 
 __all__ = [
-    "AlarmTimer",
     "AuditChainHead",
     "AuditEvent",
     "DesensitizationSession",
@@ -33,8 +32,8 @@ __all__ = [
     "SessionPlanStep",
     "SessionReaction",
     "SessionSnapshot",
-    "SessionTimer",
     "StepSegment",
+    "Timer",
     "User",
     "VitalsSet",
 ]

@@ -1,5 +1,5 @@
-"""Alarm rows (a projection of the session's alarm board, for queries and the report) and the
-stored escalation deadlines the timer loop fires."""
+"""Alarm rows: a projection of the session's alarm board, for queries and the report. Their
+escalation deadlines are timers (app.session.models.Timer)."""
 
 from __future__ import annotations
 
@@ -36,38 +36,3 @@ class SessionAlarm(Base):
     audio_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-
-class AlarmTimer(Base):
-    """When an unacknowledged alarm escalates. Fired by compare-and-set, like step timers."""
-
-    __tablename__ = "alarm_timer"
-    __table_args__ = (
-        UniqueConstraint("session_id", "alarm_number"),
-        Index("ix_alarm_timer_status_due_at", "status", "due_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("desensitization_session.id"), nullable=False
-    )
-    alarm_number: Mapped[int] = mapped_column(Integer, nullable=False)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    status: Mapped[str] = mapped_column(String(12), nullable=False)  # pending|fired|cancelled
-    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-
-class AlarmCheckTimer(Base):
-    """When a session's technical alarms next need a look (a due step turning unconfirmed,
-    vitals coming due). At most one pending per session; replaced ones are cancelled."""
-
-    __tablename__ = "alarm_check_timer"
-    __table_args__ = (Index("ix_alarm_check_timer_status_due_at", "status", "due_at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("desensitization_session.id"), nullable=False
-    )
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    status: Mapped[str] = mapped_column(String(12), nullable=False)  # pending|fired|cancelled
-    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -180,21 +182,37 @@ class SessionEvent(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
-class SessionTimer(Base):
-    """A stored deadline. Fired by compare-and-set (pending -> fired) in the transaction of the
-    transition it causes; replaced timers are cancelled, never deleted."""
+# The kinds of stored deadline: a step's clock, an unacknowledged alarm's escalation, and the
+# next look at a session's technical alarms.
+TimerKind = Literal["step", "escalation", "alarm_check"]
+TIMER_KINDS: tuple[TimerKind, ...] = ("step", "escalation", "alarm_check")
 
-    __tablename__ = "session_timer"
+
+class Timer(Base):
+    """A stored deadline of a session. Fired by compare-and-set (pending -> fired) in the
+    transaction of the change it causes; replaced timers are cancelled, never deleted. A step
+    timer carries its generation, an escalation its alarm's number."""
+
+    __tablename__ = "timer"
     __table_args__ = (
-        UniqueConstraint("session_id", "generation"),
-        Index("ix_session_timer_status_due_at", "status", "due_at"),
+        UniqueConstraint("session_id", "generation", name="uq_timer_session_id_generation"),
+        UniqueConstraint("session_id", "alarm_number", name="uq_timer_session_id_alarm_number"),
+        CheckConstraint(
+            "kind = 'step' AND generation IS NOT NULL AND alarm_number IS NULL"
+            " OR kind = 'escalation' AND alarm_number IS NOT NULL AND generation IS NULL"
+            " OR kind = 'alarm_check' AND generation IS NULL AND alarm_number IS NULL",
+            name="kind_keys",
+        ),
+        Index("ix_timer_status_due_at", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(
         ForeignKey("desensitization_session.id"), nullable=False
     )
-    generation: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(12), nullable=False)
+    generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    alarm_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False)  # pending|fired|cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

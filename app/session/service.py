@@ -8,21 +8,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import localtime
 from app.alarms import logic
 from app.alarms import service as alarm_service
-from app.alarms.models import AlarmTimer
 from app.audit import RequestInfo
 from app.audit import service as audit_service
 from app.auth.models import User
@@ -44,12 +42,11 @@ from app.session.errors import ConfirmationNeeded, Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
-    SessionTimer,
     VitalsSet,
 )
 from app.session.plan import plan_from_protocol
 from app.session.state import entry_of
-from app.session.store import load, lock_unless_busy
+from app.session.store import load
 from app.session.unit_of_work import Caller, KeptRefusal, Work
 from app.session.view import DEFAULT_DILUENT
 from app.session.view_json import as_json
@@ -468,37 +465,6 @@ async def check_contact(
 
     await run_alarm_command(
         db, clock, doorbell, Caller(SYSTEM_ACTOR, RequestInfo()), session_id, change
-    )
-    return True
-
-
-async def fire_alarm_timer(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    kind: alarm_service.TimerKind,
-    timer_id: int,
-    on_escalated: Callable[[dict[str, Any]], None] | None = None,
-) -> bool:
-    """An alarm deadline came due: claim it by compare-and-set and, in the same transaction,
-    escalate (AlarmTimer) or bring the technical alarms up to date (AlarmCheckTimer)."""
-    session_id = await alarm_service.session_of(db, kind, timer_id)
-    if session_id is not None:
-        # The session row first, as commands do; busy -> the next pass.
-        busy = not await lock_unless_busy(db, session_id)
-        session_id = None if busy else await alarm_service.claim(db, kind, timer_id, clock.now())
-    if session_id is None:
-        await db.rollback()
-        return False
-    change = logic.escalate_due if kind is AlarmTimer else logic.tick
-    await run_alarm_command(
-        db,
-        clock,
-        doorbell,
-        Caller(SYSTEM_ACTOR, RequestInfo()),
-        session_id,
-        change,
-        on_escalated=on_escalated,
     )
     return True
 
@@ -1050,54 +1016,3 @@ async def check_open_reaction(db: AsyncSession, session_id: int, number: int) ->
 
 def _str(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
-
-
-# --- timers ------------------------------------------------------------------------------------
-
-
-async def fire_timer(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
-    """Fire one due timer: compare-and-set pending -> fired and the transition, in one
-    transaction. False when another process (or a replacement) got there first."""
-    now = clock.now()
-    timer = await db.get(SessionTimer, timer_id)
-    if timer is None or timer.status != "pending" or timer.due_at > now:
-        await db.rollback()
-        return False
-    session_id, generation, due_at = timer.session_id, timer.generation, timer.due_at
-    # Locks in the order every command takes them: the session row, then its timers.
-    if not await lock_unless_busy(db, session_id):
-        await db.rollback()
-        return False
-    claimed = await db.execute(
-        update(SessionTimer)
-        .where(
-            SessionTimer.id == timer_id,
-            SessionTimer.status == "pending",
-        )
-        .values(
-            status="fired",
-            fired_at=now,
-            late_seconds=Decimal(str(round((now - due_at).total_seconds(), 3))),
-        )
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        await db.rollback()
-        return False
-    caller = Caller(SYSTEM_ACTOR, RequestInfo())
-    # A refusal of the machine is committed (audited) with the claim: the timer is spent.
-    with suppress(Refusal):
-        await run_command(db, clock, doorbell, caller, session_id, M.TimerFired(generation))
-    return True
-
-
-async def due_timer_ids(db: AsyncSession, now: datetime, limit: int = 50) -> list[int]:
-    await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
-    rows = await db.scalars(
-        select(SessionTimer.id)
-        .where(SessionTimer.status == "pending", SessionTimer.due_at <= now)
-        .order_by(SessionTimer.due_at)
-        .limit(limit)
-    )
-    ids = list(rows)
-    await db.rollback()
-    return ids

@@ -23,8 +23,8 @@ from app.session.models import (
     SessionPlanStep,
     SessionReaction,
     SessionSnapshot,
-    SessionTimer,
     StepSegment,
+    Timer,
     VitalsSet,
 )
 
@@ -161,17 +161,19 @@ def sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing
 
 async def replace_timer(db: AsyncSession, session_id: int, state: M.SessionState) -> None:
     await db.execute(
-        update(SessionTimer)
+        update(Timer)
         .where(
-            SessionTimer.session_id == session_id,
-            SessionTimer.status == "pending",
+            Timer.session_id == session_id,
+            Timer.kind == "step",
+            Timer.status == "pending",
         )
         .values(status="cancelled")
     )
     if state.deadline is not None and state.status not in M.TERMINAL:
         db.add(
-            SessionTimer(
+            Timer(
                 session_id=session_id,
+                kind="step",
                 generation=state.timer_generation,
                 due_at=state.deadline,
                 status="pending",

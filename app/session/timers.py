@@ -1,6 +1,6 @@
 """The timer loop: every process runs one. Due timers are fired by compare-and-set in the
-transaction of their transition (app.session.service.fire_timer), so a timer fires once however
-many loops see it, and a timer that came due while the server was down fires at start-up, its
+transaction of their transition (app.session.timer_firing), so a timer fires once however many
+loops see it, and a timer that came due while the server was down fires at start-up, its
 lateness recorded."""
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.alarms import service as alarm_service
-from app.alarms.models import AlarmCheckTimer, AlarmTimer, SessionAlarm
+from app.alarms.models import SessionAlarm
 from app.alarms.webhook import EscalationWebhook
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.doorbell import Doorbell
-from app.session import presence, service
+from app.session import presence, service, timer_firing
 from app.session import technical_alarms as technical
 from app.session.errors import Refusal
-from app.session.models import SessionTimer
+from app.session.models import Timer
 
 logger = logging.getLogger(__name__)
 
@@ -36,33 +35,17 @@ async def fire_due(
     webhook: EscalationWebhook | None = None,
 ) -> int:
     async with sessionmaker() as db:
-        ids = await service.due_timer_ids(db, clock.now())
-    async with sessionmaker() as db:
-        alarm_ids = await alarm_service.due_ids(db, AlarmTimer, clock.now())
-    async with sessionmaker() as db:
-        check_ids = await alarm_service.due_ids(db, AlarmCheckTimer, clock.now())
+        ids = await timer_firing.due_timer_ids(db, clock.now())
     notify = webhook.notify if webhook is not None else None
-
-    async def fire_alarm(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
-        return await service.fire_alarm_timer(db, clock, doorbell, AlarmTimer, timer_id, notify)
-
-    async def fire_check(db: AsyncSession, clock: Clock, doorbell: Doorbell, timer_id: int) -> bool:
-        return await service.fire_alarm_timer(db, clock, doorbell, AlarmCheckTimer, timer_id)
-
     fired = 0
-    for fire, timer_ids in (
-        (service.fire_timer, ids),
-        (fire_alarm, alarm_ids),
-        (fire_check, check_ids),
-    ):
-        for timer_id in timer_ids:
-            async with sessionmaker() as db:
-                try:
-                    fired += await fire(db, clock, doorbell, timer_id)
-                except Refusal as error:  # e.g. escalated already, or refused
-                    logger.warning("timer %s not fired: %s", timer_id, error.detail)
-                except Exception:  # one broken timer must not hold up the ones due after it
-                    logger.exception("timer %s failed; it will be retried", timer_id)
+    for timer_id in ids:
+        async with sessionmaker() as db:
+            try:
+                fired += await timer_firing.fire(db, clock, doorbell, timer_id, notify)
+            except Refusal as error:  # e.g. escalated already, or refused
+                logger.warning("timer %s not fired: %s", timer_id, error.detail)
+            except Exception:  # one broken timer must not hold up the ones due after it
+                logger.exception("timer %s failed; it will be retried", timer_id)
     return fired
 
 
@@ -122,12 +105,9 @@ def pause_before(
 async def earliest_pending(sessionmaker: async_sessionmaker[AsyncSession]) -> datetime | None:
     async with sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
-        dues = [
-            await db.scalar(select(func.min(model.due_at)).where(model.status == "pending"))
-            for model in (SessionTimer, AlarmTimer, AlarmCheckTimer)
-        ]
+        earliest = await db.scalar(select(func.min(Timer.due_at)).where(Timer.status == "pending"))
         await db.rollback()
-    return min((due for due in dues if due is not None), default=None)
+    return earliest
 
 
 async def run_forever(

@@ -416,8 +416,8 @@ async def ward_counts(
                 (status, count)
                 for status, count in await conn.execute(
                     text(
-                        "SELECT status, count(*) FROM session_timer "
-                        "WHERE session_id = ANY(:ids) GROUP BY status"
+                        "SELECT status, count(*) FROM timer "
+                        "WHERE kind = 'step' AND session_id = ANY(:ids) GROUP BY status"
                     ),
                     {"ids": sids},
                 )

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.audit import service as audit_service
 from app.db import create_engine, session_factory
-from app.session.models import SessionEvent, SessionTimer
+from app.session.models import SessionEvent, Timer
 from tests.session.conftest import SessionServer, new_patient, session_body, wait_for
 from tests.support import SignedInClient, run_async
 
@@ -147,8 +147,10 @@ def test_a_full_session_with_a_reaction_and_a_resume(
                 fired = len(
                     list(
                         await db.scalars(
-                            select(SessionTimer).where(
-                                SessionTimer.session_id == b.sid, SessionTimer.status == "fired"
+                            select(Timer).where(
+                                Timer.session_id == b.sid,
+                                Timer.kind == "step",
+                                Timer.status == "fired",
                             )
                         )
                     )

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.db import create_engine, session_factory
 from app.schema import upgrade
-from app.session.models import SessionEvent, SessionTimer
+from app.session.models import SessionEvent, Timer
 from tests.session.conftest import new_patient, session_body, wait_for
 from tests.session.test_api_walk import OK_VITALS
 from tests.support import SignedInClient, create_account, run_async
@@ -122,7 +122,7 @@ def test_a_pending_timer_survives_sigkill_and_fires_once(server: ServerProcess) 
     assert view["version"] == started["version"] + 1
     assert view["segments"][0]["started_at"] == started["segments"][0]["started_at"]
 
-    async def stored() -> tuple[list[SessionEvent], list[SessionTimer]]:
+    async def stored() -> tuple[list[SessionEvent], list[Timer]]:
         engine = create_engine(server.database_url)
         try:
             async with session_factory(engine)() as db:
@@ -134,7 +134,9 @@ def test_a_pending_timer_survives_sigkill_and_fires_once(server: ServerProcess) 
                     )
                 )
                 timers = list(
-                    await db.scalars(select(SessionTimer).where(SessionTimer.session_id == sid))
+                    await db.scalars(
+                        select(Timer).where(Timer.session_id == sid, Timer.kind == "step")
+                    )
                 )
                 return events, timers
         finally:

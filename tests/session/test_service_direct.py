@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audit import Actor, AuditEvent, RequestInfo
@@ -20,13 +20,13 @@ from app.patients import service as patients
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import machine as M
-from app.session import service
+from app.session import service, timer_firing
 from app.session.errors import Refusal
 from app.session.models import (
     DesensitizationSession,
     IdempotentAnswer,
     SessionEvent,
-    SessionTimer,
+    Timer,
 )
 from app.session.service import Caller, NewSession
 
@@ -226,13 +226,49 @@ async def test_a_due_timer_fires_through_the_unit_of_work(ward: Ward) -> None:
     ward.clock.set(datetime.fromisoformat(body["deadline"]))
     async with ward.sessionmaker() as db:
         (timer_id,) = await db.scalars(
-            select(SessionTimer.id).where(
-                SessionTimer.session_id == session_id, SessionTimer.status == "pending"
+            select(Timer.id).where(
+                Timer.session_id == session_id, Timer.kind == "step", Timer.status == "pending"
             )
         )
     async with ward.sessionmaker() as db:
-        assert await service.fire_timer(db, ward.clock, ward.doorbell, timer_id)
+        assert await timer_firing.fire(db, ward.clock, ward.doorbell, timer_id)
     async with ward.sessionmaker() as db:
-        assert not await service.fire_timer(db, ward.clock, ward.doorbell, timer_id)  # once
+        assert not await timer_firing.fire(db, ward.clock, ward.doorbell, timer_id)  # once
         row = await service.load(db, session_id)
         assert row.status == "step_due"
+
+
+async def test_due_timers_are_listed_steps_first_then_escalations_then_checks(ward: Ward) -> None:
+    session_id = await ward.new_session()
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)  # before any other test's timers
+
+    def timer(minutes: int, kind: str, status: str = "pending", **key: int) -> Timer:
+        due_at = long_ago + timedelta(minutes=minutes)
+        return Timer(session_id=session_id, kind=kind, due_at=due_at, status=status, **key)
+
+    timers = {
+        "check": timer(1, "alarm_check"),
+        "escalation": timer(2, "escalation", alarm_number=1),
+        "later step": timer(4, "step", generation=1),
+        "earlier step": timer(3, "step", generation=2),
+        "step over the limit": timer(5, "step", generation=3),
+        "fired": timer(1, "escalation", "fired", alarm_number=2),
+        "not due": timer(30, "alarm_check"),
+    }
+    async with ward.sessionmaker() as db:
+        db.add_all(timers.values())
+        await db.commit()
+        ids = {name: t.id for name, t in timers.items()}
+    try:
+        async with ward.sessionmaker() as db:
+            due = await timer_firing.due_timer_ids(db, long_ago + timedelta(minutes=10), 2)
+        names = ["earlier step", "later step", "escalation", "check"]
+        assert due == [ids[name] for name in names]
+    finally:  # no timer loop of another test may fire these
+        async with ward.sessionmaker() as db:
+            await db.execute(
+                update(Timer)
+                .where(Timer.session_id == session_id, Timer.status == "pending")
+                .values(status="cancelled")
+            )
+            await db.commit()

@@ -1,0 +1,148 @@
+"""Firing stored timers, whatever their kind: one query lists the due ones, one compare-and-set
+claims a timer (pending -> fired), and the change its kind causes runs in the same transaction,
+so a timer fires once however many processes see it, and the session command's commit is the
+only one."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alarms import logic
+from app.audit import RequestInfo
+from app.clock import Clock
+from app.db import DEFERRED_BEGIN
+from app.doorbell import Doorbell
+from app.session import machine as M
+from app.session import service
+from app.session.errors import Refusal
+from app.session.models import TIMER_KINDS, Timer
+from app.session.store import lock_unless_busy
+from app.session.unit_of_work import Caller
+
+# At most this many timers of each kind per pass, so a backlog of one kind never holds up
+# another.
+PER_KIND = 50
+
+OnEscalated = Callable[[dict[str, Any]], None]
+
+
+async def due_timer_ids(db: AsyncSession, now: datetime, per_kind: int = PER_KIND) -> list[int]:
+    """Due pending timers in firing order: steps, then escalations, then alarm checks (a step
+    changes what the alarms look at), each kind soonest first."""
+    await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
+    place = func.row_number().over(partition_by=Timer.kind, order_by=(Timer.due_at, Timer.id))
+    due = (
+        select(Timer.id, Timer.kind, Timer.due_at, place.label("place"))
+        .where(Timer.status == "pending", Timer.due_at <= now)
+        .subquery()
+    )
+    kind_order = case({kind: rank for rank, kind in enumerate(TIMER_KINDS)}, value=due.c.kind)
+    ids = list(
+        await db.scalars(
+            select(due.c.id)
+            .where(due.c.place <= per_kind)
+            .order_by(kind_order, due.c.due_at, due.c.id)
+        )
+    )
+    await db.rollback()
+    return ids
+
+
+async def fire(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    timer_id: int,
+    on_escalated: OnEscalated | None = None,
+) -> bool:
+    """Fire one due timer: claim it and make the change of its kind, in one transaction. False
+    when another process (or a replacement) got there first, or its session is busy."""
+    timer = await _claim(db, timer_id, clock.now())
+    if timer is None:
+        await db.rollback()
+        return False
+    await FIRE_BY_KIND[timer.kind](db, clock, doorbell, timer, on_escalated)
+    return True
+
+
+async def _claim(db: AsyncSession, timer_id: int, now: datetime) -> Timer | None:
+    """Compare-and-set pending -> fired, its lateness recorded; the timer when this caller won."""
+    timer = await db.get(Timer, timer_id)
+    if timer is None or timer.status != "pending" or timer.due_at > now:
+        return None
+    # Locks in the order every command takes them: the session row, then its timers.
+    if not await lock_unless_busy(db, timer.session_id):
+        return None
+    claimed = await db.execute(
+        update(Timer)
+        .where(Timer.id == timer_id, Timer.status == "pending")
+        .values(
+            status="fired",
+            fired_at=now,
+            late_seconds=Decimal(str(round((now - timer.due_at).total_seconds(), 3))),
+        )
+    )
+    return timer if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def _system() -> Caller:
+    return Caller(service.SYSTEM_ACTOR, RequestInfo())
+
+
+async def _step_due(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    timer: Timer,
+    on_escalated: OnEscalated | None,
+) -> None:
+    assert timer.generation is not None  # the table's check: a step timer has its generation
+    command = M.TimerFired(timer.generation)
+    # A refusal of the machine is committed (audited) with the claim: the timer is spent.
+    with suppress(Refusal):
+        await service.run_command(db, clock, doorbell, _system(), timer.session_id, command)
+
+
+async def _escalate(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    timer: Timer,
+    on_escalated: OnEscalated | None,
+) -> None:
+    await service.run_alarm_command(
+        db,
+        clock,
+        doorbell,
+        _system(),
+        timer.session_id,
+        logic.escalate_due,
+        on_escalated=on_escalated,
+    )
+
+
+async def _check_alarms(
+    db: AsyncSession,
+    clock: Clock,
+    doorbell: Doorbell,
+    timer: Timer,
+    on_escalated: OnEscalated | None,
+) -> None:
+    """Bring the technical alarms up to date: a due step turning unconfirmed, vitals coming
+    due."""
+    await service.run_alarm_command(db, clock, doorbell, _system(), timer.session_id, logic.tick)
+
+
+FireKind = Callable[[AsyncSession, Clock, Doorbell, Timer, OnEscalated | None], Awaitable[None]]
+FIRE_BY_KIND: dict[str, FireKind] = {
+    "step": _step_due,
+    "escalation": _escalate,
+    "alarm_check": _check_alarms,
+}

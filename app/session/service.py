@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import localtime
 from app.alarms import logic
-from app.alarms import service as alarm_service
 from app.audit import RequestInfo
 from app.audit import service as audit_service
 from app.auth.models import User
@@ -35,7 +34,16 @@ from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
 from app.protocol.screening import IndexReaction, screen
-from app.session import alarm_board, codec, history, presence, read, store, unit_of_work
+from app.session import (
+    alarm_board,
+    alarm_store,
+    codec,
+    history,
+    presence,
+    read,
+    store,
+    unit_of_work,
+)
 from app.session import machine as M
 from app.session import technical_alarms as technical
 from app.session.errors import ConfirmationNeeded, Kind, Refusal
@@ -493,7 +501,7 @@ async def run_alarm_command(
         board, technical_events = _technical_alarms(result.state, state, now)
         events = [*result.events, *technical_events]
         await store.write_board(db, row, board)
-        await alarm_service.set_check(db, row.id, technical.next_change(state, now, _technical()))
+        await alarm_store.set_check(db, row.id, technical.next_change(state, now, _technical()))
         row.updated_at = now
         await work.append(_as_session_events(events), row.version, ring=bool(events))
         await _audit_alarm_events(work, events)
@@ -577,7 +585,7 @@ async def _decide(
     alarm_events += technical_events
     if alarm_events:
         await store.write_board(db, row, board)
-    await alarm_service.set_check(db, row.id, technical.next_change(new, now, _technical()))
+    await alarm_store.set_check(db, row.id, technical.next_change(new, now, _technical()))
     store.write_state(row, new, now)
     await store.sync_rows(db, row.id, state, new, now)
     if extra is not None:

@@ -11,9 +11,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
-from app.alarms import service as alarm_service
 from app.audit import Actor
-from app.session import alarm_board, codec
+from app.session import alarm_board, alarm_store, codec
 from app.session import machine as M
 from app.session.errors import Refusal
 from app.session.ledger import ledger
@@ -58,7 +57,7 @@ async def write_board(
     db: AsyncSession, row: DesensitizationSession, board: logic.AlarmBoard
 ) -> None:
     row.alarms_json = alarm_board.dumps(board)
-    await alarm_service.sync(db, row.id, board)
+    await alarm_store.sync(db, row.id, board)
 
 
 def write_state(row: DesensitizationSession, state: M.SessionState, now: datetime) -> None:

@@ -48,8 +48,8 @@ async def sync(db: AsyncSession, session_id: int, board: logic.AlarmBoard) -> No
                     status="pending",
                 )
             )
-    for alarm_id, timer in timers.items():
-        if timer.status == "pending" and alarm_id not in deadlines:
+    for number, timer in timers.items():
+        if timer.status == "pending" and number not in deadlines:
             timer.status = "cancelled"  # acknowledged (or ended) before its deadline
 
 

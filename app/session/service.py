@@ -26,6 +26,7 @@ from app.auth.models import User
 from app.auth.service import SYSTEM_ACTOR
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
+from app.decision import RefusalKind
 from app.doorbell import Doorbell
 from app.patients import history as H
 from app.patients.models import Patient
@@ -62,11 +63,13 @@ from app.vitals.rules import Evaluation, Finding, evaluate
 from app.vitals.thresholds import Thresholds
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
-# The alarm board's refusals in the session's words.
-ALARM_REFUSAL_KIND: dict[str, Kind] = {
+# A pure core's refusals (the machine's, the alarm board's) in the session's words.
+REFUSAL_KIND: dict[RefusalKind, Kind] = {
     "unknown": "not_found",
+    "forbidden": "forbidden",
     "state": "state",
     "invalid": "invalid",
+    "stale": "stale",
 }
 
 
@@ -145,7 +148,8 @@ async def _create_session(
     patient = await db.get(Patient, new.patient_id)
     if patient is None:
         raise Refusal("not_found", f"no patient {new.patient_id}", field="patient_id")
-    request, edits, index = new.protocol, [], new.index_reaction
+    edits: list[PlanEdit] = []
+    request, index = new.protocol, new.index_reaction
     if new.copy_from is not None:
         request, edits, copied_index = await _copied_plan(db, new)
         index = index or copied_index
@@ -495,8 +499,7 @@ async def run_alarm_command(
         row, now = work.row, work.now
         result = change(board_of(row, clock.speed), now)
         if isinstance(result, logic.Refused):
-            kind = ALARM_REFUSAL_KIND.get(result.kind, "state")
-            raise Refusal(kind, result.reason, summary(row))
+            raise Refusal(REFUSAL_KIND[result.kind], result.reason, summary(row))
         state = codec.loads(row.state_json)
         board, technical_events = _technical_alarms(result.state, state, now)
         events = [*result.events, *technical_events]
@@ -565,7 +568,7 @@ async def _decide(
     ctx = M.Ctx(now, actor.role, actor.user_id)
     result = M.decide(state, command, ctx)
     if isinstance(result, M.Refused):
-        refusal = Refusal(result.kind, result.reason, summary(row))
+        refusal = Refusal(REFUSAL_KIND[result.kind], result.reason, summary(row))
         await _audit(work, f"session.{name}.refused", reason=result.reason, after=summary(row))
         raise KeptRefusal(refusal)
     if follow_up is not None:
@@ -578,7 +581,7 @@ async def _decide(
             )
     new = result.state
     before = summary(row)
-    board, alarm_events = board_of(row, work.clock.speed), []
+    board, alarm_events = board_of(row, work.clock.speed), list[logic.Event]()
     if alarm_work is not None:
         board, alarm_events = alarm_work(board, state, new, now)
     board, technical_events = _technical_alarms(board, new, now)
@@ -619,7 +622,7 @@ async def preview(
     if isinstance(result, M.Refused):
         current = summary(row)
         await db.rollback()
-        raise Refusal(result.kind, result.reason, current)
+        raise Refusal(REFUSAL_KIND[result.kind], result.reason, current)
     body = await read.answer_of(db, row, result.state, now)
     await db.rollback()
     new = result.state

@@ -29,10 +29,11 @@ from app.protocol.screening import (
     SLOW_INFUSION_REACTIONS,
     IndexReaction,
 )
-from app.session import schemas, service
+from app.session import creation, schemas, service
+from app.session.creation import NewSession
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession
-from app.session.service import Caller, NewSession
+from app.session.unit_of_work import Caller
 from app.templating import templates
 from app.text import text_problem
 
@@ -346,7 +347,7 @@ async def new_session_submit(
     key = str(form.get("submission_key", "")).strip()[:MAX_SUBMISSION_KEY] or None
     fingerprint = service.fingerprint_of(request.url.path, {"form": sorted(values.items())})
     try:
-        created = await service.create_session(
+        created = await creation.create_session(
             db,
             state.clock,
             state.doorbell,

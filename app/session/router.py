@@ -19,11 +19,12 @@ from app.auth.service import SignedIn
 from app.contract import ClockAnswer, SessionView
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
+from app.session import creation, read, schemas, service, vitals_commands
 from app.session import machine as M
-from app.session import read, schemas, service
 from app.session.alarm_board import reaction_work
+from app.session.creation import NewSession
 from app.session.errors import Refusal
-from app.session.service import Caller, NewSession
+from app.session.unit_of_work import Caller
 from app.session.view_json import as_json
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
@@ -123,7 +124,7 @@ async def create_session(
     )
     state = request.app.state
     try:
-        created = await service.create_session(
+        created = await creation.create_session(
             db,
             state.clock,
             state.doorbell,
@@ -236,7 +237,7 @@ async def assignment(
     return await _answer(
         request,
         body,
-        lambda key, fingerprint: service.assign(
+        lambda key, fingerprint: creation.assign(
             db,
             state.clock,
             state.doorbell,
@@ -319,7 +320,7 @@ async def vitals(
     return await _answer(
         request,
         body,
-        lambda key, fingerprint: service.record_vitals(
+        lambda key, fingerprint: vitals_commands.record_vitals(
             db,
             state.clock,
             state.doorbell,
@@ -347,7 +348,7 @@ async def amend_vitals(
     return await _answer(
         request,
         body,
-        lambda key, fingerprint: service.amend_vitals(
+        lambda key, fingerprint: vitals_commands.amend_vitals(
             db,
             state.clock,
             state.doorbell,
@@ -487,7 +488,7 @@ async def set_thresholds(
     return await _answer(
         request,
         body,
-        lambda key, fingerprint: service.set_thresholds(
+        lambda key, fingerprint: vitals_commands.set_thresholds(
             db,
             state.clock,
             state.doorbell,

@@ -7,39 +7,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import localtime
 from app.alarms import logic
 from app.audit import RequestInfo
 from app.audit import service as audit_service
-from app.auth.models import User
 from app.auth.service import SYSTEM_ACTOR
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.decision import RefusalKind
 from app.doorbell import Doorbell
-from app.patients import history as H
-from app.patients.models import Patient
-from app.patients.rules import rules_age
 from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
-from app.protocol.screening import IndexReaction, screen
 from app.session import (
     alarm_board,
     alarm_store,
     codec,
-    history,
     presence,
     read,
     store,
@@ -47,21 +38,15 @@ from app.session import (
 )
 from app.session import machine as M
 from app.session import technical_alarms as technical
-from app.session.errors import ConfirmationNeeded, Kind, Refusal
+from app.session.errors import Kind, Refusal
 from app.session.ledger import ledger, projection
 from app.session.models import (
     DesensitizationSession,
-    VitalsSet,
 )
 from app.session.plan import plan_from_protocol
 from app.session.state import entry_of
 from app.session.store import load
 from app.session.unit_of_work import Caller, KeptRefusal, Work
-from app.session.view import DEFAULT_DILUENT
-from app.session.view_json import as_json
-from app.vitals.rules import Evaluation, Finding, evaluate
-from app.vitals.thresholds import Thresholds
-from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
 
 # A pure core's refusals (the machine's, the alarm board's) in the session's words.
 REFUSAL_KIND: dict[RefusalKind, Kind] = {
@@ -71,23 +56,6 @@ REFUSAL_KIND: dict[RefusalKind, Kind] = {
     "invalid": "invalid",
     "stale": "stale",
 }
-
-
-@dataclass(frozen=True)
-class NewSession:
-    patient_id: int
-    drug: str
-    route: str
-    protocol: ProtocolRequest | None  # None: copied from `copy_from`
-    index_reaction: IndexReaction | None  # None: copied from `copy_from`
-    spirometry_required: bool = False
-    pharmacist_signoff: bool = True
-    observation_minutes: Decimal = Decimal(30)
-    copy_from: int | None = None
-    vitals_every_minutes: Decimal = Decimal(30)
-    location: str | None = None  # chair or bay
-    assigned_nurse: str | None = None  # user name of a nurse
-    diluent: str | None = None
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -105,210 +73,7 @@ def summary(row: DesensitizationSession) -> dict[str, Any]:
 # --- creating ----------------------------------------------------------------------------------
 
 
-async def create_session(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    caller: Caller,
-    new: NewSession,
-    *,
-    tolerance: H.TolerancePolicy | None = None,
-    idempotency_key: str | None = None,
-    fingerprint: str | None = None,
-) -> DesensitizationSession | tuple[int, dict[str, Any]]:
-    """The new session's row; or, for a resend of a request already answered (the same
-    Idempotency-Key from the same person), the first answer (status, body), and nothing
-    written."""
-    replayed = await unit_of_work.replay(db, caller, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-    try:
-        return await _create_session(
-            db, clock, doorbell, caller, new, tolerance, idempotency_key, fingerprint
-        )
-    except IntegrityError:
-        # Two sends of one request at once: the other committed first; answer as it did.
-        await db.rollback()
-        replayed = await unit_of_work.replay(db, caller, idempotency_key, fingerprint)
-        if replayed is None:
-            raise
-        return replayed
-
-
-async def _create_session(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    caller: Caller,
-    new: NewSession,
-    tolerance: H.TolerancePolicy | None,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> DesensitizationSession:
-    patient = await db.get(Patient, new.patient_id)
-    if patient is None:
-        raise Refusal("not_found", f"no patient {new.patient_id}", field="patient_id")
-    edits: list[PlanEdit] = []
-    request, index = new.protocol, new.index_reaction
-    if new.copy_from is not None:
-        request, edits, copied_index = await _copied_plan(db, new)
-        index = index or copied_index
-    assert request is not None and index is not None  # the request schema sees to it
-    screening = screen(index)
-    if not screening.may_desensitize:
-        raise Refusal("invalid", " ".join(screening.reasons), field="index_reaction")
-    try:
-        protocol = build_from_request(request, strict_options=False)
-        for edit in edits:
-            protocol = apply_edit(protocol, edit)
-    except ProtocolError as error:
-        raise Refusal("invalid", error.message, field=error.field) from None
-    now = clock.now()
-    (drug_history,) = [
-        h
-        for h in H.histories(
-            [*await history.past_sessions(db, patient.id, now), _placeholder(new, now)],
-            now,
-            tolerance,
-        )
-        if H.drug_key(h.drug) == H.drug_key(new.drug)
-    ]
-    nurse_id = await _nurse_id(db, new.assigned_nurse)
-    spirometry = new.spirometry_required or bool(patient.asthma)
-    state = M.new_session(
-        plan_from_protocol(protocol),
-        pharmacist_signoff=new.pharmacist_signoff,
-        spirometry_required=spirometry,
-        observation_minutes=new.observation_minutes,
-        vitals_every_minutes=new.vitals_every_minutes,
-    )
-    row = DesensitizationSession(
-        patient_id=patient.id,
-        drug=new.drug,
-        route=new.route,
-        target_dose=protocol.target_dose,
-        unit=protocol.unit,
-        template=protocol.template,
-        parameters_json=json.dumps(_protocol_parameters(request), sort_keys=True),
-        plan_edits_json=json.dumps(edits, sort_keys=True, default=str),
-        alarms_json=alarm_board.EMPTY_BOARD_JSON,
-        thresholds_json="{}",
-        index_reaction_json=json.dumps(_index_reaction(index), sort_keys=True),
-        screening_json=json.dumps(
-            {
-                "outcome": screening.outcome,
-                "reasons": screening.reasons,
-                "suggested_template": screening.suggested_template,
-                "icu_setting": screening.icu_setting,
-                "copied_from": new.copy_from,
-                "tolerance": history.tolerance_view(drug_history.tolerance),
-                "suggestions": history.history_view(drug_history)["suggestions"],
-            },
-            sort_keys=True,
-        ),
-        risk_tier="high" if screening.high_risk else "standard",
-        status=state.status,
-        version=state.version,
-        current_step=None,
-        state_json=codec.dumps(state),
-        last_event_seq=0,
-        created_at=now,
-        created_by=caller.actor.user_id or 0,
-        updated_at=now,
-        location=new.location,
-        assigned_nurse_id=nurse_id,
-        diluent=new.diluent or DEFAULT_DILUENT,
-    )
-    db.add(row)
-    await db.flush()
-    store.sync_plan(db, row.id, state, existing=0)
-    seq = await store.append_events(
-        db,
-        row,
-        (
-            M.Event(
-                "created",
-                {
-                    "template": protocol.template,
-                    "target_dose": str(protocol.target_dose),
-                    "unit": protocol.unit,
-                    "risk_tier": row.risk_tier,
-                },
-            ),
-        ),
-        caller.actor,
-        now,
-        state.version,
-    )
-    await store.snapshot(db, row, now)
-    await audit_service.append(
-        db,
-        at=now,
-        actor=caller.actor,
-        action="session.create",
-        entity="session",
-        entity_id=str(row.id),
-        after={
-            **summary(row),
-            "patient_id": patient.id,
-            "drug": new.drug,
-            "template": protocol.template,
-            "target_dose": str(protocol.target_dose),
-        },
-        request=caller.request,
-    )
-    if idempotency_key is not None:
-        answer = as_json(await read.current_view(db, row, now))
-        await unit_of_work.remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
-    await unit_of_work.commit_and_ring(db, doorbell, row.id, seq)
-    return row
-
-
-async def _nurse_id(db: AsyncSession, username: str | None) -> int | None:
-    """The id of the nurse a session is assigned to; a clear refusal for anyone else."""
-    if not username:
-        return None
-    user = await db.scalar(select(User).where(User.username == username.strip().lower()))
-    if user is None or user.disabled_at is not None:
-        raise Refusal("invalid", f"no active user {username!r} to assign", field="assigned_nurse")
-    if user.role != "nurse":
-        raise Refusal(
-            "invalid",
-            f"{username} is a {user.role}, not a nurse: assign a nurse",
-            field="assigned_nurse",
-        )
-    return user.id
-
-
-async def assign(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    caller: Caller,
-    session_id: int,
-    location: str | None,
-    assigned_nurse: str | None,
-    *,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> tuple[int, dict[str, Any]]:
-    """Where the patient sits and who nurses them: shown on the board, audited, an event."""
-
-    async def decide(work: Work) -> None:
-        row = work.row
-        _refuse_if_ended(row)
-        nurse_id = await _nurse_id(db, assigned_nurse)
-        before = {"location": row.location, "assigned_nurse_id": row.assigned_nurse_id}
-        after = {"location": location, "assigned_nurse_id": nurse_id}
-        row.location, row.assigned_nurse_id, row.updated_at = location, nurse_id, work.now
-        event = M.Event("assigned", {"location": location, "nurse": assigned_nurse})
-        await work.append((event,), row.version, ring=True)
-        await _audit(work, "session.assign", before=before, after=after)
-
-    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
-
-
-def _refuse_if_ended(row: DesensitizationSession) -> None:
+def refuse_if_ended(row: DesensitizationSession) -> None:
     if row.status in M.TERMINAL:
         current = summary(row)
         raise Refusal(
@@ -316,7 +81,7 @@ def _refuse_if_ended(row: DesensitizationSession) -> None:
         )
 
 
-async def _audit(work: Work, action: str, **entry: Any) -> None:
+async def audit_session(work: Work, action: str, **entry: Any) -> None:
     """One audit entry about this session, by the caller, at the unit's time."""
     await audit_service.append(
         work.db,
@@ -330,7 +95,7 @@ async def _audit(work: Work, action: str, **entry: Any) -> None:
     )
 
 
-async def _run(
+async def run_unit(
     db: AsyncSession,
     clock: Clock,
     doorbell: Doorbell,
@@ -353,61 +118,6 @@ async def _run(
     )
 
 
-def _placeholder(new: NewSession, now: datetime) -> H.PastSession:
-    """The session being created, so its drug has a history even when it is the first."""
-    return H.PastSession(0, new.drug, "planned", "", Decimal(0), "", now, None)
-
-
-async def _copied_plan(
-    db: AsyncSession, new: NewSession
-) -> tuple[ProtocolRequest, list[PlanEdit], IndexReaction]:
-    """The plan of an earlier session of the same patient and drug, to copy."""
-    assert new.copy_from is not None
-    source = await db.get(DesensitizationSession, new.copy_from)
-    if source is None:
-        raise Refusal("not_found", f"no session {new.copy_from} to copy", field="copy_from")
-    if source.patient_id != new.patient_id:
-        raise Refusal(
-            "invalid", f"session {source.id} belongs to another patient", field="copy_from"
-        )
-    if H.drug_key(source.drug) != H.drug_key(new.drug):
-        raise Refusal(
-            "invalid",
-            f"session {source.id} gave {source.drug}, not {new.drug}: copy a plan of the same drug",
-            field="copy_from",
-        )
-    given = json.loads(source.index_reaction_json)
-    index = IndexReaction(
-        reactions=frozenset(given["reactions"]),
-        hypotension=given["hypotension"],
-        desaturation=given["desaturation"],
-        beta_blocker=given["beta_blocker"],
-        cardiac_disease=given["cardiac_disease"],
-        fev1_percent_predicted=Decimal(given["fev1_percent_predicted"])
-        if given["fev1_percent_predicted"] is not None
-        else None,
-    )
-    request = ProtocolRequest(**json.loads(source.parameters_json))
-    return request, json.loads(source.plan_edits_json), index
-
-
-def _protocol_parameters(request: ProtocolRequest) -> dict[str, Any]:
-    return {k: v for k, v in request.__dict__.items() if v not in (None, "", [])}
-
-
-def _index_reaction(index: IndexReaction) -> dict[str, Any]:
-    return {
-        "reactions": sorted(index.reactions),
-        "hypotension": index.hypotension,
-        "desaturation": index.desaturation,
-        "beta_blocker": index.beta_blocker,
-        "cardiac_disease": index.cardiac_disease,
-        "fev1_percent_predicted": str(index.fev1_percent_predicted)
-        if index.fev1_percent_predicted is not None
-        else None,
-    }
-
-
 # --- running a command -------------------------------------------------------------------------
 
 ExtraWrite = Callable[[AsyncSession, DesensitizationSession, M.SessionState], Awaitable[None]]
@@ -428,7 +138,7 @@ def _as_session_events(events: list[logic.Event]) -> tuple[M.Event, ...]:
 
 async def _audit_alarm_events(work: Work, events: list[logic.Event]) -> None:
     for event in events:
-        await _audit(work, f"alarm.{event.kind}", after=dict(event.data))
+        await audit_session(work, f"alarm.{event.kind}", after=dict(event.data))
 
 
 def _technical() -> technical.TechnicalSettings:
@@ -514,7 +224,9 @@ async def run_alarm_command(
                     data = {"event": "alarm.escalated", "session_id": session_id, **event.data}
                     work.after_commit.append(partial(on_escalated, data))
 
-    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
+    return await run_unit(
+        db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint
+    )
 
 
 async def run_command(
@@ -536,12 +248,14 @@ async def run_command(
     key, kept, then raised."""
 
     async def decide(work: Work) -> None:
-        await _decide(work, command, expected_version, extra, follow_up, alarm_work)
+        await decide_and_write(work, command, expected_version, extra, follow_up, alarm_work)
 
-    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
+    return await run_unit(
+        db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint
+    )
 
 
-async def _decide(
+async def decide_and_write(
     work: Work,
     command: M.Command,
     expected_version: int | None = None,
@@ -569,7 +283,9 @@ async def _decide(
     result = M.decide(state, command, ctx)
     if isinstance(result, M.Refused):
         refusal = Refusal(REFUSAL_KIND[result.kind], result.reason, summary(row))
-        await _audit(work, f"session.{name}.refused", reason=result.reason, after=summary(row))
+        await audit_session(
+            work, f"session.{name}.refused", reason=result.reason, after=summary(row)
+        )
         raise KeptRefusal(refusal)
     if follow_up is not None:
         second = M.decide(result.state, follow_up, ctx)
@@ -598,10 +314,10 @@ async def _decide(
     events = result.events + _as_session_events(alarm_events)
     await work.append(events, new.version, ring=True)
     await _audit_alarm_events(work, alarm_events)
-    await _audit(work, f"session.{name}", before=before, after=summary(row))
+    await audit_session(work, f"session.{name}", before=before, after=summary(row))
     for override in (e for e in result.events if e.kind == "safety_override"):
         # A safety gate passed on a physician's word: its own entry, with the reason.
-        await _audit(
+        await audit_session(
             work,
             f"session.{name}.override",
             reason=override.data["reason"],
@@ -635,7 +351,7 @@ async def preview(
             "origin": new.plan.steps[p.index].origin,
             "of_step": new.plan.steps[p.index].of_step,
             "solution": new.plan.steps[p.index].solution,
-            "rate_ml_h": _str(new.plan.steps[p.index].rate_ml_h),
+            "rate_ml_h": optional_text(new.plan.steps[p.index].rate_ml_h),
             "minutes": str(p.minutes),
             "dose": str(p.dose),
             "cumulative": str(p.cumulative),
@@ -716,298 +432,14 @@ async def edit_plan(
             row.plan_edits_json = json.dumps(edits, sort_keys=True, default=str)
 
         command = M.EditPlan(plan_from_protocol(protocol), summary_text)
-        await _decide(work, command, expected_version, extra=keep_edits)
+        await decide_and_write(work, command, expected_version, extra=keep_edits)
 
-    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
+    return await run_unit(
+        db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint
+    )
 
 
 # --- vitals ------------------------------------------------------------------------------------
-
-
-def _vitals_row(
-    session_id: int,
-    reading: VitalsReading,
-    ok: bool,
-    caller: Caller,
-    clock: Clock,
-    status: str,
-    step: int | None,
-    *,
-    baseline: bool,
-) -> VitalsSet:
-    return VitalsSet(
-        session_id=session_id,
-        version=1,
-        recorded_at=clock.now(),
-        recorded_by=caller.actor.user_id or 0,
-        session_status=status,
-        step_position=step,
-        baseline=baseline,
-        values_json=json.dumps(reading.as_dict(), default=str, sort_keys=True),
-        within_limits=ok,
-    )
-
-
-def within_limits(evaluation: Evaluation) -> bool:
-    """Fresh vitals allow a resume when they breach no MEDIUM or HIGH limit and show no
-    symptom (product-spec §3); otherwise only a physician's override does."""
-    return evaluation.within_limits
-
-
-def _finding_words(evaluation: Evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Every MEDIUM and HIGH finding in words (measured findings, then symptoms by name), and
-    the HIGH ones: what the record and the start gate keep."""
-
-    def words(priorities: tuple[str, ...]) -> tuple[str, ...]:
-        symptoms = [
-            f.words for f in evaluation.findings if f.is_symptom and f.priority in priorities
-        ]
-        return (*evaluation.clinical_findings(priorities), *symptoms)  # type: ignore[arg-type]
-
-    return words(("HIGH", "MEDIUM")), words(("HIGH",))
-
-
-async def _baseline(db: AsyncSession, session_id: int) -> VitalsReading | None:
-    """The newest version of the latest baseline reading, or None."""
-    rows = list(
-        await db.scalars(
-            select(VitalsSet)
-            .where(VitalsSet.session_id == session_id, VitalsSet.baseline.is_(True))
-            .order_by(VitalsSet.id)
-        )
-    )
-    if not rows:
-        return None
-    reading = validate_vitals(json.loads(rows[-1].values_json), spirometry_required=False)
-    return reading if isinstance(reading, VitalsReading) else None
-
-
-async def evaluate_vitals(
-    db: AsyncSession, row: DesensitizationSession, reading: VitalsReading, on: date
-) -> Evaluation:
-    patient = await db.get(Patient, row.patient_id)
-    age = rules_age(patient.birth_date, on) if patient is not None else None
-    baseline = None if row.status == "ready" else await _baseline(db, row.id)
-    return evaluate(reading, baseline, thresholds_of(row), age_years=age)
-
-
-def thresholds_of(row: DesensitizationSession) -> Thresholds:
-    return Thresholds().with_overrides(json.loads(row.thresholds_json))
-
-
-async def set_thresholds(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    caller: Caller,
-    session_id: int,
-    overrides: dict[str, Any],
-    reason: str,
-    *,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> tuple[int, dict[str, Any]]:
-    """A physician changes this session's alarm thresholds: validated, audited with before and
-    after, and used by every vitals set from now on."""
-
-    async def decide(work: Work) -> None:
-        row = work.row
-        _refuse_if_ended(row)
-        before = json.loads(row.thresholds_json)
-        try:
-            changed = thresholds_of(row).with_overrides(overrides)
-        except ValueError as error:
-            raise Refusal("invalid", str(error), field="overrides") from None
-        after = {name: str(value) for name, value in changed.overrides().items()}
-        row.thresholds_json = json.dumps(after, sort_keys=True)
-        row.updated_at = work.now
-        event = M.Event("thresholds_changed", {"before": before, "after": after, "reason": reason})
-        await work.append((event,), row.version, ring=True)
-        await _audit(
-            work,
-            "session.thresholds",
-            before={"thresholds": before},
-            after={"thresholds": after},
-            reason=reason,
-        )
-
-    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
-
-
-def _finding_view(finding: Finding) -> dict[str, Any]:
-    return {
-        "priority": finding.priority,
-        "condition": finding.condition,
-        "field": finding.field,
-        "value": str(finding.value),
-        "limit": None if finding.limit is None else str(finding.limit),
-        "message": finding.message,
-    }
-
-
-async def record_vitals(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    caller: Caller,
-    session_id: int,
-    raw: Mapping[str, Any],
-    *,
-    confirmed: bool,
-    expected_version: int | None,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> tuple[int, dict[str, Any]]:
-    """Save a vitals set. Impossible values are refused (invalid, naming field and range); one
-    that meets an alarm condition is not saved until confirmed (naming the values); once saved,
-    one that meets reaction criteria opens a reaction and pauses the session in the same
-    transaction."""
-
-    async def decide(work: Work) -> None:
-        row = work.row
-        # Asthma, or the physician's choice: FEV1 or peak flow (or why not) in every set.
-        required = codec.loads(row.state_json).checklist.spirometry_required
-        reading = validate_vitals(raw, spirometry_required=required)
-        if isinstance(reading, VitalsRefusal):
-            raise Refusal("invalid", reading.message, field=",".join(reading.fields))
-        evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
-        if evaluation.needs_confirmation and not confirmed:
-            findings = [_finding_view(f) for f in evaluation.findings]
-            doubts = [{"field": d.field, "message": d.message} for d in evaluation.suspicious]
-            raise ConfirmationNeeded(findings, doubts)
-        ok = within_limits(evaluation)
-        found, high = _finding_words(evaluation)
-        spirometry = any(reading.status_of(f) == "measured" for f in ("fev1_l", "peak_flow_l_min"))
-        symptoms = tuple(code for code in SYMPTOMS if code in reading.symptoms)
-        follow_up = None
-        if evaluation.meets_reaction_criteria:
-            follow_up = M.ReportReaction(
-                symptoms=symptoms,
-                note="; ".join(f.message for f in evaluation.findings),
-                findings=evaluation.clinical_findings(),
-            )
-
-        async def add_vitals(
-            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
-        ) -> None:
-            vitals = _vitals_row(
-                row.id,
-                reading,
-                ok,
-                caller,
-                clock,
-                state.status,
-                state.current,
-                baseline=state.status == "ready",
-            )
-            db.add(vitals)
-            await db.flush()
-            vitals.reading_id = vitals.id
-
-        await _decide(
-            work,
-            M.RecordVitals(
-                within_limits=ok,
-                has_spirometry=spirometry,
-                findings=found,
-                high_findings=high,
-                symptoms=symptoms,
-            ),
-            expected_version=expected_version,
-            extra=add_vitals,
-            follow_up=follow_up,
-            alarm_work=lambda board, old, new, at: alarm_board.after_vitals(
-                board,
-                evaluation,
-                new.reactions[-1] if len(new.reactions) > len(old.reactions) else None,
-                at,
-            ),
-        )
-
-    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
-
-
-async def amend_vitals(
-    db: AsyncSession,
-    clock: Clock,
-    doorbell: Doorbell,
-    caller: Caller,
-    session_id: int,
-    vitals_id: int,
-    reading: VitalsReading,
-    reason: str,
-    *,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> tuple[int, dict[str, Any]]:
-    """A correction is a new version naming the one it corrects, with a reason; the original
-    stays as it was. Correcting the newest reading also corrects what the gates see."""
-
-    async def decide(work: Work) -> None:
-        row = work.row
-        why = reason.strip()
-        if not why:
-            raise Refusal("invalid", "an amendment needs a reason", field="reason")
-        original = await db.scalar(
-            select(VitalsSet).where(VitalsSet.id == vitals_id, VitalsSet.session_id == session_id)
-        )
-        if original is None:
-            raise Refusal("not_found", f"no vitals set {vitals_id} in session {session_id}")
-        reading_id = original.reading_id or original.id
-        newest_id = await db.scalar(
-            select(VitalsSet.id)
-            .where(VitalsSet.reading_id == reading_id)
-            .order_by(VitalsSet.version.desc())
-        )
-        if newest_id is not None and newest_id != vitals_id:
-            raise Refusal(
-                "state",
-                f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})",
-            )
-        latest_reading = await db.scalar(
-            select(VitalsSet.reading_id)
-            .where(VitalsSet.session_id == session_id)
-            .order_by(VitalsSet.id.desc())
-        )
-        version, step, baseline = original.version, original.step_position, original.baseline
-        state = codec.loads(row.state_json)
-        if state.checklist.spirometry_required and not any(
-            reading.status_of(f) is not None for f in ("fev1_l", "peak_flow_l_min")
-        ):
-            raise Refusal(
-                "invalid",
-                "spirometry is required: record fev1_l or peak_flow_l_min, or mark one "
-                "unable_to_obtain or refused with a reason",
-                field="spirometry",
-            )
-        evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
-        ok = within_limits(evaluation)
-        found, high = _finding_words(evaluation)
-        latest = latest_reading == reading_id
-        verdict = ok if latest else state.last_vitals_within_limits
-        verdict_findings = found if latest else state.last_vitals_findings
-
-        async def add_amended(
-            db: AsyncSession, row: DesensitizationSession, state: M.SessionState
-        ) -> None:
-            amended = _vitals_row(
-                row.id, reading, ok, caller, clock, state.status, step, baseline=baseline
-            )
-            amended.reading_id, amended.version, amended.supersedes_id = (
-                reading_id,
-                version + 1,
-                vitals_id,
-            )
-            amended.amendment_reason = why[:2000]
-            db.add(amended)
-
-        await _decide(
-            work,
-            M.AmendLatestVitals(verdict, verdict_findings, high, baseline=latest and baseline),
-            extra=add_amended,
-        )
-
-    return await _run(db, clock, doorbell, caller, session_id, decide, idempotency_key, fingerprint)
 
 
 async def check_open_reaction(db: AsyncSession, session_id: int, number: int) -> None:
@@ -1025,5 +457,5 @@ async def check_open_reaction(db: AsyncSession, session_id: int, number: int) ->
         raise Refusal("state", detail, current)
 
 
-def _str(value: Decimal | None) -> str | None:
+def optional_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)

@@ -19,8 +19,9 @@ from app.doorbell import Doorbell, Ring
 from app.patients import service as patients
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
+from app.session import creation, service, timer_firing, vitals_commands
 from app.session import machine as M
-from app.session import service, timer_firing
+from app.session.creation import NewSession
 from app.session.errors import Refusal
 from app.session.models import (
     DesensitizationSession,
@@ -28,7 +29,7 @@ from app.session.models import (
     SessionEvent,
     Timer,
 )
-from app.session.service import Caller, NewSession
+from app.session.unit_of_work import Caller
 
 SETUP = Actor(user_id=None, username="test-setup", role="system")
 OK_VITALS = {
@@ -64,7 +65,7 @@ class Ward:
             index_reaction=IndexReaction(reactions=frozenset({"urticaria"})),
         )
         async with self.sessionmaker() as db:
-            row = await service.create_session(
+            row = await creation.create_session(
                 db, self.clock, self.doorbell, self.callers["nurse"], new
             )
             assert isinstance(row, DesensitizationSession)
@@ -127,7 +128,7 @@ async def test_approve_verify_checklist_and_start(ward: Ward) -> None:
     )
     ward.clock.advance(timedelta(minutes=5))
     async with ward.sessionmaker() as db:
-        status, body = await service.record_vitals(
+        status, body = await vitals_commands.record_vitals(
             db,
             ward.clock,
             ward.doorbell,
@@ -210,7 +211,7 @@ async def test_a_due_timer_fires_through_the_unit_of_work(ward: Ward) -> None:
         "nurse", session_id, M.ChecklistItem("premedications", True, (), "none needed here")
     )
     async with ward.sessionmaker() as db:
-        await service.record_vitals(
+        await vitals_commands.record_vitals(
             db,
             ward.clock,
             ward.doorbell,

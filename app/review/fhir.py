@@ -37,10 +37,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
+from app.review.fhir_values import (
+    UCUM,
+    dose_quantity,
+    number,
+    reference,
+    stamp,
+    text_concept,
+    utc_time,
+)
 from app.session import machine as M
 from app.session.record import Treatment
 from app.session.view import Measure, SessionView, Step
@@ -52,7 +60,6 @@ FHIR_VERSION: Final = "4.0.1"
 MEDIA_TYPE: Final = "application/fhir+json"
 
 LOINC: Final = "http://loinc.org"
-UCUM: Final = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 DATA_ABSENT: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 AE_SEVERITY: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
@@ -65,7 +72,6 @@ PROFILE: Final = "http://hl7.org/fhir/StructureDefinition/"
 
 # Readings this long before a reaction's onset count as "around onset".
 ONSET_WINDOW_BEFORE: Final = timedelta(minutes=15)
-SIGNIFICANT_DIGITS: Final = 12
 
 PROCEDURE_STATUS: Final[Mapping[str, str]] = {
     "planned": "preparation",
@@ -79,8 +85,6 @@ PROCEDURE_STATUS: Final[Mapping[str, str]] = {
 }
 # Brown grade -> reaction severity (clinical-reference §f: "a natural mapping", our choice).
 BROWN_SEVERITY: Final[Mapping[int, str]] = {1: "mild", 2: "moderate", 3: "severe"}
-# Plan units -> UCUM; "units" has no single UCUM meaning (IU? enzyme units?), so it stays text.
-UCUM_DOSE_UNITS: Final[Mapping[str, str]] = {"mg": "mg", "g": "g", "mcg": "ug"}
 # Why a value was not measured -> data-absent-reason.
 ABSENT_REASON: Final[Mapping[str, str]] = {
     "refused": "asked-declined",
@@ -105,52 +109,6 @@ def resource_id(session_id: int, key: str, installation_id: str = "") -> str:
     """The deterministic UUID of one resource of one session's export."""
     prefix = f"{installation_id}/" if installation_id else ""
     return str(uuid.uuid5(NAMESPACE, f"{prefix}session/{session_id}/{key}"))
-
-
-def _time(value: str | datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"time {moment.isoformat()} has no time zone")
-    return moment.astimezone(UTC)
-
-
-def _stamp(value: str | datetime | None) -> str | None:
-    """FHIR dateTime/instant: ISO 8601 in UTC with ``Z``."""
-    moment = _time(value)
-    if moment is None:
-        return None
-    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
-
-
-def _number(value: str | Decimal | int | None) -> int | float | None:
-    """A JSON number for a FHIR decimal, rounded to 12 significant digits (exact decimals
-    from the dose ledger carry up to 60)."""
-    if value is None:
-        return None
-    number = Decimal(str(value))
-    if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
-    with localcontext() as ctx:
-        ctx.prec = SIGNIFICANT_DIGITS
-        ctx.rounding = ROUND_HALF_EVEN
-        number = (+number).normalize()
-    if number == number.to_integral_value():
-        return int(number)
-    return float(number)
-
-
-def _ref(full_url: str, display: str | None = None) -> dict[str, Any]:
-    reference: dict[str, Any] = {"reference": full_url}
-    if display:
-        reference["display"] = display
-    return reference
-
-
-def _text_concept(text: str) -> dict[str, Any]:
-    return {"text": text}
 
 
 def _reaction_text(reaction: M.Reaction) -> str:
@@ -178,16 +136,6 @@ def _origin(step: Step) -> str:
     if origin == "plan" or step.of_step is None:
         return ""
     return f" ({origin.replace('_', ' ')} of approved step {step.of_step + 1})"
-
-
-def _dose_quantity(amount: str | Decimal | None, unit: str) -> dict[str, Any] | None:
-    value = _number(amount)
-    if value is None:
-        return None
-    quantity: dict[str, Any] = {"value": value, "unit": unit}
-    if unit in UCUM_DOSE_UNITS:
-        quantity |= {"system": UCUM, "code": UCUM_DOSE_UNITS[unit]}
-    return quantity
 
 
 # --- the bundle ------------------------------------------------------------------------------
@@ -271,28 +219,28 @@ class _Builder:
         resource: dict[str, Any] = {
             "resourceType": "Procedure",
             "status": status,
-            "code": _text_concept(f"Rapid drug desensitization to {drug} ({v.template})"),
-            "subject": _ref(self.patient_url),
-            "reasonCode": [_text_concept(f"Hypersensitivity to {drug}")],
+            "code": text_concept(f"Rapid drug desensitization to {drug} ({v.template})"),
+            "subject": reference(self.patient_url),
+            "reasonCode": [text_concept(f"Hypersensitivity to {drug}")],
         }
         segments = v.segments
         start = self.started_at or (segments[0].started_at if segments else None)
         if start is not None:
-            period = {"start": _stamp(start)}
+            period = {"start": stamp(start)}
             if status in ("completed", "stopped") and self.ended_at is not None:
-                period["end"] = _stamp(self.ended_at)
+                period["end"] = stamp(self.ended_at)
             resource["performedPeriod"] = period
         unit = v.unit
-        delivered = f"{_number(v.delivered_dose)} {unit} of {_number(v.target_dose)} {unit}"
+        delivered = f"{number(v.delivered_dose)} {unit} of {number(v.target_dose)} {unit}"
         if v.status == "completed":
-            resource["outcome"] = _text_concept(f"Completed: {delivered} given")
+            resource["outcome"] = text_concept(f"Completed: {delivered} given")
         elif v.status == "aborted":
             reason = v.abort_reason or "no reason recorded"
-            resource["outcome"] = _text_concept(f"Stopped ({reason}): {delivered} given")
+            resource["outcome"] = text_concept(f"Stopped ({reason}): {delivered} given")
         reactions = v.reactions
         if reactions:
             resource["complication"] = [
-                _text_concept(
+                text_concept(
                     f"Breakthrough reaction {r.number}: {_reaction_text(r)}"
                     + (f" (Brown grade {r.brown_grade})" if r.brown_grade else "")
                 )
@@ -313,10 +261,10 @@ class _Builder:
         return f"bag {solution}"
 
     def _segment_status(self, index: int, stopped_at: datetime | None) -> str:
-        stopped = _time(stopped_at)
+        stopped = utc_time(stopped_at)
         if stopped is None:
             return "in-progress"
-        onsets = {_time(r.onset_at) for r in self.view.reactions}
+        onsets = {utc_time(r.onset_at) for r in self.view.reactions}
         last = index == len(self.view.segments) - 1
         if stopped in onsets or (last and self.view.status == "aborted"):
             return "stopped"  # cut short by a reaction, or by the abort
@@ -330,33 +278,33 @@ class _Builder:
             words = [f"Step {step + 1} of {len(steps)}{_origin(steps[step])}"]
             bag = self._bag_label(segment.solution)
             if segment.volume_ml is not None:
-                words.append(f"{_number(segment.volume_ml)} mL" + (f" of {bag}" if bag else ""))
+                words.append(f"{number(segment.volume_ml)} mL" + (f" of {bag}" if bag else ""))
             if segment.rate_ml_h is not None:
-                words.append(f"at {_number(segment.rate_ml_h)} mL/h")
+                words.append(f"at {number(segment.rate_ml_h)} mL/h")
             dosage: dict[str, Any] = {
                 "text": ", ".join(words),
-                "route": _text_concept(v.route),
+                "route": text_concept(v.route),
             }
-            dose = _dose_quantity(segment.dose, v.unit)
+            dose = dose_quantity(segment.dose, v.unit)
             if dose is not None:
                 dosage["dose"] = dose
             if segment.rate_ml_h is not None:
                 dosage["rateQuantity"] = {
-                    "value": _number(segment.rate_ml_h),
+                    "value": number(segment.rate_ml_h),
                     "unit": "mL/h",
                     "system": UCUM,
                     "code": "mL/h",
                 }
-            period = {"start": _stamp(segment.started_at)}
+            period = {"start": stamp(segment.started_at)}
             if segment.stopped_at:
-                period["end"] = _stamp(segment.stopped_at)
+                period["end"] = stamp(segment.stopped_at)
             resource = {
                 "resourceType": "MedicationAdministration",
                 "status": self._segment_status(index, segment.stopped_at),
-                "category": _text_concept("desensitization-step"),
-                "medicationCodeableConcept": _text_concept(v.drug),
-                "subject": _ref(self.patient_url),
-                "partOf": [_ref(self.procedure_url)],
+                "category": text_concept("desensitization-step"),
+                "medicationCodeableConcept": text_concept(v.drug),
+                "subject": reference(self.patient_url),
+                "partOf": [reference(self.procedure_url)],
                 "effectivePeriod": period,
                 "dosage": dosage,
             }
@@ -370,15 +318,15 @@ class _Builder:
             {
                 "resourceType": "MedicationAdministration",
                 "status": "completed",
-                "category": _text_concept(category),
-                "medicationCodeableConcept": _text_concept(given.drug),
-                "subject": _ref(self.patient_url),
-                "partOf": [_ref(self.procedure_url)],
-                "effectiveDateTime": _stamp(given.given_at),
-                "reasonCode": [_text_concept(reason)],
+                "category": text_concept(category),
+                "medicationCodeableConcept": text_concept(given.drug),
+                "subject": reference(self.patient_url),
+                "partOf": [reference(self.procedure_url)],
+                "effectiveDateTime": stamp(given.given_at),
+                "reasonCode": [text_concept(reason)],
                 "dosage": {
                     "text": f"{given.dose} {given.route}".strip(),
-                    "route": _text_concept(given.route),
+                    "route": text_concept(given.route),
                 },
             },
         )
@@ -417,8 +365,8 @@ class _Builder:
             "category": [
                 {"coding": [{"system": OBSERVATION_CATEGORY, "code": category, "display": display}]}
             ],
-            "subject": _ref(self.patient_url),
-            "partOf": [_ref(self.procedure_url)],
+            "subject": reference(self.patient_url),
+            "partOf": [reference(self.procedure_url)],
             "effectiveDateTime": effective,
             "issued": issued,
         }
@@ -436,8 +384,8 @@ class _Builder:
             measured_at = first_time.get(reading, row.recorded_at)
             common: dict[str, Any] = {
                 "status": "amended" if row.version > 1 else "final",
-                "effective": _stamp(measured_at),
-                "issued": _stamp(row.recorded_at),
+                "effective": stamp(measured_at),
+                "issued": stamp(row.recorded_at),
                 "baseline": row.baseline,
             }
             measures = row.measures
@@ -459,14 +407,14 @@ class _Builder:
                 ) | {
                     "code": {"coding": coding, "text": vital.text},
                     "valueQuantity": {
-                        "value": _number(measure.value),
+                        "value": number(measure.value),
                         "unit": vital.unit,
                         "system": UCUM,
                         "code": vital.ucum,
                     },
                 }
                 urls.append(self.add(f"vitals/{reading}/{name}", resource))
-            moment = _time(measured_at)
+            moment = utc_time(measured_at)
             if urls and moment is not None:
                 self.readings.append((moment, urls))
 
@@ -482,7 +430,7 @@ class _Builder:
             }
             if entry is not None and entry.status == "measured":
                 component["valueQuantity"] = {
-                    "value": _number(entry.value),
+                    "value": number(entry.value),
                     "unit": "mmHg",
                     "system": UCUM,
                     "code": "mm[Hg]",
@@ -510,21 +458,21 @@ class _Builder:
         """The administration running at onset, else the last one started before it."""
         best: str | None = None
         for index, segment in enumerate(self.view.segments):
-            started = _time(segment.started_at)
+            started = utc_time(segment.started_at)
             assert started is not None
             if started > onset:
                 break
             best = self.segment_urls[index]
-            stopped = _time(segment.stopped_at)
+            stopped = utc_time(segment.stopped_at)
             if stopped is None or stopped >= onset:
                 return best
         return best
 
     def add_adverse_events(self) -> None:
         for reaction in self.view.reactions:
-            onset = _time(reaction.onset_at)
+            onset = utc_time(reaction.onset_at)
             assert onset is not None
-            resolved = _time(reaction.resolved_at)
+            resolved = utc_time(reaction.resolved_at)
             symptoms = _reaction_text(reaction)
             outcome = reaction.outcome or ("resolved" if resolved else "ongoing")
             graded = (("Brown", reaction.brown_grade), ("CTCAE", reaction.ctcae_grade))
@@ -535,10 +483,10 @@ class _Builder:
             resource: dict[str, Any] = {
                 "resourceType": "AdverseEvent",
                 "actuality": "actual",
-                "event": _text_concept(text),
-                "subject": _ref(self.patient_url),
-                "date": _stamp(onset),
-                "detected": _stamp(onset),
+                "event": text_concept(text),
+                "subject": reference(self.patient_url),
+                "date": stamp(onset),
+                "detected": stamp(onset),
                 "outcome": {
                     "coding": [
                         {
@@ -558,7 +506,7 @@ class _Builder:
                 }
             suspect = self._segment_at(onset)
             if suspect is not None:
-                resource["suspectEntity"] = [{"instance": _ref(suspect)}]
+                resource["suspectEntity"] = [{"instance": reference(suspect)}]
             start = onset - ONSET_WINDOW_BEFORE
             effects = [
                 url
@@ -568,7 +516,7 @@ class _Builder:
             ]
             if effects:
                 resource["extension"] = [
-                    {"url": RESULTING_EFFECT, "valueReference": _ref(url)} for url in effects
+                    {"url": RESULTING_EFFECT, "valueReference": reference(url)} for url in effects
                 ]
             self.add(f"reaction/{reaction.number}", resource)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from app.vitals.validation import (
     VitalsRefusal,
     validate_vitals,
 )
+from tests.review.views import session_view, vitals_set
 
 D = Decimal
 NAMES = (
@@ -170,27 +172,19 @@ def test_the_fhir_codes_are_unchanged() -> None:
 
 
 def _observations(values: dict[str, Any]) -> list[dict[str, Any]]:
-    view = {
-        "id": 1,
-        "status": "completed",
-        "drug": "carboplatin",
-        "template": "12-step",
-        "unit": "mg",
-        "delivered_dose": "500",
-        "target_dose": "500",
-        "plan": {"bags": [], "steps": []},
-        "vitals": [
-            {
-                "id": 7,
-                "reading_id": 7,
-                "version": 1,
-                "current": True,
-                "baseline": True,
-                "recorded_at": "2026-01-05T09:00:00+00:00",
-                "values": values,
-            }
-        ],
-    }
+    baseline = vitals_set(
+        datetime(2026, 1, 5, 9, 0, tzinfo=UTC), values, id=7, reading_id=7, baseline=True
+    )
+    view = session_view(
+        id=1,
+        status="completed",
+        drug="carboplatin",
+        template="12-step",
+        unit="mg",
+        delivered_dose=Decimal(500),
+        target_dose=Decimal(500),
+        vitals=(baseline,),
+    )
     bundle = fhir.session_bundle(view, {"mrn": "X1"})
     return [
         e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"

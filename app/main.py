@@ -263,7 +263,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
-    app.state.backend = backend_name(settings.database_url)
     # Text answers compressed (the bedside page and its scripts are mostly text). BREACH needs
     # an attacker's page to make signed-in requests here, which the SameSite=Lax session cookie
     # refuses; level 6 is most of level 9's saving at a third of its time.

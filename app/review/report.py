@@ -27,6 +27,7 @@ from app.auth.dependencies import request_info, require_permission
 from app.auth.models import User
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
+from app.deps import Clock, Sessionmaker
 from app.live import present as P
 from app.live import render
 from app.patients.models import Patient
@@ -951,20 +952,23 @@ async def _read(db: AsyncSession, session_id: int, now: datetime) -> _Read | Non
 
 @router.get("/sessions/{session_id:int}/report", response_class=HTMLResponse)
 async def session_report(
-    request: Request, session_id: int, signed_in: SignedIn = require_permission("session.export")
+    request: Request,
+    session_id: int,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
+    signed_in: SignedIn = require_permission("session.export"),
 ) -> HTMLResponse:
     if not 1 <= session_id <= MAX_ID:  # beyond any id the databases can hold
         return no_such_session(request, session_id)
-    state = request.app.state
-    now = state.clock.now()
-    async with state.sessionmaker() as db:
+    now = clock.now()
+    async with sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
         read = await _read(db, session_id, now)
         await db.rollback()
     if read is None:
         return no_such_session(request, session_id)
     # A report is a copy of the record leaving the screen: logged like the other exports.
-    async with state.sessionmaker() as db:
+    async with sessionmaker() as db:
         await audit_service.append(
             db,
             at=now,

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 
 from app import clock, config
 from app.audit import RequestInfo
-from app.auth import service
+from app.auth import service, sign_in
 from app.auth.csrf import CSRF_FIELD, CSRF_HEADER, tokens_match
 from app.auth.permissions import is_allowed, refusal_reason
 from app.auth.service import SignedIn
@@ -61,7 +61,7 @@ async def current_login(
     cached = getattr(request.state, "signed_in", _UNRESOLVED)
     if cached is not _UNRESOLVED:
         return cached  # type: ignore[return-value]
-    signed_in = await service.resolve(
+    signed_in = await sign_in.resolve(
         db,
         person_clock,
         settings,

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock, config
-from app.auth import service
+from app.auth import login_failures, service, sign_in
 from app.auth.dependencies import (
     current_login,
     request_info,
@@ -126,7 +126,7 @@ async def login_submit(
             error="enter your user name and password",
         )
     try:
-        new_login = await service.login(
+        new_login = await sign_in.login(
             db,
             person_clock,
             settings,
@@ -188,7 +188,7 @@ async def _sign_in_in_place(
     if not username.strip() or not password or len(username) > 200 or len(password) > 256:
         return JSONResponse({"detail": "enter your user name and password"}, status_code=422)
     try:
-        new_login = await service.login(
+        new_login = await sign_in.login(
             db,
             person_clock,
             settings,
@@ -220,7 +220,7 @@ async def logout(
     person_clock: PersonClock,
     signed_in: SignedIn = require_permission("account.use"),
 ) -> Response:
-    await service.logout(db, person_clock, signed_in, request_info(request))
+    await sign_in.logout(db, person_clock, signed_in, request_info(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie_name(request), path="/")
     if request.headers.get("hx-request"):
@@ -440,7 +440,7 @@ async def api_unlock_user(
     """Forget the failed sign-ins of a user name from every address, ending its throttles.
     A reason is required; it is kept in the audit log."""
     try:
-        unlocked = await service.unlock(
+        unlocked = await login_failures.unlock(
             db,
             person_clock,
             settings,

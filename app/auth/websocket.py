@@ -10,7 +10,7 @@ from fastapi import WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import clock, config
-from app.auth import service
+from app.auth import sign_in
 from app.auth.csrf import origin_allowed, parse_allowed_origins
 from app.auth.dependencies import SECURE_SESSION_COOKIE, SESSION_COOKIE, request_info_of
 from app.auth.service import SignedIn
@@ -40,7 +40,7 @@ async def authenticate_websocket(
     secure = websocket.scope.get("scheme") == "wss"
     token = websocket.cookies.get(SECURE_SESSION_COOKIE if secure else SESSION_COOKIE)
     async with sessionmaker() as db:
-        signed_in = await service.resolve(
+        signed_in = await sign_in.resolve(
             db, person_clock, settings, token, request_info_of(websocket)
         )
     if signed_in is None:

@@ -284,7 +284,7 @@ async def unlock(
     user = await db.scalar(select(User).where(User.username == name))
     if user is None:
         await db.rollback()  # end the read transaction: a refusal holds no lock
-        raise AccountError(f"no user {name!r}", field="username")
+        raise AccountError(f"no user {name!r}", field="username", kind="not_found")
     now = clock.now()
     key = failure_key(settings, name)
     cleared = await db.execute(delete(LoginFailure).where(LoginFailure.username_key == key))

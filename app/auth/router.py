@@ -22,7 +22,7 @@ from app.auth.dependencies import (
 )
 from app.auth.permissions import ROLE_TITLES, ROLES, is_allowed
 from app.auth.schemas import AccountChange, Me, UserCreate, UserOut, UserUnlocked
-from app.auth.service import AccountError, LoginRefused, SignedIn
+from app.auth.service import AccountError, AccountRefusal, LoginRefused, SignedIn
 from app.deps import DB, PersonClock, Settings
 from app.templating import templates
 
@@ -359,8 +359,14 @@ def _user_out(user) -> UserOut:
     )
 
 
-def _account_error(error: AccountError, status_code: int = 422) -> JSONResponse:
-    return JSONResponse({"detail": error.message, "field": error.field}, status_code=status_code)
+STATUS_OF_REFUSAL: dict[AccountRefusal, int] = {"invalid": 422, "not_found": 404, "conflict": 409}
+
+
+def _account_error(error: AccountError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": error.message, "field": error.field},
+        status_code=STATUS_OF_REFUSAL[error.kind],
+    )
 
 
 @api.get("/me", response_model=Me)
@@ -398,8 +404,7 @@ async def api_create_user(
             request=request_info(request),
         )
     except AccountError as error:
-        status = 409 if "already exists" in error.message else 422
-        return _account_error(error, status)
+        return _account_error(error)
     return _user_out(user)
 
 
@@ -450,7 +455,7 @@ async def api_unlock_user(
             request=request_info(request),
         )
     except AccountError as error:
-        return _account_error(error, 404 if error.message.startswith("no user") else 422)
+        return _account_error(error)
     return UserUnlocked(
         username=unlocked.username,
         failures_cleared=unlocked.failures_cleared,
@@ -478,5 +483,5 @@ async def _api_change(
             request=request_info(request),
         )
     except AccountError as error:
-        return _account_error(error, 404 if error.message.startswith("no user") else 422)
+        return _account_error(error)
     return _user_out(user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,14 +30,22 @@ ROUTE_ID_LIMIT = 255
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
 ANONYMOUS_ACTOR = Actor(user_id=None, username="anonymous", role="anonymous")
 
+AccountRefusal = Literal["invalid", "not_found", "conflict"]
+"""invalid: the change itself is wrong; not_found: no such user; conflict: the user name is
+taken. The routes answer them 422, 404 and 409."""
+
 
 class AccountError(ValueError):
-    """A refused account change; the message is one line, safe to show, never a password."""
+    """A refused account change: its kind, and a message of one line, safe to show, never a
+    password."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, kind: AccountRefusal = "invalid"
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.kind: AccountRefusal = kind
 
 
 class LoginRefused(Exception):
@@ -174,7 +183,7 @@ async def create_user(
         )
     if await db.scalar(select(User.id).where(User.username == name)) is not None:
         await db.rollback()  # end the read transaction: a refusal holds no lock
-        raise AccountError(f"user {name!r} already exists", field="username")
+        raise AccountError(f"user {name!r} already exists", field="username", kind="conflict")
     now = clock.now()
     user = User(
         username=name,
@@ -223,7 +232,8 @@ async def set_disabled(
         refusal = f"user {name!r} is already {'disabled' if disabled else 'enabled'}"
     if refusal is not None or user is None:
         await db.rollback()  # end the read transaction: a refusal holds no lock
-        raise AccountError(refusal or "no such user", field="username")
+        kind: AccountRefusal = "not_found" if user is None else "invalid"
+        raise AccountError(refusal or "no such user", field="username", kind=kind)
     now = clock.now()
     before = _user_public(user)
     user.disabled_at = now if disabled else None

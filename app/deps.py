@@ -72,7 +72,9 @@ def hub_of(connection: HTTPConnection) -> hub.Hub:
 
 
 class BoardTiles(Protocol):
-    """What the board page needs of the live renderer (app.live.render.LiveRenderer)."""
+    """What the board page needs of the live renderer (app.live.render.LiveRenderer). Named
+    by what it does, not imported: that module renders templates, and the templates read the
+    server's clock from here."""
 
     async def tiles(self, screens: hub.Hub | None) -> list[dict[str, Any]]: ...
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.contract import Health
-from app.db import DEFERRED_BEGIN
+from app.db import DEFERRED_BEGIN, backend_name
+from app.deps import Engine, HeadRevision, Settings, Wall
 from app.schema import current_revision
 
 logger = logging.getLogger(__name__)
@@ -56,12 +57,11 @@ def _error(reason: str) -> JSONResponse:
     response_model=Health,
     responses={503: {"model": Health, "description": "The database is not usable."}},
 )
-async def healthz(request: Request) -> JSONResponse:
-    state = request.app.state
+async def healthz(
+    engine: Engine, head_revision: HeadRevision, settings: Settings, wall: Wall
+) -> JSONResponse:
     try:
-        revision = await asyncio.wait_for(
-            _check(state.engine, state.head_revision), timeout=HEALTH_TIMEOUT_S
-        )
+        revision = await asyncio.wait_for(_check(engine, head_revision), timeout=HEALTH_TIMEOUT_S)
     except _Unhealthy as exc:
         return _error(str(exc))
     except TimeoutError:
@@ -76,10 +76,9 @@ async def healthz(request: Request) -> JSONResponse:
     answer = {
         "status": "ok",
         "database": "ok",
-        "backend": state.backend,
+        "backend": backend_name(settings.database_url),
         "schema_revision": revision,
     }
-    wall = getattr(state, "wall", None)
     if wall is not None:  # this process runs on the database's clock (app.clock_sync)
         answer["clock_offset_ms"] = round(wall.offset.total_seconds() * 1000, 1)
     return JSONResponse(answer)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import get_db, require_permission
+from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
+from app.deps import DB, Clock
 from app.live.present import ACTIVE, STATUS_TITLES
 from app.patients.models import Patient
 from app.permissions import is_allowed
@@ -25,7 +25,6 @@ from app.templating import templates
 
 router = APIRouter()
 logger = logging.getLogger(__name__)
-DB = Annotated[AsyncSession, Depends(get_db)]
 
 
 @dataclass(frozen=True)
@@ -102,9 +101,9 @@ async def active_sessions(db: AsyncSession, now: datetime) -> list[ActiveSession
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def home(
-    request: Request, db: DB, signed_in: SignedIn = require_permission("account.use")
+    request: Request, db: DB, clock: Clock, signed_in: SignedIn = require_permission("account.use")
 ) -> HTMLResponse:
     sessions = []
     if is_allowed(signed_in.user.role, "session.bedside"):
-        sessions = await active_sessions(db, request.app.state.clock.now())
+        sessions = await active_sessions(db, clock.now())
     return templates.TemplateResponse(request, "home.html", {"active": sessions})

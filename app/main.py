@@ -21,7 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from app import __version__, clock_sync, health, home, localtime
 from app.alarms.webhook import EscalationWebhook
 from app.auth import router as auth_router
-from app.auth import service as auth_service
+from app.auth import sign_in
 from app.auth.csrf import parse_allowed_origins
 from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
 from app.auth.service import SignedIn
@@ -138,7 +138,7 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
 async def _still_signed_in(app: FastAPI, login_ids: set[int]) -> set[int]:
     async with app.state.sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
-        valid = await auth_service.still_signed_in(
+        valid = await sign_in.still_signed_in(
             db, app.state.person_clock, app.state.settings, login_ids
         )
         await db.rollback()
@@ -262,7 +262,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
-    app.state.backend = backend_name(settings.database_url)
     # Text answers compressed (the bedside page and its scripts are mostly text). BREACH needs
     # an attacker's page to make signed-in requests here, which the SameSite=Lax session cookie
     # refuses; level 6 is most of level 9's saving at a third of its time.

@@ -9,7 +9,7 @@ from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
 from app import localtime
-from app.clock import Clock
+from app.deps import server_clock_if_started
 from app.permissions import ROLE_TITLES, is_allowed
 from app.static_assets import static_url
 
@@ -18,7 +18,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 def _server_clock(request: Request) -> dict[str, Any]:
     # Every page shows the server's time, and says so when a training clock runs fast.
-    clock: Clock | None = getattr(request.app.state, "clock", None)
+    clock = server_clock_if_started(request)
     if clock is None:
         return {"server_now": None, "clock_speed": 1.0}
     return {"server_now": clock.now(), "clock_speed": clock.speed}

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import Actor
-from app.auth import service
+from app.auth import login_failures, service
 from app.clock import clock_from_settings
 from app.config import Settings, get_settings
 from app.db import create_engine, session_factory
@@ -154,7 +154,7 @@ def unlock(
         raise _fail(f"give a reason to unlock {username} with --reason")
 
     async def work(db: AsyncSession, settings: Settings) -> str:
-        unlocked = await service.unlock(
+        unlocked = await login_failures.unlock(
             db,
             clock_from_settings(settings),
             settings,

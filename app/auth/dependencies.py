@@ -7,17 +7,18 @@ app.main turns into 401/403 answers (JSON for /api, pages otherwise).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from app import clock, config
 from app.audit import RequestInfo
-from app.auth import service
+from app.auth import service, sign_in
 from app.auth.csrf import CSRF_FIELD, CSRF_HEADER, tokens_match
 from app.auth.service import SignedIn
+from app.deps import DB, PersonClock, Settings
 from app.permissions import is_allowed, refusal_reason
 
 SESSION_COOKIE = "stepwise_session"
@@ -54,19 +55,16 @@ def request_info(request: Request) -> RequestInfo:
     return request_info_of(request)
 
 
-async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as db:
-        yield db
-
-
-async def current_login(request: Request, db: AsyncSession) -> SignedIn | None:
+async def current_login(
+    request: Request, db: AsyncSession, person_clock: clock.Clock, settings: config.Settings
+) -> SignedIn | None:
     cached = getattr(request.state, "signed_in", _UNRESOLVED)
     if cached is not _UNRESOLVED:
         return cached  # type: ignore[return-value]
-    signed_in = await service.resolve(
+    signed_in = await sign_in.resolve(
         db,
-        request.app.state.person_clock,
-        request.app.state.settings,
+        person_clock,
+        settings,
         request.cookies.get(session_cookie_name(request)),
         request_info(request),
     )
@@ -95,8 +93,10 @@ class RequirePermission:
     def __repr__(self) -> str:
         return f"RequirePermission({self.action!r})"
 
-    async def __call__(self, request: Request, db: AsyncSession = Depends(get_db)) -> SignedIn:
-        signed_in = await current_login(request, db)
+    async def __call__(
+        self, request: Request, db: DB, person_clock: PersonClock, settings: Settings
+    ) -> SignedIn:
+        signed_in = await current_login(request, db, person_clock, settings)
         if signed_in is None:
             raise NotSignedIn()
         target = f"{request.method} {request.url.path}"
@@ -106,7 +106,7 @@ class RequirePermission:
             reason = "missing or wrong CSRF token; reload the page and try again"
             await service.record_refusal(
                 db,
-                request.app.state.person_clock,
+                person_clock,
                 actor=signed_in.actor,
                 action=self.action,
                 target=target,
@@ -118,7 +118,7 @@ class RequirePermission:
             reason = refusal_reason(signed_in.user.role, self.action)
             await service.record_refusal(
                 db,
-                request.app.state.person_clock,
+                person_clock,
                 actor=signed_in.actor,
                 action=self.action,
                 target=target,

@@ -8,20 +8,21 @@ import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import service
+from app import clock, config
+from app.auth import login_failures, service, sign_in
 from app.auth.dependencies import (
     current_login,
-    get_db,
     request_info,
     require_permission,
     session_cookie_name,
 )
 from app.auth.schemas import AccountChange, Me, UserCreate, UserOut, UserUnlocked
-from app.auth.service import AccountError, LoginRefused, SignedIn
+from app.auth.service import AccountError, AccountRefusal, LoginRefused, SignedIn
+from app.deps import DB, PersonClock, Settings
 from app.permissions import ROLE_TITLES, ROLES, is_allowed
 from app.templating import templates
 
@@ -29,7 +30,6 @@ router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 LOGIN_NONCE_COOKIE = "stepwise_login_nonce"
-DB = Annotated[AsyncSession, Depends(get_db)]
 
 
 def _safe_next(target: str | None) -> str:
@@ -39,8 +39,8 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login_token(request: Request, nonce: str) -> str:
-    secret = request.app.state.settings.secret_key.get_secret_value().encode()
+def _login_token(settings: config.Settings, nonce: str) -> str:
+    secret = settings.secret_key.get_secret_value().encode()
     return hmac.new(secret, f"login:{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -49,7 +49,12 @@ def _nonce_cookie_name(request: Request) -> str:
 
 
 def _login_page(
-    request: Request, *, next_path: str, error: str | None = None, status_code: int = 200
+    request: Request,
+    settings: config.Settings,
+    *,
+    next_path: str,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     # The user name is never written back into the form: people type passwords into it, and a
     # bedside tablet is shared.
@@ -58,7 +63,7 @@ def _login_page(
         request,
         "auth/login.html",
         {
-            "login_token": _login_token(request, nonce),
+            "login_token": _login_token(settings, nonce),
             "next_path": next_path,
             "error": error,
         },
@@ -77,28 +82,37 @@ def _login_page(
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-async def login_form(request: Request, db: DB, next: str | None = None) -> Response:
-    if await current_login(request, db) is not None:
+async def login_form(
+    request: Request,
+    db: DB,
+    person_clock: PersonClock,
+    settings: Settings,
+    next: str | None = None,
+) -> Response:
+    if await current_login(request, db, person_clock, settings) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _login_page(request, next_path=_safe_next(next))
+    return _login_page(request, settings, next_path=_safe_next(next))
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
 async def login_submit(
     request: Request,
     db: DB,
+    person_clock: PersonClock,
+    settings: Settings,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
     login_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     if request.headers.get("content-type", "").startswith("application/json"):
-        return await _sign_in_in_place(request, db)
+        return await _sign_in_in_place(request, db, person_clock, settings)
     next_path = _safe_next(next)
     nonce = request.cookies.get(_nonce_cookie_name(request))
-    if not nonce or not hmac.compare_digest(_login_token(request, nonce), login_token):
+    if not nonce or not hmac.compare_digest(_login_token(settings, nonce), login_token):
         return _login_page(
             request,
+            settings,
             next_path=next_path,
             status_code=403,
             error="the sign-in form expired; please sign in again",
@@ -106,15 +120,16 @@ async def login_submit(
     if not username.strip() or not password:
         return _login_page(
             request,
+            settings,
             next_path=next_path,
             status_code=422,
             error="enter your user name and password",
         )
     try:
-        new_login = await service.login(
+        new_login = await sign_in.login(
             db,
-            request.app.state.person_clock,
-            request.app.state.settings,
+            person_clock,
+            settings,
             username=username,
             password=password,
             request=request_info(request),
@@ -122,6 +137,7 @@ async def login_submit(
     except LoginRefused as refused:
         page = _login_page(
             request,
+            settings,
             next_path=next_path,
             error=refused.message,
             status_code=refused.status_code,
@@ -129,7 +145,7 @@ async def login_submit(
         _say_when_to_retry(page, refused)
         return page
     response = RedirectResponse(next_path, status_code=303)
-    _set_session_cookie(request, response, new_login.token)
+    _set_session_cookie(request, settings, response, new_login.token)
     response.delete_cookie(_nonce_cookie_name(request), path="/")
     return response
 
@@ -139,8 +155,9 @@ def _say_when_to_retry(response: Response, refused: LoginRefused) -> None:
         response.headers["Retry-After"] = str(refused.retry_after)
 
 
-def _set_session_cookie(request: Request, response: Response, token: str) -> None:
-    settings = request.app.state.settings
+def _set_session_cookie(
+    request: Request, settings: config.Settings, response: Response, token: str
+) -> None:
     response.set_cookie(
         session_cookie_name(request),
         token,
@@ -152,7 +169,9 @@ def _set_session_cookie(request: Request, response: Response, token: str) -> Non
     )
 
 
-async def _sign_in_in_place(request: Request, db: AsyncSession) -> Response:
+async def _sign_in_in_place(
+    request: Request, db: AsyncSession, person_clock: clock.Clock, settings: config.Settings
+) -> Response:
     """A live page whose sign-in ended asks for the password where the nurse stands, keeping
     what she entered: `{"username", "password"}` as JSON, answered with the new CSRF token.
     Only same-origin scripts can send it (SecurityMiddleware refuses cross-site requests, and a
@@ -169,10 +188,10 @@ async def _sign_in_in_place(request: Request, db: AsyncSession) -> Response:
     if not username.strip() or not password or len(username) > 200 or len(password) > 256:
         return JSONResponse({"detail": "enter your user name and password"}, status_code=422)
     try:
-        new_login = await service.login(
+        new_login = await sign_in.login(
             db,
-            request.app.state.person_clock,
-            request.app.state.settings,
+            person_clock,
+            settings,
             username=username,
             password=password,
             request=request_info(request),
@@ -190,15 +209,18 @@ async def _sign_in_in_place(request: Request, db: AsyncSession) -> Response:
             "role": user.role,
         }
     )
-    _set_session_cookie(request, response, new_login.token)
+    _set_session_cookie(request, settings, response, new_login.token)
     return response
 
 
 @router.post("/logout", include_in_schema=False)
 async def logout(
-    request: Request, db: DB, signed_in: SignedIn = require_permission("account.use")
+    request: Request,
+    db: DB,
+    person_clock: PersonClock,
+    signed_in: SignedIn = require_permission("account.use"),
 ) -> Response:
-    await service.logout(db, request.app.state.person_clock, signed_in, request_info(request))
+    await sign_in.logout(db, person_clock, signed_in, request_info(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie_name(request), path="/")
     if request.headers.get("hx-request"):
@@ -245,6 +267,7 @@ async def users_page(
 async def users_create(
     request: Request,
     db: DB,
+    person_clock: PersonClock,
     username: Annotated[str, Form(max_length=200)] = "",
     role: Annotated[str, Form(max_length=40)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
@@ -255,7 +278,7 @@ async def users_create(
     try:
         user = await service.create_user(
             db,
-            request.app.state.person_clock,
+            person_clock,
             actor=signed_in.actor,
             username=username,
             role=role,
@@ -283,6 +306,7 @@ async def users_create(
 async def users_change(
     request: Request,
     db: DB,
+    person_clock: PersonClock,
     username: str,
     change: str,
     reason: Annotated[str, Form(max_length=500)] = "",
@@ -307,7 +331,7 @@ async def users_change(
     try:
         user = await service.set_disabled(
             db,
-            request.app.state.person_clock,
+            person_clock,
             actor=signed_in.actor,
             username=username,
             disabled=change == "disable",
@@ -335,8 +359,14 @@ def _user_out(user) -> UserOut:
     )
 
 
-def _account_error(error: AccountError, status_code: int = 422) -> JSONResponse:
-    return JSONResponse({"detail": error.message, "field": error.field}, status_code=status_code)
+STATUS_OF_REFUSAL: dict[AccountRefusal, int] = {"invalid": 422, "not_found": 404, "conflict": 409}
+
+
+def _account_error(error: AccountError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": error.message, "field": error.field},
+        status_code=STATUS_OF_REFUSAL[error.kind],
+    )
 
 
 @api.get("/me", response_model=Me)
@@ -359,12 +389,13 @@ async def api_create_user(
     request: Request,
     body: UserCreate,
     db: DB,
+    person_clock: PersonClock,
     signed_in: SignedIn = require_permission("user.manage"),
 ) -> UserOut | JSONResponse:
     try:
         user = await service.create_user(
             db,
-            request.app.state.person_clock,
+            person_clock,
             actor=signed_in.actor,
             username=body.username,
             role=body.role,
@@ -373,8 +404,7 @@ async def api_create_user(
             request=request_info(request),
         )
     except AccountError as error:
-        status = 409 if "already exists" in error.message else 422
-        return _account_error(error, status)
+        return _account_error(error)
     return _user_out(user)
 
 
@@ -383,10 +413,11 @@ async def api_disable_user(
     request: Request,
     username: str,
     db: DB,
+    person_clock: PersonClock,
     body: AccountChange | None = None,
     signed_in: SignedIn = require_permission("user.manage"),
 ) -> UserOut | JSONResponse:
-    return await _api_change(request, db, signed_in, username, True, body)
+    return await _api_change(request, db, person_clock, signed_in, username, True, body)
 
 
 @api.post("/users/{username}/enable", response_model=UserOut)
@@ -394,10 +425,11 @@ async def api_enable_user(
     request: Request,
     username: str,
     db: DB,
+    person_clock: PersonClock,
     body: AccountChange | None = None,
     signed_in: SignedIn = require_permission("user.manage"),
 ) -> UserOut | JSONResponse:
-    return await _api_change(request, db, signed_in, username, False, body)
+    return await _api_change(request, db, person_clock, signed_in, username, False, body)
 
 
 @api.post("/users/{username}/unlock", response_model=UserUnlocked)
@@ -405,23 +437,25 @@ async def api_unlock_user(
     request: Request,
     username: str,
     db: DB,
+    person_clock: PersonClock,
+    settings: Settings,
     body: AccountChange | None = None,
     signed_in: SignedIn = require_permission("user.manage"),
 ) -> UserUnlocked | JSONResponse:
     """Forget the failed sign-ins of a user name from every address, ending its throttles.
     A reason is required; it is kept in the audit log."""
     try:
-        unlocked = await service.unlock(
+        unlocked = await login_failures.unlock(
             db,
-            request.app.state.person_clock,
-            request.app.state.settings,
+            person_clock,
+            settings,
             actor=signed_in.actor,
             username=username,
             reason=body.reason if body else None,
             request=request_info(request),
         )
     except AccountError as error:
-        return _account_error(error, 404 if error.message.startswith("no user") else 422)
+        return _account_error(error)
     return UserUnlocked(
         username=unlocked.username,
         failures_cleared=unlocked.failures_cleared,
@@ -432,6 +466,7 @@ async def api_unlock_user(
 async def _api_change(
     request: Request,
     db: AsyncSession,
+    person_clock: clock.Clock,
     signed_in: SignedIn,
     username: str,
     disabled: bool,
@@ -440,7 +475,7 @@ async def _api_change(
     try:
         user = await service.set_disabled(
             db,
-            request.app.state.person_clock,
+            person_clock,
             actor=signed_in.actor,
             username=username,
             disabled=disabled,
@@ -448,5 +483,5 @@ async def _api_change(
             request=request_info(request),
         )
     except AccountError as error:
-        return _account_error(error, 404 if error.message.startswith("no user") else 422)
+        return _account_error(error)
     return _user_out(user)

@@ -7,8 +7,10 @@ nurse opens could listen to a live session.
 from __future__ import annotations
 
 from fastapi import WebSocket
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth import service
+from app import clock, config
+from app.auth import sign_in
 from app.auth.csrf import origin_allowed, parse_allowed_origins
 from app.auth.dependencies import SECURE_SESSION_COOKIE, SESSION_COOKIE, request_info_of
 from app.auth.service import SignedIn
@@ -22,19 +24,24 @@ class WebSocketRefused(Exception):
         self.reason = reason
 
 
-async def authenticate_websocket(websocket: WebSocket) -> SignedIn:
+async def authenticate_websocket(
+    websocket: WebSocket,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    person_clock: clock.Clock,
+    settings: config.Settings,
+) -> SignedIn:
     """The signed-in user of a websocket handshake, or WebSocketRefused (call before accept;
-    close with POLICY_VIOLATION, which refuses the handshake with HTTP 403)."""
-    state = websocket.app.state
-    allowed = parse_allowed_origins(state.settings.allowed_origins)
+    close with POLICY_VIOLATION, which refuses the handshake with HTTP 403). The login is read
+    in a database session of its own: the socket may stay open for hours."""
+    allowed = parse_allowed_origins(settings.allowed_origins)
     origin = websocket.headers.get("origin")
     if not origin_allowed(origin, websocket.headers, websocket.scope, allowed):
         raise WebSocketRefused(f"origin {origin or '(none)'} is not this site")
     secure = websocket.scope.get("scheme") == "wss"
     token = websocket.cookies.get(SECURE_SESSION_COOKIE if secure else SESSION_COOKIE)
-    async with state.sessionmaker() as db:
-        signed_in = await service.resolve(
-            db, state.person_clock, state.settings, token, request_info_of(websocket)
+    async with sessionmaker() as db:
+        signed_in = await sign_in.resolve(
+            db, person_clock, settings, token, request_info_of(websocket)
         )
     if signed_in is None:
         raise WebSocketRefused("sign in required")

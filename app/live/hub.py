@@ -47,7 +47,7 @@ Topic = int | str  # a session id, or BOARD
 # (topic, role) -> the HTML of that view's fragments; None when the session is gone.
 Renderer = Callable[[Topic, str, "Hub"], Awaitable[str | None]]
 HeartbeatRenderer = Callable[[], str]
-# Of these sign-in ids, the ones still signed in (app.auth.service.still_signed_in).
+# Of these sign-in ids, the ones still signed in (app.auth.sign_in.still_signed_in).
 LoginCheck = Callable[[set[int]], Awaitable[set[int]]]
 
 

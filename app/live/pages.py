@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
+from app.deps import Clock, Hub, LiveRenderer, Sessionmaker
 from app.live import render
 from app.session.schemas import MAX_ID
 from app.templating import no_such_session, templates
@@ -18,29 +19,33 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/sessions/{session_id:int}", response_class=HTMLResponse)
 async def bedside(
-    request: Request, session_id: int, signed_in: SignedIn = require_permission("session.read")
+    request: Request,
+    session_id: int,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
+    hub: Hub,
+    signed_in: SignedIn = require_permission("session.read"),
 ) -> HTMLResponse:
     if not 1 <= session_id <= MAX_ID:  # beyond any id the databases can hold
         return no_such_session(request, session_id)
-    state = request.app.state
-    async with state.sessionmaker() as db:
+    async with sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
-        page = await render.load_session_page(
-            db, session_id, state.clock.now(), signed_in.user.role
-        )
+        page = await render.load_session_page(db, session_id, clock.now(), signed_in.user.role)
         await db.rollback()
     if page is None:
         return no_such_session(request, session_id)
-    page.screens = state.hub.count(session_id)
+    page.screens = hub.count(session_id)
     context = render.page_context(page)
     return templates.TemplateResponse(request, "sessions/bedside.html", {**context, "oob": False})
 
 
 @router.get("/board", response_class=HTMLResponse)
 async def board(
-    request: Request, signed_in: SignedIn = require_permission("session.read")
+    request: Request,
+    live_renderer: LiveRenderer,
+    hub: Hub,
+    signed_in: SignedIn = require_permission("session.read"),
 ) -> HTMLResponse:
-    state = request.app.state
-    tiles = await state.live_renderer.tiles(state.hub)
+    tiles = await live_renderer.tiles(hub)
     context = render.board_context(tiles, signed_in.user.role)
     return templates.TemplateResponse(request, "board/page.html", {**context, "oob": False})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import localtime
@@ -15,6 +14,7 @@ from app.patients import rules
 from app.patients.models import Patient
 from app.protocol.templates import TEMPLATE_TITLES
 from app.session import history as session_history
+from app.tolerance import TolerancePolicy
 from app.vitals.rules import symptom_words
 
 
@@ -54,13 +54,8 @@ DISPLAY = {
 
 
 async def drug_histories(
-    request: Request, db: AsyncSession, patient_id: int
+    db: AsyncSession, patient_id: int, now: datetime, tolerance: TolerancePolicy
 ) -> list[H.DrugHistory]:
-    """The patient's history per drug at the server's time, exactly as the JSON API gives it."""
-    settings = request.app.state.settings
-    now = request.app.state.clock.now()
-    return H.histories(
-        await session_history.past_sessions(db, patient_id, now),
-        now,
-        settings.tolerance,
-    )
+    """The patient's history per drug at the server's time (`now`), exactly as the JSON API
+    gives it."""
+    return H.histories(await session_history.past_sessions(db, patient_id, now), now, tolerance)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import get_db, request_info, require_permission
+from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
+from app.deps import DB, Clock, Settings
 from app.patients import rules, service
 from app.patients.display import DISPLAY, age_of, drug_histories
 from app.patients.rules import SEXES
@@ -20,7 +20,6 @@ from app.templating import templates
 
 router = APIRouter(prefix="/patients", include_in_schema=False)
 
-DB = Annotated[AsyncSession, Depends(get_db)]
 PatientId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 FORM_FIELDS = rules.FIELDS
@@ -32,12 +31,13 @@ ASTHMA_ANSWERS = {"yes": True, "no": False}
 async def patient_list(
     request: Request,
     db: DB,
+    clock: Clock,
     q: str = "",
     _: SignedIn = require_permission("patient.read"),
 ) -> HTMLResponse:
     query = q.strip()[: service.SEARCH_MAX]
     patients = await service.list_patients(db, query or None)
-    today = request.app.state.clock.now().date()
+    today = clock.now().date()
     return templates.TemplateResponse(
         request,
         "patients/list.html",
@@ -74,6 +74,7 @@ async def new_patient_form(
 async def new_patient_submit(
     request: Request,
     db: DB,
+    clock: Clock,
     signed_in: SignedIn = require_permission("patient.write"),
 ) -> Response:
     form = await request.form()
@@ -83,7 +84,7 @@ async def new_patient_submit(
     try:
         patient = await service.create_patient(
             db,
-            request.app.state.clock,
+            clock,
             actor=signed_in.actor,
             request=request_info(request),
             **fields,
@@ -102,6 +103,8 @@ async def patient_page(
     request: Request,
     patient_id: PatientId,
     db: DB,
+    clock: Clock,
+    settings: Settings,
     _: SignedIn = require_permission("patient.read"),
 ) -> HTMLResponse:
     try:
@@ -110,14 +113,14 @@ async def patient_page(
         return templates.TemplateResponse(
             request, "patients/not_found.html", {"reason": error.message}, status_code=404
         )
-    now = request.app.state.clock.now()
+    now = clock.now()
     return templates.TemplateResponse(
         request,
         "patients/detail.html",
         {
             "patient": patient,
             "age": age_of(patient, now.date()),
-            "drugs": await drug_histories(request, db, patient_id),
+            "drugs": await drug_histories(db, patient_id, now, settings.tolerance),
             "now": now,
             **DISPLAY,
         },

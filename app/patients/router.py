@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import get_db, request_info, require_permission
+from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
 from app.contract import PatientHistory
+from app.deps import DB, Clock, Settings
 from app.patients import history as H
 from app.patients import rules, service
 from app.patients.models import Patient
@@ -21,13 +22,11 @@ from app.session.schemas import Timestamp
 
 api = APIRouter(prefix="/api/v1/patients", tags=["patients"])
 
-DB = Annotated[AsyncSession, Depends(get_db)]
 # Ids are 32-bit in the database; a larger number would be a driver error, not a 404.
 PatientId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
-def _out(request: Request, patient: Patient) -> PatientOut:
-    today = request.app.state.clock.now().date()
+def _out(patient: Patient, today: date) -> PatientOut:
     # A manual (training or test) clock may be set before a birth date recorded later.
     age = rules.age_in_years(patient.birth_date, today) if patient.birth_date <= today else 0
     return PatientOut(
@@ -62,50 +61,54 @@ async def create_patient(
     request: Request,
     body: PatientCreate,
     db: DB,
+    clock: Clock,
     signed_in: SignedIn = require_permission("patient.write"),
 ) -> PatientOut | JSONResponse:
     try:
         patient = await service.create_patient(
             db,
-            request.app.state.clock,
+            clock,
             actor=signed_in.actor,
             request=request_info(request),
             **body.model_dump(),
         )
     except PatientError as error:
         return _refusal(error)
-    return _out(request, patient)
+    return _out(patient, clock.now().date())
 
 
 @api.get("", response_model=list[PatientOut])
 async def list_patients(
-    request: Request,
     db: DB,
+    clock: Clock,
     q: Annotated[str | None, Query(max_length=service.SEARCH_MAX)] = None,
     _: SignedIn = require_permission("patient.read"),
 ) -> list[PatientOut]:
-    return [_out(request, patient) for patient in await service.list_patients(db, q)]
+    patients = await service.list_patients(db, q)
+    today = clock.now().date()
+    return [_out(patient, today) for patient in patients]
 
 
 @api.get("/{patient_id}", response_model=PatientOut)
 async def get_patient(
-    request: Request,
     patient_id: PatientId,
     db: DB,
+    clock: Clock,
     _: SignedIn = require_permission("patient.read"),
 ) -> PatientOut | JSONResponse:
     try:
         patient = await service.get_patient(db, patient_id)
     except PatientError as error:
         return _refusal(error)
-    return _out(request, patient)
+    return _out(patient, clock.now().date())
 
 
 @api.get("/{patient_id}/history", response_model=PatientHistory)
 async def patient_history(
-    request: Request,
     patient_id: PatientId,
     db: DB,
+    clock: Clock,
+    settings: Settings,
     planned_at: Annotated[Timestamp | None, Query()] = None,
     drug: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
     _: SignedIn = require_permission("patient.read"),
@@ -116,8 +119,7 @@ async def patient_history(
         await service.get_patient(db, patient_id)
     except PatientError as error:
         return _refusal(error)
-    settings = request.app.state.settings
-    now = request.app.state.clock.now()
+    now = clock.now()
     at = planned_at or now
     drugs = H.histories(
         await session_history.past_sessions(db, patient_id, now),
@@ -139,12 +141,13 @@ async def update_patient(
     patient_id: PatientId,
     body: PatientUpdate,
     db: DB,
+    clock: Clock,
     signed_in: SignedIn = require_permission("patient.write"),
 ) -> PatientOut | JSONResponse:
     try:
         patient = await service.update_patient(
             db,
-            request.app.state.clock,
+            clock,
             actor=signed_in.actor,
             patient_id=patient_id,
             changes=body.changes(),
@@ -152,4 +155,4 @@ async def update_patient(
         )
     except PatientError as error:
         return _refusal(error)
-    return _out(request, patient)
+    return _out(patient, clock.now().date())

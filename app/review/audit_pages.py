@@ -18,6 +18,7 @@ from app.audit.model import AuditEvent
 from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
+from app.deps import Clock, Sessionmaker
 from app.review.exports import AuditFilters, ExportError, audit_query
 from app.templating import templates
 
@@ -29,6 +30,7 @@ MAX_ID = 2**31 - 1
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_search(
     request: Request,
+    sessionmaker: Sessionmaker,
     user: Annotated[str, Query(max_length=150)] = "",
     action: Annotated[str, Query(max_length=65)] = "",
     session: Annotated[str, Query(max_length=12)] = "",
@@ -56,7 +58,7 @@ async def audit_search(
     except ExportError as error:
         errors[error.field] = error.message
     else:
-        async with request.app.state.sessionmaker() as db:
+        async with sessionmaker() as db:
             await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
             seq = AuditEvent.__table__.c.seq
             query = audit_query(filters)
@@ -118,19 +120,21 @@ class AuditRow:
 
 @router.post("/audit/verify", response_class=HTMLResponse)
 async def audit_verify(
-    request: Request, signed_in: SignedIn = require_permission("audit.read")
+    request: Request,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
+    signed_in: SignedIn = require_permission("audit.read"),
 ) -> HTMLResponse:
     """Recompute the whole chain now; the result is recorded in the chain itself. (A GET of this
     path is 405: it writes, so only the page's form, with its CSRF token, runs it.)"""
-    state = request.app.state
-    async with state.sessionmaker() as db:
+    async with sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)
         report = await audit_service.verify(db)
         await db.rollback()
-    async with state.sessionmaker() as db:
+    async with sessionmaker() as db:
         await audit_service.append_and_commit(
             db,
-            at=state.clock.now(),
+            at=clock.now(),
             actor=signed_in.actor,
             action="audit.verify",
             entity="audit",

@@ -17,12 +17,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import clock as clocks
 from app.audit import service as audit_service
-from app.auth.dependencies import get_db, request_info, require_permission
+from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN, Installation
+from app.deps import DB, Clock, Sessionmaker
 from app.patients.models import Patient
 from app.review import fhir
 from app.review.exports import (
@@ -38,7 +40,6 @@ from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[AsyncSession, Depends(get_db)]
 SessionId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -66,7 +67,7 @@ async def _audit_export(
     request: Request,
     signed_in: SignedIn,
     *,
-    at: datetime | None = None,
+    at: datetime,
     action: str,
     entity: str,
     entity_id: int | None,
@@ -75,7 +76,7 @@ async def _audit_export(
     """The export's audit entry, committed before a byte of the export is sent."""
     await audit_service.append_and_commit(
         db,
-        at=at or request.app.state.clock.now(),
+        at=at,
         actor=signed_in.actor,
         action=action,
         entity=entity,
@@ -85,8 +86,8 @@ async def _audit_export(
     )
 
 
-async def _session_exists(request: Request, session_id: int) -> bool:
-    async with request.app.state.sessionmaker() as reader:
+async def _session_exists(sessionmaker: async_sessionmaker[AsyncSession], session_id: int) -> bool:
+    async with sessionmaker() as reader:
         await reader.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
         found = await reader.scalar(
             select(DesensitizationSession.id).where(DesensitizationSession.id == session_id)
@@ -124,7 +125,13 @@ AuditFilterQuery = Annotated[dict[str, str | None], Depends(_audit_filter_query)
 
 
 async def _audit_log(
-    request: Request, db: AsyncSession, signed_in: SignedIn, raw: dict[str, str | None], kind: str
+    request: Request,
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: clocks.Clock,
+    signed_in: SignedIn,
+    raw: dict[str, str | None],
+    kind: str,
 ) -> Response:
     try:
         filters = AuditFilters.parse(**raw)
@@ -135,12 +142,12 @@ async def _audit_log(
         db,
         request,
         signed_in,
+        at=clock.now(),
         action=f"export.audit_{kind}",
         entity="audit_event",
         entity_id=None,
         after={"format": kind, "filters": filters.as_dict()},
     )
-    sessionmaker = request.app.state.sessionmaker
     if kind == "csv":
         return _csv(stream_audit_csv(sessionmaker, filters), "stepwise-audit.csv")
     return StreamingResponse(
@@ -154,25 +161,29 @@ async def _audit_log(
 async def audit_csv(
     request: Request,
     db: DB,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
     raw: AuditFilterQuery,
     signed_in: SignedIn = require_permission("audit.read"),
 ) -> Response:
     """The audit log (all columns, ``seq`` order) to read in a spreadsheet, filtered as the audit
     search page filters (app.review.exports.AuditFilters); a cell that would run as a formula
     starts with an apostrophe."""
-    return await _audit_log(request, db, signed_in, raw, "csv")
+    return await _audit_log(request, db, sessionmaker, clock, signed_in, raw, "csv")
 
 
 @router.get("/audit/export.jsonl")
 async def audit_jsonl(
     request: Request,
     db: DB,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
     raw: AuditFilterQuery,
     signed_in: SignedIn = require_permission("audit.read"),
 ) -> Response:
     """The same entries as JSON Lines, every column verbatim: the form whose hashes can be
     recomputed (app.review.exports.check_audit_jsonl)."""
-    return await _audit_log(request, db, signed_in, raw, "jsonl")
+    return await _audit_log(request, db, sessionmaker, clock, signed_in, raw, "jsonl")
 
 
 @router.get("/sessions/{session_id:int}/vitals.csv")
@@ -180,6 +191,8 @@ async def session_vitals_csv(
     request: Request,
     session_id: SessionId,
     db: DB,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
     signed_in: SignedIn = require_permission("session.export"),
     since: str | None = None,
     until: str | None = None,
@@ -190,18 +203,19 @@ async def session_vitals_csv(
     except ExportError as error:
         return _refused(error)
     await db.rollback()
-    if not await _session_exists(request, session_id):
+    if not await _session_exists(sessionmaker, session_id):
         return _not_found(session_id)
     await _audit_export(
         db,
         request,
         signed_in,
+        at=clock.now(),
         action="export.vitals_csv",
         entity="session",
         entity_id=session_id,
         after={"format": "csv", "filters": times.as_dict()},
     )
-    stream = stream_vitals_csv(request.app.state.sessionmaker, times, session_id=session_id)
+    stream = stream_vitals_csv(sessionmaker, times, session_id=session_id)
     return _csv(stream, f"stepwise-session-{session_id}-vitals.csv")
 
 
@@ -209,6 +223,8 @@ async def session_vitals_csv(
 async def vitals_csv(
     request: Request,
     db: DB,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
     signed_in: SignedIn = require_permission("session.export"),
     since: str | None = None,
     until: str | None = None,
@@ -223,12 +239,13 @@ async def vitals_csv(
         db,
         request,
         signed_in,
+        at=clock.now(),
         action="export.vitals_csv",
         entity="vitals_set",
         entity_id=None,
         after={"format": "csv", "filters": times.as_dict()},
     )
-    stream = stream_vitals_csv(request.app.state.sessionmaker, times)
+    stream = stream_vitals_csv(sessionmaker, times)
     return _csv(stream, "stepwise-vitals.csv")
 
 
@@ -275,12 +292,14 @@ async def session_fhir(
     request: Request,
     session_id: SessionId,
     db: DB,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
     signed_in: SignedIn = require_permission("session.export"),
 ) -> Response:
     """The session as a FHIR R4 collection Bundle (app.review.fhir)."""
     await db.rollback()
-    now = request.app.state.clock.now()
-    async with request.app.state.sessionmaker() as reader:
+    now = clock.now()
+    async with sessionmaker() as reader:
         await reader.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
         data = await _bundle_data(reader, session_id, now)
         await reader.rollback()

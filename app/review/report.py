@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
+from app.deps import Clock, Sessionmaker
 from app.live import present as P
 from app.live import render
 from app.review.report_build import build_report
@@ -22,19 +23,22 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/sessions/{session_id:int}/report", response_class=HTMLResponse)
 async def session_report(
-    request: Request, session_id: int, signed_in: SignedIn = require_permission("session.export")
+    request: Request,
+    session_id: int,
+    sessionmaker: Sessionmaker,
+    clock: Clock,
+    signed_in: SignedIn = require_permission("session.export"),
 ) -> HTMLResponse:
     if not 1 <= session_id <= MAX_ID:  # beyond any id the databases can hold
         return no_such_session(request, session_id)
-    state = request.app.state
-    now = state.clock.now()
-    async with state.sessionmaker() as db:
+    now = clock.now()
+    async with sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
         read = await read_report(db, session_id, now)
         await db.rollback()
     if read is None:
         return no_such_session(request, session_id)
-    async with state.sessionmaker() as db:
+    async with sessionmaker() as db:
         await record_export(db, now, signed_in.actor, session_id, request_info(request))
     report = build_report(
         read.view, read.events, read.users, read.approved, read.patient, read.index_reaction, now

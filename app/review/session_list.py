@@ -17,6 +17,7 @@ from app import localtime
 from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
+from app.deps import Sessionmaker
 from app.live.present import STATUS_TITLES
 from app.patients.models import Patient
 from app.session.models import DesensitizationSession, SessionReaction
@@ -178,6 +179,7 @@ class SessionRow:
 @router.get("/sessions", response_class=HTMLResponse)
 async def session_search(
     request: Request,
+    sessionmaker: Sessionmaker,
     patient: Annotated[str, Query(max_length=TEXT_MAX + 20)] = "",
     drug: Annotated[str, Query(max_length=TEXT_MAX + 20)] = "",
     since: Annotated[str, Query(max_length=40)] = "",
@@ -208,7 +210,7 @@ async def session_search(
         if before is not None:
             query = query.where(DesensitizationSession.id < before)
         query = query.order_by(DesensitizationSession.id.desc()).limit(PAGE_SIZE + 1)
-        async with request.app.state.sessionmaker() as db:
+        async with sessionmaker() as db:
             await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
             found = (await db.execute(query)).mappings().all()
             await db.rollback()

@@ -18,6 +18,7 @@ from app.auth.dependencies import require_permission
 from app.auth.models import User
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
+from app.deps import Sessionmaker
 from app.live import render
 from app.patients.models import Patient
 from app.patients.rules import rules_age
@@ -127,14 +128,14 @@ async def _load(db: AsyncSession, session_id: int):
 async def timeline(
     request: Request,
     session_id: int,
+    sessionmaker: Sessionmaker,
     kind: Kind = "all",
     at: int | None = Query(default=None, ge=0, le=2**31 - 1),
     _: SignedIn = require_permission("session.read"),
 ) -> HTMLResponse:
     if not 1 <= session_id <= MAX_ID:  # beyond any id the databases can hold
         return no_such_session(request, session_id)
-    state = request.app.state
-    async with state.sessionmaker() as db:
+    async with sessionmaker() as db:
         await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
         loaded = await _load(db, session_id)
         if loaded is None:

@@ -3,8 +3,10 @@ to it. Pure."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from datetime import datetime
+
+from pydantic import TypeAdapter
 
 from app.alarms import logic
 from app.alarms.logic import AlarmBoard, AlarmSettings, Priority
@@ -15,26 +17,16 @@ from app.vitals.rules import CONDITION_WORDS, Evaluation, symptom_words
 
 REACTION_CONDITION = "reaction"
 EMPTY_BOARD_JSON = '{"alarms":[],"audio_pause":null,"last_at":null,"next_id":1}'
+BOARD = TypeAdapter(AlarmBoard)
 
 
 def dumps(board: AlarmBoard) -> str:
-    data = codec.encode(board)
-    data.pop("settings")  # settings are configuration, not state
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    # Settings are configuration, not state: the one loading the board brings its own.
+    return codec.to_json(BOARD.dump_python(board, exclude={"settings"}))
 
 
 def loads(text: str, settings: AlarmSettings | None = None) -> AlarmBoard:
-    data = json.loads(text)
-    fields = {
-        name: codec.decode(kind, data[name])
-        for name, kind in (
-            ("alarms", tuple[logic.Alarm, ...]),
-            ("audio_pause", logic.AudioPause | None),
-            ("next_id", int),
-            ("last_at", datetime | None),
-        )
-    }
-    return AlarmBoard(**fields, settings=settings or AlarmSettings())
+    return replace(BOARD.validate_json(text), settings=settings or AlarmSettings())
 
 
 def reaction_words(reaction: Reaction) -> str:

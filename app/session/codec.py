@@ -1,69 +1,56 @@
-"""SessionState <-> JSON, exactly: decimals as strings, times as ISO 8601 UTC. Pure.
+"""SessionState <-> JSON through pydantic's TypeAdapter. Pure.
 
-The session row stores the machine's state this way; decoding is driven by the dataclasses'
-own type hints, so a new field needs no codec change.
+The adapters walk the dataclasses by their own type hints, so a new field needs no change here.
+The stored form is fixed, because existing rows must keep loading and a state must keep its
+bytes: keys sorted, no spaces, decimals as strings (exact), times as ISO 8601 with their offset
+("+00:00", where pydantic's JSON mode would write "Z").
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from app.session.machine import SessionState
 
+STATE = TypeAdapter(SessionState)
 
-def encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [encode(v) for v in value]
+
+def _scalar(value: object) -> str:
+    """The stored form of what JSON has no type for."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime in session state")
         return value.isoformat()
-    return value
+    raise TypeError(f"{type(value).__name__} has no stored form")
+
+
+def to_json(data: Any) -> str:
+    """Plain data (decimals and times included) as stored JSON text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_scalar)
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _adapter(kind: type) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
 
 
-def decode(kind: Any, value: Any) -> Any:
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(kind) if a is not type(None)]
-        if value is None:
-            return None
-        return decode(options[0], value) if len(options) == 1 else value
-    if origin is tuple:
-        (item, *_rest) = typing.get_args(kind)
-        return tuple(decode(item, v) for v in value)
-    if origin is typing.Literal:
-        return value
-    if origin is dict:
-        return dict(value)
-    if dataclasses.is_dataclass(kind):
-        hints = _hints(kind)
-        return kind(**{name: decode(hints[name], v) for name, v in value.items()})
-    if kind is Decimal:
-        return Decimal(value)
-    if kind is datetime:
-        return datetime.fromisoformat(value)
-    return value
+def encode(value: Any) -> Any:
+    """One value of the state (a premedication, a reaction) as JSON data in its stored form,
+    fields in their declared order."""
+    return json.loads(json.dumps(_adapter(type(value)).dump_python(value), default=_scalar))
 
 
 def dumps(state: SessionState) -> str:
-    return json.dumps(encode(state), sort_keys=True, separators=(",", ":"))
+    return to_json(STATE.dump_python(state))
 
 
 def loads(text: str) -> SessionState:
-    return decode(SessionState, json.loads(text))
+    return STATE.validate_json(text)

@@ -8,15 +8,18 @@ from __future__ import annotations
 import json
 import secrets
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from app.auth.dependencies import get_db, request_info, require_permission
+from app import clock as clocks
+from app import config
+from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
+from app.deps import DB, Clock, Doorbell, Settings
 from app.patients import history as H
 from app.patients import service as patients
 from app.patients.display import DISPLAY, age_of, drug_histories
@@ -39,7 +42,6 @@ from app.text import text_problem
 
 router = APIRouter(prefix="/sessions", include_in_schema=False)
 
-DB = Annotated[AsyncSession, Depends(get_db)]
 ROUTES = ("IV", "PO", "SC", "IM")
 FLAGS = {
     "hypotension": "Hypotension at the index reaction",
@@ -198,6 +200,8 @@ def _source_view(source: DesensitizationSession) -> dict[str, Any]:
 async def _page(
     request: Request,
     db: AsyncSession,
+    clock: clocks.Clock,
+    settings: config.Settings,
     *,
     patient_id: int | None,
     copy_from: int | None = None,
@@ -235,13 +239,14 @@ async def _page(
         values["drug"] = source.drug  # read-only on the page: the copy is of this drug
     elif not submitted:
         values["drug"] = request.query_params.get("drug", "")[:DRUG_MAX]
-    histories = await drug_histories(request, db, patient.id)
+    now = clock.now()
+    histories = await drug_histories(db, patient.id, now, settings.tolerance)
     key = H.drug_key(values["drug"]) if values["drug"].strip() else None
     drug_history = next((d for d in histories if H.drug_key(d.drug) == key), None)
     context: dict[str, Any] = {
         "patient": patient,
-        "age": age_of(patient, request.app.state.clock.now().date()),
-        "now": request.app.state.clock.now(),
+        "age": age_of(patient, now.date()),
+        "now": now,
         "copy": _source_view(source) if source else None,
         "copy_from": copy_from,
         "drug_history": drug_history,
@@ -280,6 +285,8 @@ async def _page(
 async def new_session_form(
     request: Request,
     db: DB,
+    clock: Clock,
+    settings: Settings,
     patient_id: str | None = None,
     copy_from: str | None = None,
     q: str = "",
@@ -292,7 +299,9 @@ async def new_session_form(
         errors["general"] = f"no patient {patient_id!r}: choose the patient from the list"
     if copy_from and source is None:
         errors["copy_from"] = f"no session {copy_from!r} to copy"
-    return await _page(request, db, patient_id=patient, copy_from=source, errors=errors, q=q)
+    return await _page(
+        request, db, clock, settings, patient_id=patient, copy_from=source, errors=errors, q=q
+    )
 
 
 @router.get("/new/preview", response_class=HTMLResponse)
@@ -311,6 +320,9 @@ async def new_session_preview(
 async def new_session_submit(
     request: Request,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
+    settings: Settings,
     signed_in: SignedIn = require_permission("session.create"),
 ) -> Response:
     form = await request.form()
@@ -324,6 +336,8 @@ async def new_session_submit(
         return await _page(
             request,
             db,
+            clock,
+            settings,
             patient_id=patient_id,
             copy_from=copy_from,
             values=values,
@@ -336,12 +350,9 @@ async def new_session_submit(
     if copy_text and copy_from is None:
         return await refused("copy_from", f"no session {copy_text!r} to copy")
     try:
-        new = _new_session(
-            patient_id, copy_from, values, request.app.state.settings.vitals_every_minutes
-        )
+        new = _new_session(patient_id, copy_from, values, settings.vitals_every_minutes)
     except FormProblem as problem:
         return await refused(problem.field, problem.message)
-    state = request.app.state
     # The form's own key (a hidden field made with the page): a double tap on "Submit", or a
     # resend after a lost answer, opens the session the first one created.
     key = str(form.get("submission_key", "")).strip()[:MAX_SUBMISSION_KEY] or None
@@ -349,11 +360,11 @@ async def new_session_submit(
     try:
         created = await creation.create_session(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             Caller(signed_in.actor, request_info(request)),
             new,
-            tolerance=state.settings.tolerance,
+            tolerance=settings.tolerance,
             idempotency_key=f"form:{key}" if key else None,
             fingerprint=fingerprint,
         )

@@ -9,14 +9,17 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock as clocks
+from app import doorbell as doorbells
 from app.alarms import logic
-from app.auth.dependencies import get_db, request_info, require_permission
+from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
 from app.contract import ClockAnswer, SessionView
+from app.deps import DB, Clock, Doorbell, SessionRow, Settings
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import creation, read, schemas, service, vitals_commands
@@ -30,7 +33,6 @@ from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 Id = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
-DB = Annotated[AsyncSession, Depends(get_db)]
 MAX_IDEMPOTENCY_KEY = 200
 
 
@@ -60,20 +62,21 @@ async def _answer(
 async def _command(
     request: Request,
     db: AsyncSession,
+    clock: clocks.Clock,
+    doorbell: doorbells.Doorbell,
     signed_in: SignedIn,
     session_id: Id,
     command: M.Command,
     body: schemas.Versioned,
     alarm_work: service.AlarmWork | None = None,
 ) -> JSONResponse:
-    state = request.app.state
     return await _answer(
         request,
         body,
         lambda key, fingerprint: service.run_command(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             _caller(request, signed_in),
             session_id,
             command,
@@ -90,6 +93,9 @@ async def create_session(
     request: Request,
     body: schemas.SessionCreate,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
+    settings: Settings,
     signed_in: SignedIn = require_permission("session.create"),
 ) -> JSONResponse:
     protocol = ProtocolRequest(**body.protocol.model_dump()) if body.protocol else None
@@ -116,21 +122,19 @@ async def create_session(
         spirometry_required=body.spirometry_required,
         pharmacist_signoff=body.pharmacist_signoff,
         observation_minutes=body.observation_minutes,
-        vitals_every_minutes=body.vitals_every_minutes
-        or request.app.state.settings.vitals_every_minutes,
+        vitals_every_minutes=body.vitals_every_minutes or settings.vitals_every_minutes,
         location=(body.location or "").strip() or None,
         assigned_nurse=body.assigned_nurse,
         diluent=(body.diluent or "").strip() or None,
     )
-    state = request.app.state
     try:
         created = await creation.create_session(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             _caller(request, signed_in),
             new,
-            tolerance=state.settings.tolerance,
+            tolerance=settings.tolerance,
             idempotency_key=_key(request),
             fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
         )
@@ -139,19 +143,20 @@ async def create_session(
     if isinstance(created, tuple):  # a resend: its first answer
         status, answer = created
         return JSONResponse(answer, status_code=status)
-    answer = as_json(await read.current_view(db, created, state.clock.now()))
+    answer = as_json(await read.current_view(db, created, clock.now()))
     return JSONResponse(answer, status_code=201)
 
 
 @router.get("/sessions/{session_id}", response_model=SessionView)
 async def get_session(
-    request: Request,
-    session_id: Id,
     db: DB,
+    clock: Clock,
+    *,
+    # Declared after the sign-in check, so an unknown session is no answer to a stranger.
     _: SignedIn = require_permission("session.read"),
+    row: SessionRow,
 ) -> JSONResponse:
-    row = await service.load(db, session_id)
-    return JSONResponse(as_json(await read.current_view(db, row, request.app.state.clock.now())))
+    return JSONResponse(as_json(await read.current_view(db, row, clock.now())))
 
 
 @router.get("/sessions/{session_id}/at/{seq}", response_model=SessionView)
@@ -171,10 +176,9 @@ async def session_at(
 
 @router.get("/clock", response_model=ClockAnswer)
 async def server_clock(
-    request: Request, _: SignedIn = require_permission("account.use")
+    clock: Clock, _: SignedIn = require_permission("account.use")
 ) -> dict[str, Any]:
     """The server's time and speed: every screen shows it, and a training banner when fast."""
-    clock = request.app.state.clock
     return {"now": clock.now().isoformat(), "speed": clock.speed, "training": clock.speed > 1}
 
 
@@ -193,9 +197,11 @@ def _simple_endpoint(command: type[M.Command], action: str):
         session_id: Id,
         body: schemas.Empty,
         db: DB,
+        clock: Clock,
+        doorbell: Doorbell,
         signed_in: SignedIn = require_permission(action),
     ) -> JSONResponse:
-        return await _command(request, db, signed_in, session_id, command(), body)
+        return await _command(request, db, clock, doorbell, signed_in, session_id, command(), body)
 
     return endpoint
 
@@ -216,11 +222,15 @@ async def start(
     session_id: Id,
     body: schemas.StartIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     """Start step 1 once the checklist is complete. A baseline that meets HIGH criteria is
     refused (409) unless a physician sends `override_reason`; the override is audited."""
-    return await _command(request, db, signed_in, session_id, M.Start(body.override_reason), body)
+    return await _command(
+        request, db, clock, doorbell, signed_in, session_id, M.Start(body.override_reason), body
+    )
 
 
 @router.post("/sessions/{session_id}/assignment", response_model=SessionView)
@@ -229,18 +239,19 @@ async def assignment(
     session_id: Id,
     body: schemas.AssignmentIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     """Set where the patient sits (chair, bay) and the nurse at the bedside (a nurse's user
     name); empty clears. Shown on the board; audited."""
-    state = request.app.state
     return await _answer(
         request,
         body,
         lambda key, fingerprint: creation.assign(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             _caller(request, signed_in),
             session_id,
             (body.location or "").strip() or None,
@@ -257,6 +268,8 @@ async def edit_plan(
     session_id: Id,
     body: schemas.PlanEditIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.create"),
 ) -> JSONResponse:
     """Insert a step, delete an inserted one, or change a rate/duration/dose — before approval.
@@ -264,12 +277,11 @@ async def edit_plan(
     needed = "after" if body.action == "insert" else "step"
     if getattr(body, needed) is None:
         return JSONResponse({"detail": f"{body.action} needs '{needed}'", "field": needed}, 422)
-    state = request.app.state
     edit = body.model_dump(mode="json", exclude={"expected_version"}, exclude_none=True)
     status, payload = await service.edit_plan(
         db,
-        state.clock,
-        state.doorbell,
+        clock,
+        doorbell,
         _caller(request, signed_in),
         session_id,
         edit,
@@ -286,13 +298,15 @@ async def checklist(
     session_id: Id,
     body: schemas.ChecklistIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     premeds = tuple(
         M.Premedication(p.drug, p.dose, p.route, p.given_at) for p in body.premedications
     )
     command = M.ChecklistItem(body.item, body.done, premeds, body.none_reason)
-    return await _command(request, db, signed_in, session_id, command, body)
+    return await _command(request, db, clock, doorbell, signed_in, session_id, command, body)
 
 
 def _raw_vitals(body: schemas.VitalsIn) -> dict[str, Any]:
@@ -314,16 +328,17 @@ async def vitals(
     session_id: Id,
     body: schemas.VitalsIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
-    state = request.app.state
     return await _answer(
         request,
         body,
         lambda key, fingerprint: vitals_commands.record_vitals(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             _caller(request, signed_in),
             session_id,
             _raw_vitals(body),
@@ -342,16 +357,17 @@ async def amend_vitals(
     vitals_id: Id,
     body: schemas.VitalsAmendIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
-    state = request.app.state
     return await _answer(
         request,
         body,
         lambda key, fingerprint: vitals_commands.amend_vitals(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             _caller(request, signed_in),
             session_id,
             vitals_id,
@@ -369,11 +385,13 @@ async def report_reaction(
     session_id: Id,
     body: schemas.ReactionIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     command = M.ReportReaction(tuple(body.symptoms), body.onset_at, body.stopped_at, body.note)
     return await _command(
-        request, db, signed_in, session_id, command, body, alarm_work=reaction_work
+        request, db, clock, doorbell, signed_in, session_id, command, body, alarm_work=reaction_work
     )
 
 
@@ -384,11 +402,13 @@ async def record_treatment(
     number: Id,
     body: schemas.TreatmentIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     await service.check_open_reaction(db, session_id, number)
     command = M.RecordTreatment(body.drug, body.dose, body.route, body.given_at)
-    return await _command(request, db, signed_in, session_id, command, body)
+    return await _command(request, db, clock, doorbell, signed_in, session_id, command, body)
 
 
 @router.post("/sessions/{session_id}/reactions/{number}/resolve", response_model=SessionView)
@@ -398,12 +418,14 @@ async def resolve_reaction(
     number: Id,
     body: schemas.ResolveIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     await service.check_open_reaction(db, session_id, number)
     command = M.ResolveReaction(body.brown_grade, body.ctcae_grade, body.resolved_at, body.note)
     return await _command(
-        request, db, signed_in, session_id, command, body, alarm_work=reaction_work
+        request, db, clock, doorbell, signed_in, session_id, command, body, alarm_work=reaction_work
     )
 
 
@@ -414,6 +436,8 @@ async def acknowledge_alarm(
     alarm_id: Id,
     body: schemas.Empty,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     """Acknowledge (logged by person and time): a latched HIGH ends, escalation is cancelled."""
@@ -421,6 +445,8 @@ async def acknowledge_alarm(
     return await _alarm_command(
         request,
         db,
+        clock,
+        doorbell,
         signed_in,
         session_id,
         body,
@@ -434,14 +460,18 @@ async def pause_alarm_audio(
     session_id: Id,
     body: schemas.Empty,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     """Silence the sounding alarms for 2 minutes; acknowledges nothing."""
     user = signed_in.user.id
-    speed = request.app.state.clock.speed
+    speed = clock.speed
     return await _alarm_command(
         request,
         db,
+        clock,
+        doorbell,
         signed_in,
         session_id,
         body,
@@ -453,19 +483,20 @@ async def pause_alarm_audio(
 async def _alarm_command(
     request: Request,
     db: AsyncSession,
+    clock: clocks.Clock,
+    doorbell: doorbells.Doorbell,
     signed_in: SignedIn,
     session_id: Id,
     body: schemas.Versioned,
     change,
 ) -> JSONResponse:
-    state = request.app.state
     return await _answer(
         request,
         body,
         lambda key, fingerprint: service.run_alarm_command(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             _caller(request, signed_in),
             session_id,
             change,
@@ -481,17 +512,18 @@ async def set_thresholds(
     session_id: Id,
     body: schemas.ThresholdsIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.thresholds"),
 ) -> JSONResponse:
     """Change this session's alarm thresholds (physician; audited with the reason)."""
-    state = request.app.state
     return await _answer(
         request,
         body,
         lambda key, fingerprint: vitals_commands.set_thresholds(
             db,
-            state.clock,
-            state.doorbell,
+            clock,
+            doorbell,
             _caller(request, signed_in),
             session_id,
             {k: str(v) for k, v in body.overrides.items()},
@@ -508,10 +540,19 @@ async def pause(
     session_id: Id,
     body: schemas.PauseIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     return await _command(
-        request, db, signed_in, session_id, M.Pause(body.reason, body.stopped_at), body
+        request,
+        db,
+        clock,
+        doorbell,
+        signed_in,
+        session_id,
+        M.Pause(body.reason, body.stopped_at),
+        body,
     )
 
 
@@ -521,6 +562,8 @@ async def resume(
     session_id: Id,
     body: schemas.ResumeIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.resume"),
 ) -> JSONResponse:
     """Resume after a hold or a resolved reaction (physician). Refused (409) while the fresh
@@ -535,12 +578,11 @@ async def resume(
         body.override_reason,
     )
     if body.dry_run:
-        state = request.app.state
         status, payload = await service.preview(
-            db, state.clock, _caller(request, signed_in), session_id, command
+            db, clock, _caller(request, signed_in), session_id, command
         )
         return JSONResponse(payload, status_code=status)
-    return await _command(request, db, signed_in, session_id, command, body)
+    return await _command(request, db, clock, doorbell, signed_in, session_id, command, body)
 
 
 @router.post("/sessions/{session_id}/abort", response_model=SessionView)
@@ -549,6 +591,8 @@ async def abort(
     session_id: Id,
     body: schemas.AbortIn,
     db: DB,
+    clock: Clock,
+    doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.abort"),
 ) -> JSONResponse:
     """Abort (physician, with a reason). A reaction still open is closed by the abort: send
@@ -558,5 +602,5 @@ async def abort(
         body.reason, body.reaction_brown_grade, body.reaction_ctcae_grade, body.reaction_outcome
     )
     return await _command(
-        request, db, signed_in, session_id, command, body, alarm_work=reaction_work
+        request, db, clock, doorbell, signed_in, session_id, command, body, alarm_work=reaction_work
     )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent, RequestInfo
 from app.auth import service
+from app.auth import sign_in as sign_in_service
 from app.auth.models import LoginSession
 from app.auth.service import AccountError, LoginRefused
 from app.clock import ManualClock
@@ -30,7 +31,7 @@ async def new_user(db: AsyncSession, clock: ManualClock, role: str = "nurse") ->
 
 
 async def sign_in(db, clock, settings, username, password, addr="10.1.2.3"):
-    return await service.login(
+    return await sign_in_service.login(
         db,
         clock,
         settings,
@@ -56,8 +57,8 @@ async def test_sign_in_gives_a_token_that_only_the_browser_holds(
     assert len(new.token) >= 22  # 128 bits, url-safe base64
     stored = await db.get(LoginSession, new.signed_in.login.id)
     assert stored is not None and stored.token_hash != new.token
-    assert stored.token_hash == service.token_hash(new.token)
-    resolved = await service.resolve(db, clock, settings, new.token, REQUEST)
+    assert stored.token_hash == sign_in_service.token_hash(new.token)
+    resolved = await sign_in_service.resolve(db, clock, settings, new.token, REQUEST)
     assert resolved is not None and resolved.user.username == username
     assert (await last_audit(db, "auth.login")).actor_username == username
 
@@ -68,16 +69,16 @@ async def test_idle_timeout_ends_the_session(
     username, password = await new_user(db, clock)
     token = (await sign_in(db, clock, settings, username, password)).token
     clock.advance(timedelta(minutes=settings.session_idle_minutes - 1))
-    assert await service.resolve(db, clock, settings, token, REQUEST) is not None
+    assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is not None
     # that use counted as activity: the idle clock starts again from here
     clock.advance(timedelta(minutes=settings.session_idle_minutes - 1))
-    assert await service.resolve(db, clock, settings, token, REQUEST) is not None
+    assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is not None
     clock.advance(timedelta(minutes=settings.session_idle_minutes))
-    assert await service.resolve(db, clock, settings, token, REQUEST) is None
+    assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is None
     ended = await last_audit(db, "auth.session_ended")
     assert (ended.actor_username, ended.reason) == (username, "idle timeout")
     # and it stays ended, even if used again at once
-    assert await service.resolve(db, clock, settings, token, REQUEST) is None
+    assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is None
 
 
 async def test_absolute_timeout_ends_even_a_busy_session(
@@ -90,9 +91,9 @@ async def test_absolute_timeout_ends_even_a_busy_session(
     while elapsed + timedelta(minutes=10) < busy_until:
         clock.advance(timedelta(minutes=10))
         elapsed += timedelta(minutes=10)
-        assert await service.resolve(db, clock, settings, token, REQUEST) is not None
+        assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is not None
     clock.advance(busy_until - elapsed)
-    assert await service.resolve(db, clock, settings, token, REQUEST) is None
+    assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is None
     assert (await last_audit(db, "auth.session_ended")).reason == "absolute timeout"
 
 
@@ -101,9 +102,9 @@ async def test_logout_invalidates_the_token_on_the_server(
 ) -> None:
     username, password = await new_user(db, clock)
     new = await sign_in(db, clock, settings, username, password)
-    await service.logout(db, clock, new.signed_in, REQUEST)
+    await sign_in_service.logout(db, clock, new.signed_in, REQUEST)
     # a copy of the cookie kept by anyone is worthless now
-    assert await service.resolve(db, clock, settings, new.token, REQUEST) is None
+    assert await sign_in_service.resolve(db, clock, settings, new.token, REQUEST) is None
     assert (await last_audit(db, "auth.logout")).actor_username == username
 
 
@@ -116,7 +117,7 @@ async def test_disabling_a_user_ends_all_their_sessions_at_once(
         db, clock, actor=TEST_ACTOR, username=username, disabled=True, reason="left the unit"
     )
     for token in tokens:
-        assert await service.resolve(db, clock, settings, token, REQUEST) is None
+        assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is None
     with pytest.raises(LoginRefused) as refused:
         await sign_in(db, clock, settings, username, password)
     assert refused.value.status_code == 401

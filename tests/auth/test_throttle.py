@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit import AuditEvent, RequestInfo
 from app.audit.model import AuditChainHead
-from app.auth import refusals, service, throttle
+from app.auth import login_failures, refusals, service, throttle
+from app.auth import sign_in as sign_in_service
 from app.auth.models import LoginFailure, LoginThrottle, User
 from app.auth.service import AccountError, LoginRefused
 from app.clock import ManualClock
@@ -39,7 +40,7 @@ async def attempt(
 ) -> int:
     """The HTTP status the attempt would get: 200 signed in, else the refusal's."""
     try:
-        await service.login(
+        await sign_in_service.login(
             db,
             clock,
             settings,
@@ -56,7 +57,7 @@ async def refusal(
     db: AsyncSession, clock: ManualClock, settings: Settings, name: str, password: str, addr: str
 ) -> LoginRefused:
     with pytest.raises(LoginRefused) as refused:
-        await service.login(
+        await sign_in_service.login(
             db,
             clock,
             settings,
@@ -193,7 +194,7 @@ async def test_the_longest_wait_is_the_window(
     """Failures are forgotten after the window, and no wait is longer than it."""
     username, password = await new_user(db, clock)
     addr = address()
-    key = service._failure_key(settings, username)
+    key = login_failures.failure_key(settings, username)
     db.add_all(LoginFailure(username_key=key, client_addr=addr, at=clock.now()) for _ in range(40))
     await db.commit()
     window = settings.login_failure_window_minutes * 60
@@ -272,7 +273,7 @@ async def test_a_long_flood_is_written_once_a_second_without_losing_count(
 ) -> None:
     username, password = await new_user(db, clock)
     addr = address()
-    key = service._failure_key(settings, username)
+    key = login_failures.failure_key(settings, username)
     db.add_all(LoginFailure(username_key=key, client_addr=addr, at=clock.now()) for _ in range(12))
     await db.commit()  # a wait of 128 s from this address
     assert await attempt(db, clock, settings, username, password, addr) == 429
@@ -353,16 +354,18 @@ async def test_unlock_forgets_the_failures_of_a_name_from_every_address_and_is_a
         assert await attempt(db, clock, settings, username, password, addr) == 429
 
     with pytest.raises(AccountError, match="give a reason"):
-        await service.unlock(db, clock, settings, actor=TEST_ACTOR, username=username, reason="  ")
+        await login_failures.unlock(
+            db, clock, settings, actor=TEST_ACTOR, username=username, reason="  "
+        )
     with pytest.raises(AccountError, match="no user 'ghost"):
-        await service.unlock(
+        await login_failures.unlock(
             db, clock, settings, actor=TEST_ACTOR, username="ghost-x1", reason="asked by phone"
         )
     before = await last_seq(db)
-    unlocked = await service.unlock(
+    unlocked = await login_failures.unlock(
         db, clock, settings, actor=TEST_ACTOR, username=username.upper(), reason="typo storm"
     )
-    assert unlocked == service.Unlocked(username, failures_cleared=15, throttles_ended=3)
+    assert unlocked == login_failures.Unlocked(username, failures_cleared=15, throttles_ended=3)
     events = await audit_since(db, before)
     assert [e.action for e in events] == ["auth.login_throttle_ended"] * 3 + ["user.unlock"]
     unlock_event = events[-1]
@@ -415,6 +418,6 @@ async def test_accounts_with_control_characters_are_refused(
                 db, clock, actor=TEST_ACTOR, disabled=True, **{"reason": "left", **kwargs}
             )
         with pytest.raises(AccountError, match="plain text"):
-            await service.unlock(
+            await login_failures.unlock(
                 db, clock, settings, actor=TEST_ACTOR, **{"reason": "asked", **kwargs}
             )

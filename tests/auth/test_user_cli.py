@@ -153,7 +153,8 @@ def test_unlock_lets_a_throttled_user_name_sign_in_at_once_and_is_audited(
     from sqlalchemy import select
 
     from app.audit import AuditEvent, RequestInfo
-    from app.auth import service
+    from app.auth import login_failures, service
+    from app.auth import sign_in as sign_in_service
     from app.auth.models import LoginFailure
     from app.clock import RealClock
     from app.config import Settings
@@ -173,14 +174,14 @@ def test_unlock_lets_a_throttled_user_name_sign_in_at_once_and_is_audited(
 
     async def fail_twelve_times(db) -> None:
         # Twelve recent failures from one place: a wait of over two minutes from there.
-        key = service._failure_key(settings, account.username)
+        key = login_failures.failure_key(settings, account.username)
         now = datetime.now(UTC)
         db.add_all(LoginFailure(username_key=key, client_addr=addr, at=now) for _ in range(12))
         await db.commit()
 
     async def sign_in(db) -> int:
         try:
-            await service.login(
+            await sign_in_service.login(
                 db,
                 RealClock(),
                 settings,

@@ -8,6 +8,7 @@ import pytest
 import websockets
 from fastapi import WebSocket
 
+from app import deps
 from app.auth.websocket import POLICY_VIOLATION, WebSocketRefused, authenticate_websocket
 from app.config import Settings
 from app.main import create_app
@@ -20,9 +21,16 @@ def ws_server(database_url: str):
     app = create_app(Settings(database_url=database_url, env="test"))
 
     @app.websocket("/ws/whoami")
-    async def whoami(websocket: WebSocket) -> None:
+    async def whoami(
+        websocket: WebSocket,
+        sessionmaker: deps.Sessionmaker,
+        person_clock: deps.PersonClock,
+        settings: deps.Settings,
+    ) -> None:
         try:
-            signed_in = await authenticate_websocket(websocket)
+            signed_in = await authenticate_websocket(
+                websocket, sessionmaker, person_clock, settings
+            )
         except WebSocketRefused as refused:
             await websocket.close(code=POLICY_VIOLATION, reason=refused.reason)
             return

@@ -1,0 +1,107 @@
+"""What a route uses of the running application, as typed dependencies.
+
+app.main builds these objects once (the settings with the app, the rest at start-up) and keeps
+them on `app.state`; a route declares what it uses (`db: DB`, `clock: Clock`, `hub: Hub`) and
+only this module reads `app.state`. Each reader takes an HTTPConnection, so websocket routes
+and the page templates can use them as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Path
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from app import clock as clocks
+from app import config, doorbell
+from app.clock_sync import AlignedClock
+from app.live import hub
+from app.session import store
+from app.session.models import DesensitizationSession
+from app.session.schemas import MAX_ID
+
+
+async def get_db(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
+    """The request's database session; the sign-in check and the route share it."""
+    async with connection.app.state.sessionmaker() as db:
+        yield db
+
+
+def sessionmaker_of(connection: HTTPConnection) -> async_sessionmaker[AsyncSession]:
+    return connection.app.state.sessionmaker
+
+
+def engine_of(connection: HTTPConnection) -> AsyncEngine:
+    return connection.app.state.engine
+
+
+def settings_of(connection: HTTPConnection) -> config.Settings:
+    return connection.app.state.settings
+
+
+def clock_of(connection: HTTPConnection) -> clocks.Clock:
+    return connection.app.state.clock
+
+
+def server_clock_if_started(connection: HTTPConnection) -> clocks.Clock | None:
+    """The clock, or None before start-up has made it (a page rendered without a lifespan)."""
+    return getattr(connection.app.state, "clock", None)
+
+
+def person_clock_of(connection: HTTPConnection) -> clocks.Clock:
+    return connection.app.state.person_clock
+
+
+def wall_of(connection: HTTPConnection) -> AlignedClock | None:
+    return getattr(connection.app.state, "wall", None)
+
+
+def head_revision_of(connection: HTTPConnection) -> str:
+    return connection.app.state.head_revision
+
+
+def doorbell_of(connection: HTTPConnection) -> doorbell.Doorbell:
+    return connection.app.state.doorbell
+
+
+def hub_of(connection: HTTPConnection) -> hub.Hub:
+    return connection.app.state.hub
+
+
+class BoardTiles(Protocol):
+    """What the board page needs of the live renderer (app.live.render.LiveRenderer). Named
+    by what it does, not imported: that module renders templates, and the templates read the
+    server's clock from here."""
+
+    async def tiles(self, screens: hub.Hub | None) -> list[dict[str, Any]]: ...
+
+
+def live_renderer_of(connection: HTTPConnection) -> BoardTiles:
+    return connection.app.state.live_renderer
+
+
+DB = Annotated[AsyncSession, Depends(get_db)]
+Sessionmaker = Annotated[async_sessionmaker[AsyncSession], Depends(sessionmaker_of)]
+Engine = Annotated[AsyncEngine, Depends(engine_of)]
+Settings = Annotated[config.Settings, Depends(settings_of)]
+Clock = Annotated[clocks.Clock, Depends(clock_of)]
+# Sign-in timeouts and other durations a person lives through: real minutes on a fast clock.
+PersonClock = Annotated[clocks.Clock, Depends(person_clock_of)]
+Wall = Annotated[AlignedClock | None, Depends(wall_of)]
+HeadRevision = Annotated[str, Depends(head_revision_of)]
+Doorbell = Annotated[doorbell.Doorbell, Depends(doorbell_of)]
+Hub = Annotated[hub.Hub, Depends(hub_of)]
+LiveRenderer = Annotated[BoardTiles, Depends(live_renderer_of)]
+
+
+async def session_row(
+    session_id: Annotated[int, Path(ge=1, le=MAX_ID)], db: DB
+) -> DesensitizationSession:
+    """The session of the path, or 404 `{"detail": "no session N"}` (a not_found refusal)."""
+    return await store.load(db, session_id)
+
+
+SessionRow = Annotated[DesensitizationSession, Depends(session_row)]

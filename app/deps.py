@@ -1,27 +1,24 @@
 """What a route uses of the running application, as typed dependencies.
 
 app.main builds these objects once (the settings with the app, the rest at start-up) and keeps
-them on `app.state`; a route declares what it uses (`db: DB`, `clock: Clock`, `hub: Hub`) and
-only this module reads `app.state`. Each reader takes an HTTPConnection, so websocket routes
-and the page templates can use them as well.
+them on `app.state`; a route declares what it uses (`db: DB`, `clock: Clock`) and only this
+module reads `app.state`, with the two packages whose routes alone use something: the hub and
+the live renderer (app.live.dependencies), a session's row (app.session.route_support). Each
+reader takes an HTTPConnection, so websocket routes and the page templates can use them too.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Protocol
+from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from app import clock as clocks
 from app import config, doorbell
 from app.clock_sync import AlignedClock
-from app.live import hub
-from app.session import store
-from app.session.models import DesensitizationSession
-from app.session.schemas import MAX_ID
 
 
 async def get_db(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
@@ -67,22 +64,6 @@ def doorbell_of(connection: HTTPConnection) -> doorbell.Doorbell:
     return connection.app.state.doorbell
 
 
-def hub_of(connection: HTTPConnection) -> hub.Hub:
-    return connection.app.state.hub
-
-
-class BoardTiles(Protocol):
-    """What the board page needs of the live renderer (app.live.render.LiveRenderer). Named
-    by what it does, not imported: that module renders templates, and the templates read the
-    server's clock from here."""
-
-    async def tiles(self, screens: hub.Hub | None) -> list[dict[str, Any]]: ...
-
-
-def live_renderer_of(connection: HTTPConnection) -> BoardTiles:
-    return connection.app.state.live_renderer
-
-
 DB = Annotated[AsyncSession, Depends(get_db)]
 Sessionmaker = Annotated[async_sessionmaker[AsyncSession], Depends(sessionmaker_of)]
 Engine = Annotated[AsyncEngine, Depends(engine_of)]
@@ -93,15 +74,3 @@ PersonClock = Annotated[clocks.Clock, Depends(person_clock_of)]
 Wall = Annotated[AlignedClock | None, Depends(wall_of)]
 HeadRevision = Annotated[str, Depends(head_revision_of)]
 Doorbell = Annotated[doorbell.Doorbell, Depends(doorbell_of)]
-Hub = Annotated[hub.Hub, Depends(hub_of)]
-LiveRenderer = Annotated[BoardTiles, Depends(live_renderer_of)]
-
-
-async def session_row(
-    session_id: Annotated[int, Path(ge=1, le=MAX_ID)], db: DB
-) -> DesensitizationSession:
-    """The session of the path, or 404 `{"detail": "no session N"}` (a not_found refusal)."""
-    return await store.load(db, session_id)
-
-
-SessionRow = Annotated[DesensitizationSession, Depends(session_row)]

@@ -73,7 +73,7 @@ async def healthz(
     except Exception as exc:  # a health check answers, it never turns into a 500
         logger.exception("health check failed unexpectedly")
         return _error(f"error: {type(exc).__name__}")
-    answer = {
+    answer: dict[str, str | float] = {
         "status": "ok",
         "database": "ok",
         "backend": backend_name(settings.database_url),

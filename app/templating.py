@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app import localtime
@@ -49,7 +50,7 @@ templates.env.globals.update(
 )
 
 
-def no_such_session(request: Request, session_id: int) -> Response:
+def no_such_session(request: Request, session_id: int) -> HTMLResponse:
     """The 404 page of every screen that shows one session."""
     return templates.TemplateResponse(
         request,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import (
@@ -167,7 +167,7 @@ async def append(
         .where(_head.c.id == HEAD_ID, _head.c.last_seq == last_seq)
         .values(last_seq=event.seq, last_hash=event.hash)
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if cast(CursorResult[Any], moved).rowcount != 1:
         raise RuntimeError("the audit chain head moved during an append; appends are not locked")
     return event
 

@@ -170,7 +170,7 @@ def throttled_answer(throttled: throttle.Throttled) -> LoginRefused:
     return LoginRefused(
         f"too many failed sign-ins; try again in {_wait_words(throttled.retry_after_seconds)}"
         " or ask an administrator",
-        status_code=429,
+        kind="throttled",
         retry_after=throttled.retry_after_seconds,
     )
 

@@ -21,7 +21,13 @@ from app.auth.dependencies import (
     session_cookie_name,
 )
 from app.auth.schemas import AccountChange, Me, UserCreate, UserOut, UserUnlocked
-from app.auth.service import AccountError, AccountRefusal, LoginRefused, SignedIn
+from app.auth.service import (
+    AccountError,
+    AccountRefusal,
+    LoginRefusal,
+    LoginRefused,
+    SignedIn,
+)
 from app.deps import DB, PersonClock, Settings
 from app.permissions import ROLE_TITLES, ROLES, is_allowed
 from app.templating import templates
@@ -30,6 +36,12 @@ router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 LOGIN_NONCE_COOKIE = "stepwise_login_nonce"
+# A refused sign-in's answer: the page and the JSON call say the same.
+STATUS_OF_LOGIN_REFUSAL: dict[LoginRefusal, int] = {
+    "invalid": 422,
+    "refused": 401,
+    "throttled": 429,
+}
 
 
 def _safe_next(target: str | None) -> str:
@@ -140,7 +152,7 @@ async def login_submit(
             settings,
             next_path=next_path,
             error=refused.message,
-            status_code=refused.status_code,
+            status_code=STATUS_OF_LOGIN_REFUSAL[refused.kind],
         )
         _say_when_to_retry(page, refused)
         return page
@@ -197,7 +209,9 @@ async def _sign_in_in_place(
             request=request_info(request),
         )
     except LoginRefused as refused:
-        answer = JSONResponse({"detail": refused.message}, status_code=refused.status_code)
+        answer = JSONResponse(
+            {"detail": refused.message}, status_code=STATUS_OF_LOGIN_REFUSAL[refused.kind]
+        )
         _say_when_to_retry(answer, refused)
         return answer
     user = new_login.signed_in.user

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import Actor, RequestInfo
@@ -48,11 +48,17 @@ class AccountError(ValueError):
         self.kind: AccountRefusal = kind
 
 
+LoginRefusal = Literal["invalid", "refused", "throttled"]
+"""invalid: the sign-in request itself is wrong; refused: the name or password is not right
+(or the account is disabled); throttled: too many failures, wait. The routes answer them 422,
+401 and 429."""
+
+
 class LoginRefused(Exception):
-    def __init__(self, message: str, status_code: int, retry_after: int | None = None) -> None:
+    def __init__(self, message: str, kind: LoginRefusal, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.status_code = status_code
+        self.kind: LoginRefusal = kind
         self.retry_after = retry_after  # seconds, when throttled
 
 
@@ -244,7 +250,7 @@ async def set_disabled(
             .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
             .values(ended_at=now, end_reason="account disabled")
         )
-        ended = result.rowcount or 0
+        ended = cast(CursorResult[Any], result).rowcount or 0
     await audit_service.append(
         db,
         at=now,

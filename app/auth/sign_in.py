@@ -73,7 +73,7 @@ async def login(
     if problem:
         # Refused before any query (PostgreSQL cannot even compare a NUL): nothing was tried,
         # so nothing is written.
-        raise LoginRefused(f"the user name must be plain text: it {problem}", status_code=422)
+        raise LoginRefused(f"the user name must be plain text: it {problem}", kind="invalid")
     now = clock.now()
     policy = throttle_policy(settings)
     key = failure_key(settings, name)
@@ -149,7 +149,7 @@ async def login(
         await db.commit()
         # A wrong password and an unknown name get the same answer.
         shown = "wrong user name or password" if not password_ok or user is None else refusal
-        raise LoginRefused(shown, status_code=401)
+        raise LoginRefused(shown, kind="refused")
 
     assert user is not None
     # The right password clears the failures of this name from this address, not from others.

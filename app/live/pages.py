@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse
 from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
-from app.deps import Clock, Hub, LiveRenderer, Sessionmaker
+from app.deps import Clock, Sessionmaker
 from app.live import render
+from app.live.dependencies import Hub, LiveRenderer
 from app.session.schemas import MAX_ID
 from app.templating import no_such_session, templates
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from app.auth.websocket import POLICY_VIOLATION, WebSocketRefused, authenticate_websocket
-from app.deps import Hub, PersonClock, Sessionmaker, Settings
+from app.deps import PersonClock, Sessionmaker, Settings
+from app.live.dependencies import Hub
 from app.live.hub import BOARD, Topic
 from app.permissions import is_allowed
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -37,9 +36,15 @@ def to_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_scalar)
 
 
-@cache
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
 def _adapter(kind: type) -> TypeAdapter[Any]:
-    return TypeAdapter(kind)
+    """One adapter per type, built on first use (building one walks the type's hints)."""
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
 
 
 def encode(value: Any) -> Any:

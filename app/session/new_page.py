@@ -123,8 +123,8 @@ def _new_session(
     try:
         observation = Decimal(values["observation_minutes"].strip() or "30")
     except InvalidOperation:
-        problem = "observation must be a number of minutes"
-        raise FormProblem("observation_minutes", problem) from None
+        not_minutes = "observation must be a number of minutes"
+        raise FormProblem("observation_minutes", not_minutes) from None
     if not observation.is_finite() or not 0 <= observation <= OBSERVATION_MAX:
         raise FormProblem("observation_minutes", f"observation must be 0 to {OBSERVATION_MAX} min")
     if observation.normalize().as_tuple().exponent < -1:  # type: ignore[operator]

@@ -5,7 +5,7 @@ Every command accepts `expected_version` in its body (409 when the session moved
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import clock as clocks
 from app import doorbell as doorbells
 from app.alarms import logic
-from app.auth.dependencies import request_info, require_permission
+from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
 from app.contract import ClockAnswer, SessionView
-from app.deps import DB, Clock, Doorbell, SessionRow, Settings
+from app.deps import DB, Clock, Doorbell, Settings
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
 from app.session import creation, read, schemas, service, vitals_commands
@@ -27,65 +27,18 @@ from app.session import machine as M
 from app.session.alarm_board import reaction_work
 from app.session.creation import NewSession
 from app.session.errors import Refusal
-from app.session.unit_of_work import Caller
+from app.session.route_support import (
+    Id,
+    SessionRow,
+    answer_call,
+    answer_command,
+    caller_of,
+    idempotency_key_of,
+)
 from app.session.view_json import as_json
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
-Id = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
-MAX_IDEMPOTENCY_KEY = 200
-
-
-def _caller(request: Request, signed_in: SignedIn) -> Caller:
-    return Caller(signed_in.actor, request_info(request))
-
-
-def _key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
-        raise Refusal("invalid", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-    return key
-
-
-async def _answer(
-    request: Request,
-    body: schemas.Strict,
-    call: Callable[[str | None, str], Awaitable[tuple[int, dict[str, Any]]]],
-) -> JSONResponse:
-    """Run a service call with this request's Idempotency-Key and fingerprint; answer JSON.
-    A refusal is answered by the application's handler."""
-    fingerprint = service.fingerprint_of(request.url.path, body.model_dump(mode="json"))
-    status, payload = await call(_key(request), fingerprint)
-    return JSONResponse(payload, status_code=status)
-
-
-async def _command(
-    request: Request,
-    db: AsyncSession,
-    clock: clocks.Clock,
-    doorbell: doorbells.Doorbell,
-    signed_in: SignedIn,
-    session_id: Id,
-    command: M.Command,
-    body: schemas.Versioned,
-    alarm_work: service.AlarmWork | None = None,
-) -> JSONResponse:
-    return await _answer(
-        request,
-        body,
-        lambda key, fingerprint: service.run_command(
-            db,
-            clock,
-            doorbell,
-            _caller(request, signed_in),
-            session_id,
-            command,
-            expected_version=body.expected_version,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-            alarm_work=alarm_work,
-        ),
-    )
 
 
 @router.post("/sessions", status_code=201, response_model=SessionView)
@@ -132,10 +85,10 @@ async def create_session(
             db,
             clock,
             doorbell,
-            _caller(request, signed_in),
+            caller_of(request, signed_in),
             new,
             tolerance=settings.tolerance,
-            idempotency_key=_key(request),
+            idempotency_key=idempotency_key_of(request),
             fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
         )
     except ValueError as error:  # e.g. an unknown index reaction, from the screening
@@ -183,7 +136,8 @@ async def server_clock(
 
 
 # Commands without parameters: (path, command, permission).
-SIMPLE_COMMANDS: tuple[tuple[str, type[M.Command], str], ...] = (
+# Commands that take nothing but the session: made with no arguments.
+SIMPLE_COMMANDS: tuple[tuple[str, Callable[[], M.Command], str], ...] = (
     ("approve", M.Approve, "session.approve"),
     ("verify-bags", M.VerifyBags, "session.verify_bags"),
     ("confirm-step", M.ConfirmStep, "session.bedside"),
@@ -191,7 +145,7 @@ SIMPLE_COMMANDS: tuple[tuple[str, type[M.Command], str], ...] = (
 )
 
 
-def _simple_endpoint(command: type[M.Command], action: str):
+def _simple_endpoint(command: Callable[[], M.Command], action: str):
     async def endpoint(
         request: Request,
         session_id: Id,
@@ -201,7 +155,9 @@ def _simple_endpoint(command: type[M.Command], action: str):
         doorbell: Doorbell,
         signed_in: SignedIn = require_permission(action),
     ) -> JSONResponse:
-        return await _command(request, db, clock, doorbell, signed_in, session_id, command(), body)
+        return await answer_command(
+            request, db, clock, doorbell, signed_in, session_id, command(), body
+        )
 
     return endpoint
 
@@ -228,7 +184,7 @@ async def start(
 ) -> JSONResponse:
     """Start step 1 once the checklist is complete. A baseline that meets HIGH criteria is
     refused (409) unless a physician sends `override_reason`; the override is audited."""
-    return await _command(
+    return await answer_command(
         request, db, clock, doorbell, signed_in, session_id, M.Start(body.override_reason), body
     )
 
@@ -245,14 +201,14 @@ async def assignment(
 ) -> JSONResponse:
     """Set where the patient sits (chair, bay) and the nurse at the bedside (a nurse's user
     name); empty clears. Shown on the board; audited."""
-    return await _answer(
+    return await answer_call(
         request,
         body,
         lambda key, fingerprint: creation.assign(
             db,
             clock,
             doorbell,
-            _caller(request, signed_in),
+            caller_of(request, signed_in),
             session_id,
             (body.location or "").strip() or None,
             (body.assigned_nurse or "").strip() or None,
@@ -282,11 +238,11 @@ async def edit_plan(
         db,
         clock,
         doorbell,
-        _caller(request, signed_in),
+        caller_of(request, signed_in),
         session_id,
         edit,
         expected_version=body.expected_version,
-        idempotency_key=_key(request),
+        idempotency_key=idempotency_key_of(request),
         fingerprint=service.fingerprint_of(request.url.path, body.model_dump(mode="json")),
     )
     return JSONResponse(payload, status_code=status)
@@ -306,7 +262,7 @@ async def checklist(
         M.Premedication(p.drug, p.dose, p.route, p.given_at) for p in body.premedications
     )
     command = M.ChecklistItem(body.item, body.done, premeds, body.none_reason)
-    return await _command(request, db, clock, doorbell, signed_in, session_id, command, body)
+    return await answer_command(request, db, clock, doorbell, signed_in, session_id, command, body)
 
 
 def _raw_vitals(body: schemas.VitalsIn) -> dict[str, Any]:
@@ -332,14 +288,14 @@ async def vitals(
     doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
-    return await _answer(
+    return await answer_call(
         request,
         body,
         lambda key, fingerprint: vitals_commands.record_vitals(
             db,
             clock,
             doorbell,
-            _caller(request, signed_in),
+            caller_of(request, signed_in),
             session_id,
             _raw_vitals(body),
             confirmed=body.confirm,
@@ -361,14 +317,14 @@ async def amend_vitals(
     doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
-    return await _answer(
+    return await answer_call(
         request,
         body,
         lambda key, fingerprint: vitals_commands.amend_vitals(
             db,
             clock,
             doorbell,
-            _caller(request, signed_in),
+            caller_of(request, signed_in),
             session_id,
             vitals_id,
             _reading(body, False),
@@ -390,7 +346,7 @@ async def report_reaction(
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
     command = M.ReportReaction(tuple(body.symptoms), body.onset_at, body.stopped_at, body.note)
-    return await _command(
+    return await answer_command(
         request, db, clock, doorbell, signed_in, session_id, command, body, alarm_work=reaction_work
     )
 
@@ -408,7 +364,7 @@ async def record_treatment(
 ) -> JSONResponse:
     await service.check_open_reaction(db, session_id, number)
     command = M.RecordTreatment(body.drug, body.dose, body.route, body.given_at)
-    return await _command(request, db, clock, doorbell, signed_in, session_id, command, body)
+    return await answer_command(request, db, clock, doorbell, signed_in, session_id, command, body)
 
 
 @router.post("/sessions/{session_id}/reactions/{number}/resolve", response_model=SessionView)
@@ -424,7 +380,7 @@ async def resolve_reaction(
 ) -> JSONResponse:
     await service.check_open_reaction(db, session_id, number)
     command = M.ResolveReaction(body.brown_grade, body.ctcae_grade, body.resolved_at, body.note)
-    return await _command(
+    return await answer_command(
         request, db, clock, doorbell, signed_in, session_id, command, body, alarm_work=reaction_work
     )
 
@@ -490,14 +446,14 @@ async def _alarm_command(
     body: schemas.Versioned,
     change,
 ) -> JSONResponse:
-    return await _answer(
+    return await answer_call(
         request,
         body,
         lambda key, fingerprint: service.run_alarm_command(
             db,
             clock,
             doorbell,
-            _caller(request, signed_in),
+            caller_of(request, signed_in),
             session_id,
             change,
             idempotency_key=key,
@@ -517,14 +473,14 @@ async def set_thresholds(
     signed_in: SignedIn = require_permission("session.thresholds"),
 ) -> JSONResponse:
     """Change this session's alarm thresholds (physician; audited with the reason)."""
-    return await _answer(
+    return await answer_call(
         request,
         body,
         lambda key, fingerprint: vitals_commands.set_thresholds(
             db,
             clock,
             doorbell,
-            _caller(request, signed_in),
+            caller_of(request, signed_in),
             session_id,
             {k: str(v) for k, v in body.overrides.items()},
             body.reason,
@@ -544,7 +500,7 @@ async def pause(
     doorbell: Doorbell,
     signed_in: SignedIn = require_permission("session.bedside"),
 ) -> JSONResponse:
-    return await _command(
+    return await answer_command(
         request,
         db,
         clock,
@@ -579,10 +535,10 @@ async def resume(
     )
     if body.dry_run:
         status, payload = await service.preview(
-            db, clock, _caller(request, signed_in), session_id, command
+            db, clock, caller_of(request, signed_in), session_id, command
         )
         return JSONResponse(payload, status_code=status)
-    return await _command(request, db, clock, doorbell, signed_in, session_id, command, body)
+    return await answer_command(request, db, clock, doorbell, signed_in, session_id, command, body)
 
 
 @router.post("/sessions/{session_id}/abort", response_model=SessionView)
@@ -601,6 +557,6 @@ async def abort(
     command = M.Abort(
         body.reason, body.reaction_brown_grade, body.reaction_ctcae_grade, body.reaction_outcome
     )
-    return await _command(
+    return await answer_command(
         request, db, clock, doorbell, signed_in, session_id, command, body, alarm_work=reaction_work
     )

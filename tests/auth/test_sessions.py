@@ -13,6 +13,7 @@ from app.audit import AuditEvent, RequestInfo
 from app.auth import service
 from app.auth import sign_in as sign_in_service
 from app.auth.models import LoginSession
+from app.auth.router import STATUS_OF_LOGIN_REFUSAL
 from app.auth.service import AccountError, LoginRefused
 from app.clock import ManualClock
 from app.config import Settings
@@ -120,7 +121,7 @@ async def test_disabling_a_user_ends_all_their_sessions_at_once(
         assert await sign_in_service.resolve(db, clock, settings, token, REQUEST) is None
     with pytest.raises(LoginRefused) as refused:
         await sign_in(db, clock, settings, username, password)
-    assert refused.value.status_code == 401
+    assert STATUS_OF_LOGIN_REFUSAL[refused.value.kind] == 401
     disabled = await last_audit(db, "user.disable")
     assert disabled.reason == "left the unit" and '"sessions_ended":2' in disabled.after_json
 
@@ -149,7 +150,7 @@ async def test_repeated_failures_throttle_that_address_not_the_account(
     # from that address even the right password waits (1 s after the fifth failure) ...
     with pytest.raises(LoginRefused) as throttled:
         await sign_in(db, clock, settings, username, password, address)
-    assert (throttled.value.status_code, throttled.value.retry_after) == (429, 1)
+    assert (STATUS_OF_LOGIN_REFUSAL[throttled.value.kind], throttled.value.retry_after) == (429, 1)
     assert (await last_audit(db, "auth.login_throttled")).reason == "too many failed sign-ins"
     # ... but not from another one
     assert (await sign_in(db, clock, settings, username, password, "10.200.0.1")).token

@@ -21,6 +21,7 @@ from app.audit.model import AuditChainHead
 from app.auth import login_failures, refusals, service, throttle
 from app.auth import sign_in as sign_in_service
 from app.auth.models import LoginFailure, LoginThrottle, User
+from app.auth.router import STATUS_OF_LOGIN_REFUSAL
 from app.auth.service import AccountError, LoginRefused
 from app.clock import ManualClock
 from app.config import Settings
@@ -49,7 +50,7 @@ async def attempt(
             request=RequestInfo(client_addr=addr, user_agent="pytest"),
         )
     except LoginRefused as refused:
-        return refused.status_code
+        return STATUS_OF_LOGIN_REFUSAL[refused.kind]
     return 200
 
 
@@ -159,7 +160,7 @@ async def test_failures_from_other_addresses_never_block_the_right_password(
         for _ in range(2):
             assert await attempt(db, clock, settings, username, "guess-123456", addr) == 401
         refused = await refusal(db, clock, settings, username, password, addr)
-        assert (refused.status_code, refused.retry_after) == (429, 1)
+        assert (STATUS_OF_LOGIN_REFUSAL[refused.kind], refused.retry_after) == (429, 1)
     # The real physician, at a new place, is still heard at once.
     assert await attempt(db, clock, settings, username, password, address()) == 200
 
@@ -173,7 +174,7 @@ async def test_one_address_guessing_one_name_waits_longer_after_each_failure(
         assert await attempt(db, clock, settings, username, "guess-123456", addr) == 401
     for expected in (1, 2, 4, 8, 16):
         refused = await refusal(db, clock, settings, username, password, addr)
-        assert (refused.status_code, refused.retry_after) == (429, expected)
+        assert (STATUS_OF_LOGIN_REFUSAL[refused.kind], refused.retry_after) == (429, expected)
         assert f"try again in {expected} second" in refused.message
         # even the right password is refused unheard until the wait is over ...
         clock.advance(timedelta(seconds=expected) - timedelta(milliseconds=1))
@@ -217,7 +218,7 @@ async def test_an_address_spraying_many_names_is_throttled_but_not_the_names_els
         name = f"n{secrets.token_hex(3)}{i}"
         assert await attempt(db, clock, settings, name, "spring-2031!", sprayer) == 401
     refused = await refusal(db, clock, settings, username, password, sprayer)
-    assert (refused.status_code, refused.retry_after) == (429, 1)
+    assert (STATUS_OF_LOGIN_REFUSAL[refused.kind], refused.retry_after) == (429, 1)
     assert await attempt(db, clock, settings, username, password, address()) == 200
 
 
@@ -386,7 +387,7 @@ async def test_a_user_name_with_control_characters_is_refused_and_changes_nothin
     failures = await db.scalar(select(func.count()).select_from(LoginFailure))
     await db.rollback()
     refused = await refusal(db, clock, settings, typed, "whatever-123", address())
-    assert refused.status_code == 422
+    assert STATUS_OF_LOGIN_REFUSAL[refused.kind] == 422
     assert refused.message.startswith("the user name must be plain text: it contains U+")
     assert await audit_since(db, before) == []
     assert await db.scalar(select(func.count()).select_from(LoginFailure)) == failures

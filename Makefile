@@ -83,7 +83,8 @@ demo: setup | var ## A training ward on a 30x clock with live sessions (var/demo
 	$(DEMO_ENV) $(BIN)/stepwise demo seed
 	$(DEMO_ENV) $(BIN)/stepwise serve
 
-test: dev-setup ## Run the test suite (extra pytest arguments: PYTEST_ARGS="-k health")
+test: dev-setup ## Type-check app/, then run the test suite (extra pytest arguments: PYTEST_ARGS="-k health")
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 typecheck: $(VENV)/.installed ## mypy over app/ (settings in pyproject.toml)

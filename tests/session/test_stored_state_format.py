@@ -19,8 +19,9 @@ import pytest
 from app.alarms.logic import Alarm, AlarmBoard, AlarmSettings, AudioPause
 from app.session import alarm_board, codec
 from app.session.ledger import Segment
-from app.session.machine import Checklist, Premedication, Reaction, SessionState, Treatment
+from app.session.machine import SessionState
 from app.session.plan import Bag, Plan, PlanStep
+from app.session.record import Checklist, Premedication, Reaction, Treatment
 
 STORED = json.loads((Path(__file__).parent / "fixtures" / "stored_states_v1.json").read_text())
 # What the decoded values' source text names.

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.auth.router import STATUS_OF_LOGIN_REFUSAL
 from tests.support import create_account, run_async
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -190,7 +191,7 @@ def test_unlock_lets_a_throttled_user_name_sign_in_at_once_and_is_audited(
                 request=RequestInfo(client_addr=addr),
             )
         except service.LoginRefused as refused:
-            return refused.status_code
+            return STATUS_OF_LOGIN_REFUSAL[refused.kind]
         return 200
 
     async def last_unlock(db) -> AuditEvent | None:

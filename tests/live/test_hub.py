@@ -52,10 +52,10 @@ def make_hub(queue_size: int = 4) -> tuple[Hub, Doorbell, list[tuple[object, str
     rendered: list[tuple[object, str]] = []
     version = {"n": 0}
 
-    async def render(topic, role, hub):
+    async def render(topic, roles, hub):
         version["n"] += 1
-        rendered.append((topic, role))
-        return f'<div id="view-{topic}">{role} v{version["n"]}</div>'
+        rendered.extend((topic, role) for role in roles)
+        return {role: f'<div id="view-{topic}">{role} v{version["n"]}</div>' for role in roles}
 
     hub = Hub(
         doorbell,

@@ -198,8 +198,12 @@ async def run_baseline_server(port: int) -> None:
 # --- the clients --------------------------------------------------------------------------
 
 
-async def sign_in(base: str, role: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base, headers={"origin": base}, timeout=30)
+async def sign_in(
+    base: str, role: str, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(
+        base_url=base, headers={"origin": base}, timeout=30, transport=transport
+    )
     page = await client.get("/login")
     token = re.search(r'name="login_token" value="([^"]+)"', page.text)
     assert token, "no login form"

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import __version__, clock_sync, health, home, localtime
+from app import __version__, clock_sync, gc_tuning, health, home, localtime
 from app.alarms.webhook import EscalationWebhook
 from app.auth import router as auth_router
 from app.auth import sign_in
@@ -230,6 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             name="stepwise-timers",
         )
+        gc_tuning.settle_after_start_up()
         try:
             yield
         finally:

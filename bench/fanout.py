@@ -9,6 +9,7 @@ same number of clients when told to. Prints p50/p95/p99/max of both and their ra
 
     .venv/bin/python bench/fanout.py                 # 500 screens, 10 sessions, 30 posts
     .venv/bin/python bench/fanout.py --screens 100 --posts 10
+    .venv/bin/python bench/fanout.py --roles nurse,physician     # screens of two roles
     .venv/bin/python bench/fanout.py --processes 3 \
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
@@ -197,8 +198,12 @@ async def run_baseline_server(port: int) -> None:
 # --- the clients --------------------------------------------------------------------------
 
 
-async def sign_in(base: str, role: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base, headers={"origin": base}, timeout=30)
+async def sign_in(
+    base: str, role: str, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(
+        base_url=base, headers={"origin": base}, timeout=30, transport=transport
+    )
     page = await client.get("/login")
     token = re.search(r'name="login_token" value="([^"]+)"', page.text)
     assert token, "no login form"
@@ -310,7 +315,8 @@ async def measure_stepwise(
     """Screens on every process (`spread`) or on the first only; vitals posted to the first."""
     post_base = bases[0]
     team = {r: await sign_in(post_base, r) for r in ("nurse", "physician", "pharmacist")}
-    watchers = {base: await sign_in(base, "physician") for base in bases}
+    roles = args.roles.split(",")
+    watchers = {(base, role): await sign_in(base, role) for base in bases for role in roles}
     sessions = [await running_session(team, n) for n in range(args.sessions)]
     board_screens = max(1, args.screens // 10)
     screen_bases = bases if spread else bases[:1]
@@ -326,7 +332,7 @@ async def measure_stepwise(
     for i in range(args.screens):
         topic, url = url_of(i)
         base = screen_bases[i % len(screen_bases)]
-        client = watchers[base]
+        client = watchers[base, roles[i % len(roles)]]
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
         connection = await websockets.connect(
             url,
@@ -413,6 +419,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10, help="running sessions")
     parser.add_argument("--posts", type=int, default=30, help="vitals posts to time")
     parser.add_argument("--gap", type=float, default=0.2, help="seconds between posts")
+    parser.add_argument(
+        "--roles",
+        default="physician",
+        help="who watches, in turn screen by screen (e.g. nurse,physician: a ward where both "
+        "have screens open, so each view is shown to two roles)",
+    )
     add_server_options(parser)
     args = parser.parse_args()
     if args.baseline_server:
@@ -441,7 +453,8 @@ def main() -> None:
     print(
         f"fan-out on {backend}: {args.screens} screens ({args.screens - board} bedside views "
         f"over {args.sessions} sessions, {board} boards), {args.posts} vitals posts; each post "
-        f"reaches {per_post} screens; fragment ~{size} bytes; {os.cpu_count()} CPUs"
+        f"reaches {per_post} screens; fragment ~{size} bytes; watched by {args.roles}; "
+        f"{os.cpu_count()} CPUs"
     )
     print(f"{'ms':<40}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}")
     for label, figures in rows:

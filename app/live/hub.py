@@ -2,8 +2,12 @@
 
 - A screen subscribes to a topic: one session (the bedside view) or the board.
 - On (re)connect it first gets a full snapshot of its view.
-- After each commit the doorbell rings; the hub renders each affected view once (per role, since
-  the actions shown depend on it) and offers the same text to every subscriber.
+- After each commit the doorbell rings; the hub reads each affected view once, renders it once
+  per role of its open screens (the actions shown depend on the role) and offers the same text
+  to every screen of that role.
+- Screens connecting or leaving change the board (it shows which sessions have a screen open):
+  such changes are gathered for a moment and the board is sent once, so a ward reconnecting at
+  once (a restart, a Wi-Fi blip) costs one board update, not one per screen.
 - Each subscriber has a bounded queue and its own sender task, so a slow screen never delays the
   others; a full queue closes that socket (1013, try again later): the screen reconnects and
   resyncs from a fresh snapshot.
@@ -21,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +48,12 @@ HEARTBEAT_SECONDS = 5.0
 BOARD = "board"
 Topic = int | str  # a session id, or BOARD
 
-# (topic, role) -> the HTML of that view's fragments; None when the session is gone.
-Renderer = Callable[[Topic, str, "Hub"], Awaitable[str | None]]
+# How long screens connecting or leaving are gathered before the board is sent once.
+PRESENCE_SETTLE_SECONDS = 0.25
+
+# (topic, roles) -> the HTML of that view's fragments for each role, from one read of the
+# view; None when the session is gone.
+Renderer = Callable[[Topic, frozenset[str], "Hub"], Awaitable[Mapping[str, str] | None]]
 HeartbeatRenderer = Callable[[], str]
 # Of these sign-in ids, the ones still signed in (app.auth.sign_in.still_signed_in).
 LoginCheck = Callable[[set[int]], Awaitable[set[int]]]
@@ -88,6 +96,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
         self.shown: dict[int, int] = {}  # session id -> the newest event seq published
+        self._board_due: asyncio.Task[None] | None = None
         # Views rendered for fan-out (not snapshots), per topic: once per view and role per change.
         self.renders: Counter[Topic] = Counter()
 
@@ -106,6 +115,10 @@ class Hub:
             )
 
     async def stop(self) -> None:
+        if self._board_due is not None:
+            self._board_due.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._board_due
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -132,13 +145,14 @@ class Hub:
         # The snapshot is rendered after subscribing: a change committed meanwhile is queued
         # behind it, so the screen can never miss one.
         try:
-            snapshot = await self.render(topic, role, self)
+            views = await self.render(topic, frozenset({role}), self)
+            snapshot = None if views is None else views[role]
             if snapshot is None:
                 await self._close(screen, 1008, "no such session")
                 return
             await websocket.send_text(self.heartbeat() + snapshot)
             if topic != BOARD:
-                await self._publish(BOARD)  # the board shows which sessions have a screen
+                self._board_soon()  # the board shows which sessions have a screen
             sender = asyncio.create_task(self._send(screen))
             try:
                 await self._drain_receive(websocket)
@@ -153,8 +167,7 @@ class Hub:
             if self.presence is not None and isinstance(topic, int):
                 self.presence.closed(topic)
             if topic != BOARD:
-                with contextlib.suppress(Exception):
-                    await self._publish(BOARD)
+                self._board_soon()
 
     async def _drain_receive(self, websocket: WebSocket) -> None:
         # Screens never write over the socket (writes are HTTP POSTs); reading only notices
@@ -241,13 +254,22 @@ class Hub:
         by_role: dict[str, list[Screen]] = {}
         for screen in screens:
             by_role.setdefault(screen.role, []).append(screen)
+        views = await self.render(topic, frozenset(by_role), self)
+        if views is None:
+            return
+        self.renders[topic] += len(views)
         for role, group in by_role.items():
-            text = await self.render(topic, role, self)
-            self.renders[topic] += 1
-            if text is None:
-                continue
             for screen in group:
-                self._offer(screen, text)
+                self._offer(screen, views[role])
+
+    def _board_soon(self) -> None:
+        """Send the board once the screens connecting or leaving right now have settled."""
+        if self._board_due is None or self._board_due.done():
+            self._board_due = asyncio.create_task(self._settled_board())
+
+    async def _settled_board(self) -> None:
+        await asyncio.sleep(PRESENCE_SETTLE_SECONDS)
+        await self._guarded(self._publish(BOARD))
 
     async def _beat(self) -> None:
         while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -213,26 +213,36 @@ class LiveRenderer:
         self.clock = clock
         self.board_cache = BoardCache()
 
-    async def __call__(self, topic: Topic, role: str, hub: Hub) -> str | None:
+    async def __call__(
+        self, topic: Topic, roles: frozenset[str], hub: Hub
+    ) -> dict[str, str] | None:
         from app.live.hub import BOARD
 
         if topic == BOARD:
-            return await self.board(hub, role)
+            tiles = await self.tiles(hub)
+            return {role: self.board_fragment(tiles, role) for role in roles}
         assert isinstance(topic, int)
-        return await self.session(topic, role, hub)
+        return await self.session(topic, roles, hub)
 
-    async def session(self, session_id: int, role: str, hub: Hub | None) -> str | None:
+    async def session(
+        self, session_id: int, roles: frozenset[str], hub: Hub | None
+    ) -> dict[str, str] | None:
+        """The bedside fragments for each role, from one read of the view: only the actions
+        shown differ between roles."""
         now = self.clock.now()
         async with self.sessionmaker() as db:
             await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
-            page = await load_session_page(db, session_id, now, role)
+            page = await load_session_page(db, session_id, now, "nurse")
             await db.rollback()
         if page is None:
             return None
         # The board's tile comes from the same read: the board render after it reuses it.
         self.board_cache.tiles[session_id] = (page.view.last_event_seq, tile_of(page))
         page.screens = hub.count(session_id) if hub is not None else 0
-        return _template("sessions/_live.html").render(**page_context(page), oob=True)
+        live = _template("sessions/_live.html")
+        return {
+            role: live.render(**page_context(replace(page, role=role)), oob=True) for role in roles
+        }
 
     async def tiles(self, hub: Hub | None) -> list[dict[str, Any]]:
         now = self.clock.now()
@@ -286,8 +296,7 @@ class LiveRenderer:
             ).first()
             return unshowable_tile(session_id, *(found or (None, None, None)))
 
-    async def board(self, hub: Hub | None, role: str) -> str:
-        tiles = await self.tiles(hub)
+    def board_fragment(self, tiles: list[dict[str, Any]], role: str) -> str:
         return _template("board/_live.html").render(**board_context(tiles, role), oob=True)
 
 

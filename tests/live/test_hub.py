@@ -1,5 +1,6 @@
 """The hub's fan-out rules with in-memory sockets: a screen that cannot keep up is closed with
-1013 and never holds up the others; renders happen once per view per burst of changes."""
+1013 and never holds up the others; renders happen once per view per burst of changes, and
+screens connecting at once update the board once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.websockets import WebSocketState
 
 from app.clock import ManualClock
 from app.doorbell import Doorbell
-from app.live.hub import BOARD, TRY_AGAIN_LATER, Hub
+from app.live.hub import BOARD, PRESENCE_SETTLE_SECONDS, TRY_AGAIN_LATER, Hub
 
 
 class MemorySocket:
@@ -52,10 +53,10 @@ def make_hub(queue_size: int = 4) -> tuple[Hub, Doorbell, list[tuple[object, str
     rendered: list[tuple[object, str]] = []
     version = {"n": 0}
 
-    async def render(topic, role, hub):
+    async def render(topic, roles, hub):
         version["n"] += 1
-        rendered.append((topic, role))
-        return f'<div id="view-{topic}">{role} v{version["n"]}</div>'
+        rendered.extend((topic, role) for role in roles)
+        return {role: f'<div id="view-{topic}">{role} v{version["n"]}</div>' for role in roles}
 
     hub = Hub(
         doorbell,
@@ -115,6 +116,31 @@ def test_a_burst_of_commits_is_rendered_once_per_view_and_role() -> None:
         texts = {s.sent[-1] for s in sockets[:3]}
         assert len(texts) == 1  # the same rendering went to every nurse screen
         for s in sockets:
+            await s.close()
+        await asyncio.gather(*serving)
+        await hub.stop()
+
+    asyncio.run(run())
+
+
+def test_a_ward_reconnecting_at_once_costs_one_board_update_not_one_per_screen() -> None:
+    async def run() -> None:
+        hub, _, rendered = make_hub(queue_size=16)
+        board = MemorySocket()
+        serving = [asyncio.create_task(hub.serve(board, BOARD, "nurse"))]
+        await wait_until(lambda: len(board.sent) == 1)  # its snapshot
+        rendered.clear()
+        bedsides = [MemorySocket() for _ in range(40)]  # after a restart, every tablet at once
+        serving += [
+            asyncio.create_task(hub.serve(s, 1 + i % 10, "nurse")) for i, s in enumerate(bedsides)
+        ]
+        await wait_until(lambda: all(s.sent for s in bedsides))
+        await wait_until(lambda: len(board.sent) >= 2)
+        await asyncio.sleep(PRESENCE_SETTLE_SECONDS * 2)  # nothing more is on its way
+        board_renders = [r for r in rendered if r[0] == BOARD]
+        assert board_renders == [(BOARD, "nurse")]
+        assert len(board.sent) == 2  # the snapshot, then one update naming all 40 screens
+        for s in [board, *bedsides]:
             await s.close()
         await asyncio.gather(*serving)
         await hub.stop()

@@ -553,7 +553,12 @@ def test_the_header_clock_ticks_every_second_in_the_facilitys_zone(
     stopped = datetime.fromisoformat(view["segments"][-1]["stopped_at"])
     expected = local_now.replace(second=0, microsecond=0).astimezone(UTC)
     assert stopped == expected
-    assert local_now.strftime("%H:%M") in page.inner_text("#status-panel")
+    # The screen hears of the hold over its websocket, a moment after the API has it.
+    shown = local_now.strftime("%H:%M")
+    page.wait_for_function(
+        "t => document.querySelector('#status-panel').innerText.includes(t)", arg=shown
+    )
+    assert shown in page.inner_text("#status-panel")
     assert not errors, errors
 
 

@@ -6,6 +6,7 @@ Every command accepts `expected_version` in its body (409 when the session moved
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -444,7 +445,7 @@ async def _alarm_command(
     signed_in: SignedIn,
     session_id: Id,
     body: schemas.Versioned,
-    change,
+    change: Callable[[logic.AlarmBoard, datetime], logic.Result],
 ) -> JSONResponse:
     return await answer_call(
         request,

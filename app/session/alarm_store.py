@@ -3,7 +3,7 @@ check. No commit here — the session service calls these inside its own transac
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
@@ -54,19 +54,20 @@ async def sync(db: AsyncSession, session_id: int, board: logic.AlarmBoard) -> No
 
 
 async def set_check(db: AsyncSession, session_id: int, due_at) -> None:
-    """Keep one pending technical-alarm check at `due_at` (None: no check pending)."""
-    pending = list(
-        await db.scalars(
-            select(Timer).where(
-                Timer.session_id == session_id,
-                Timer.kind == "alarm_check",
-                Timer.status == "pending",
-            )
-        )
-    )
-    keep = next((t for t in pending if due_at is not None and t.due_at == due_at), None)
-    for timer in pending:
-        if timer is not keep:
-            timer.status = "cancelled"
-    if keep is None and due_at is not None:
+    """Keep one pending technical-alarm check at `due_at` (None: no check pending). The pending
+    check is moved in place: one statement on every command, no read first."""
+    with db.no_autoflush:  # the session row's own UPDATE waits for the unit's one flush
+        if due_at is None:
+            await db.execute(_pending_check(session_id).values(status="cancelled"))
+            return
+        moved = await db.execute(_pending_check(session_id).values(due_at=due_at))
+    if moved.rowcount == 0:  # type: ignore[attr-defined]
         db.add(Timer(session_id=session_id, kind="alarm_check", due_at=due_at, status="pending"))
+
+
+def _pending_check(session_id: int) -> Update:
+    return update(Timer).where(
+        Timer.session_id == session_id,
+        Timer.kind == "alarm_check",
+        Timer.status == "pending",
+    )

@@ -82,7 +82,8 @@ async def _claim(db: AsyncSession, timer_id: int, now: datetime) -> Timer | None
         return None
     claimed = await db.execute(
         update(Timer)
-        .where(Timer.id == timer_id, Timer.status == "pending")
+        # Still due: a pending alarm check is moved in place by the commands.
+        .where(Timer.id == timer_id, Timer.status == "pending", Timer.due_at <= now)
         .values(
             status="fired",
             fired_at=now,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
 from app.audit import Actor
+from app.patients.models import Patient
 from app.session import alarm_board, alarm_store, codec
 from app.session import machine as M
 from app.session.errors import Refusal
@@ -53,6 +54,25 @@ async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> Dese
     return row
 
 
+async def load_for_command(
+    db: AsyncSession, session_id: int
+) -> tuple[DesensitizationSession, Patient | None]:
+    """The session row locked for a command, and its patient read in the same statement (the
+    vitals rules and the answer both need the patient: the caller keeps it, so later gets of it
+    in this transaction are answered from the session's identity map, not the database)."""
+    query = (
+        select(DesensitizationSession, Patient)
+        .outerjoin(Patient, Patient.id == DesensitizationSession.patient_id)
+        .where(DesensitizationSession.id == session_id)
+        .with_for_update(of=DesensitizationSession)
+        .execution_options(populate_existing=True)
+    )
+    found = (await db.execute(query)).first()
+    if found is None:
+        raise Refusal("not_found", f"no session {session_id}")
+    return found[0], found[1]
+
+
 async def write_board(
     db: AsyncSession, row: DesensitizationSession, board: logic.AlarmBoard
 ) -> None:
@@ -89,15 +109,27 @@ async def sync_rows(
         )
         await db.flush()
         sync_plan(db, session_id, new, existing=first)
+    # Written without reading first: the rows of the old state's segments and reactions exist
+    # (this function wrote them), so only what changed is inserted or updated.
+    with db.no_autoflush:  # the row's own UPDATE waits for the unit's one flush
+        if old.segments != new.segments:
+            await _sync_segments(db, session_id, old, new, now)
+        for reaction in new.reactions:
+            index = reaction.number - 1
+            before = old.reactions[index] if index < len(old.reactions) else None
+            if reaction != before:
+                await _sync_reaction(db, session_id, reaction, is_new=before is None)
+
+
+async def _sync_segments(
+    db: AsyncSession, session_id: int, old: M.SessionState, new: M.SessionState, now: datetime
+) -> None:
+    """Segments only grow, and only the open one changes (it stops). An open segment's volume
+    is written when it opens and when it stops; the views work it out from the state."""
     book = ledger(new.plan, new.segments, now)
-    existing = {
-        s.ordinal: s
-        for s in await db.scalars(select(StepSegment).where(StepSegment.session_id == session_id))
-    }
     for ordinal, delivery in enumerate(book.deliveries):
         segment = delivery.segment
-        stored = existing.get(ordinal)
-        if stored is None:
+        if ordinal >= len(old.segments):
             db.add(
                 StepSegment(
                     session_id=session_id,
@@ -111,35 +143,46 @@ async def sync_rows(
                     dose=delivery.dose,
                 )
             )
-        elif stored.stopped_at is None:
-            stored.stopped_at = segment.stopped_at
-            stored.volume_ml = delivery.volume_ml
-            stored.dose = delivery.dose
-    reactions = {
-        r.number: r
-        for r in await db.scalars(
-            select(SessionReaction).where(SessionReaction.session_id == session_id)
-        )
+        elif old.segments[ordinal] != segment:
+            await db.execute(
+                update(StepSegment)
+                .where(StepSegment.session_id == session_id, StepSegment.ordinal == ordinal)
+                .values(
+                    stopped_at=segment.stopped_at, volume_ml=delivery.volume_ml, dose=delivery.dose
+                )
+            )
+
+
+async def _sync_reaction(
+    db: AsyncSession, session_id: int, reaction: M.Reaction, *, is_new: bool
+) -> None:
+    values = {
+        "symptoms_json": json.dumps(list(reaction.symptoms)),
+        "findings_json": json.dumps(list(reaction.findings)),
+        "brown_grade": reaction.brown_grade,
+        "ctcae_grade": reaction.ctcae_grade,
+        "resolved_at": reaction.resolved_at,
+        "treatments_json": json.dumps([codec.encode(t) for t in reaction.treatments]),
+        "note": reaction.note,
+        "outcome": reaction.outcome,
+        "closed_by_abort": reaction.closed_by_abort,
     }
-    for reaction in new.reactions:
-        stored_reaction = reactions.get(reaction.number)
-        if stored_reaction is None:
-            stored_reaction = SessionReaction(
+    if is_new:
+        db.add(
+            SessionReaction(
                 session_id=session_id,
                 number=reaction.number,
                 onset_at=reaction.onset_at,
                 at_step=reaction.at_step,
+                **values,
             )
-            db.add(stored_reaction)
-        stored_reaction.symptoms_json = json.dumps(list(reaction.symptoms))
-        stored_reaction.findings_json = json.dumps(list(reaction.findings))
-        stored_reaction.brown_grade = reaction.brown_grade
-        stored_reaction.ctcae_grade = reaction.ctcae_grade
-        stored_reaction.resolved_at = reaction.resolved_at
-        stored_reaction.treatments_json = json.dumps([codec.encode(t) for t in reaction.treatments])
-        stored_reaction.note = reaction.note
-        stored_reaction.outcome = reaction.outcome
-        stored_reaction.closed_by_abort = reaction.closed_by_abort
+        )
+        return
+    await db.execute(
+        update(SessionReaction)
+        .where(SessionReaction.session_id == session_id, SessionReaction.number == reaction.number)
+        .values(**values)
+    )
 
 
 def sync_plan(db: AsyncSession, session_id: int, state: M.SessionState, existing: int) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import Actor, RequestInfo
 from app.clock import Clock
 from app.doorbell import Doorbell
+from app.patients.models import Patient
 from app.session import codec, store
 from app.session import machine as M
 from app.session.errors import STATUS_OF_KIND, Refusal
@@ -56,6 +57,8 @@ class Work:
     ring: bool = False
     state: M.SessionState | None = None  # what the answer shows; None: the row's state
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Held for the unit's length: the identity map keeps only what is referenced.
+    patient: Patient | None = None
 
     async def append(self, events: tuple[M.Event, ...], version: int, *, ring: bool) -> None:
         """The command's events, numbered on from the session's last; `ring`: announce them."""
@@ -82,11 +85,11 @@ async def run(
 ) -> Answer:
     """Run one command. `decide` reads and writes through the Work; a Refusal it raises undoes
     everything, a KeptRefusal keeps what it wrote and the answer."""
-    row = await store.load(db, session_id, lock=True)
+    row, patient = await store.load_for_command(db, session_id)
     replayed = await replay(db, caller, idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
-    work = Work(db, clock, caller, row, clock.now())
+    work = Work(db, clock, caller, row, clock.now(), patient=patient)
     try:
         await decide(work)
     except KeptRefusal as kept:

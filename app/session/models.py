@@ -154,7 +154,8 @@ class VitalsSet(Base):
     session_id: Mapped[int] = mapped_column(
         ForeignKey("desensitization_session.id"), nullable=False
     )
-    reading_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # first version's id
+    # The first version's id; empty on a first version (it is its own reading).
+    reading_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("vitals_set.id"), nullable=True)
     amendment_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
@@ -60,6 +60,10 @@ def _vitals_row(
         values_json=json.dumps(reading.as_dict(), default=str, sort_keys=True),
         within_limits=ok,
     )
+
+
+# The reading a stored set is a version of: its first version has no reading_id of its own.
+_reading_of_set = func.coalesce(VitalsSet.reading_id, VitalsSet.id)
 
 
 def within_limits(evaluation: Evaluation) -> bool:
@@ -216,9 +220,7 @@ async def record_vitals(
                 state.current,
                 baseline=state.status == "ready",
             )
-            db.add(vitals)
-            await db.flush()
-            vitals.reading_id = vitals.id
+            db.add(vitals)  # a first version: its reading_id stays empty (it is its own reading)
 
         await decide_and_write(
             work,
@@ -274,7 +276,7 @@ async def amend_vitals(
         reading_id = original.reading_id or original.id
         newest_id = await db.scalar(
             select(VitalsSet.id)
-            .where(VitalsSet.reading_id == reading_id)
+            .where(_reading_of_set == reading_id)
             .order_by(VitalsSet.version.desc())
         )
         if newest_id is not None and newest_id != vitals_id:
@@ -283,7 +285,7 @@ async def amend_vitals(
                 f"vitals set {vitals_id} was already amended; amend the newest ({newest_id})",
             )
         latest_reading = await db.scalar(
-            select(VitalsSet.reading_id)
+            select(_reading_of_set)
             .where(VitalsSet.session_id == session_id)
             .order_by(VitalsSet.id.desc())
         )

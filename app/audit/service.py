@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -151,25 +152,49 @@ async def append(
         reason=reason,
         request=request,
     )
-    head = await _read_head(session, lock=True)
-    if head is None:
-        raise AuditChainHeadMissing(
-            "the audit chain head row is missing; run `stepwise db upgrade` on a new database"
-        )
-    last_seq, last_hash = head
-    fields["seq"] = last_seq + 1
-    fields["prev_hash"] = last_hash
-    event = AuditEvent(**fields, hash=entry_hash(fields))
+    # The head as this process last moved it, moved on only if it is still exactly that
+    # (seq and hash): one statement instead of a locked read and a write. Anything else (another
+    # process appended, or a transaction that moved it rolled back) reads it under the lock.
+    cached = _last_heads.get(_engine_of(session))
+    if cached is None or not await _move_head(session, cached, fields):
+        head = await _read_head(session, lock=True)
+        if head is None:
+            raise AuditChainHeadMissing(
+                "the audit chain head row is missing; run `stepwise db upgrade` on a new database"
+            )
+        if not await _move_head(session, head, fields):
+            raise RuntimeError(
+                "the audit chain head moved during an append; appends are not locked"
+            )
+    event = AuditEvent(**fields)
     session.add(event)
-    await session.flush()
+    return event
+
+
+# Engine -> the (seq, hash) this process last wrote to the chain head. A hint only: the head is
+# moved from it only when the stored head still equals it.
+_last_heads: WeakKeyDictionary[Any, tuple[int, str]] = WeakKeyDictionary()
+
+
+def _engine_of(session: AsyncSession) -> Any:
+    bind = session.get_bind()
+    return getattr(bind, "engine", bind)
+
+
+async def _move_head(session: AsyncSession, head: tuple[int, str], fields: dict[str, Any]) -> bool:
+    """Chain the entry on `head` and move the stored head to it, if the stored head is `head`."""
+    last_seq, last_hash = head
+    fields["seq"], fields["prev_hash"] = last_seq + 1, last_hash
+    fields["hash"] = entry_hash(fields)
     moved = await session.execute(
         update(_head)
-        .where(_head.c.id == HEAD_ID, _head.c.last_seq == last_seq)
-        .values(last_seq=event.seq, last_hash=event.hash)
+        .where(_head.c.id == HEAD_ID, _head.c.last_seq == last_seq, _head.c.last_hash == last_hash)
+        .values(last_seq=fields["seq"], last_hash=fields["hash"])
     )
     if cast(CursorResult[Any], moved).rowcount != 1:
-        raise RuntimeError("the audit chain head moved during an append; appends are not locked")
-    return event
+        return False
+    _last_heads[_engine_of(session)] = (fields["seq"], fields["hash"])
+    return True
 
 
 async def append_and_commit(

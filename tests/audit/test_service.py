@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sql_events
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -173,6 +174,30 @@ async def test_an_append_commits_or_rolls_back_with_the_callers_transaction(
         assert await _count(session) == 1
         assert await _head(session) == (1, event.hash)
         assert event.seq == 1
+
+
+async def test_a_process_that_moved_the_head_last_appends_without_reading_it(
+    fresh_engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(fresh_engine)
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    async with sessions() as session, session.begin():
+        await audit_service.append(session, **entry_kwargs(0))
+    sql_events.listen(fresh_engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        async with sessions() as session, session.begin():
+            second = await audit_service.append(session, **entry_kwargs(1))
+    finally:
+        sql_events.remove(fresh_engine.sync_engine, "before_cursor_execute", keep)
+    assert not [s for s in sent if s.startswith("SELECT")], sent
+    assert [s.split()[0] for s in sent if not s.startswith("BEGIN")] == ["UPDATE", "INSERT"]
+    async with sessions() as session:
+        assert await _head(session) == (2, second.hash)
+        assert (await audit_service.verify(session)).ok
 
 
 # --- serialized appends ----------------------------------------------------------------------

@@ -35,7 +35,10 @@ _DRIVERS: dict[str, Backend] = {
 # deadlock on a lock upgrade; a read-only unit of work may ask for a deferred BEGIN instead.
 SQLITE_BEGIN_OPTION = "stepwise_sqlite_begin"
 DEFERRED_BEGIN = {SQLITE_BEGIN_OPTION: "DEFERRED"}
-_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
+# No BEGIN at all: for a unit that is one single read (SQLite runs a lone statement in its own
+# implicit read transaction). It must not write: a write would commit on its own.
+LONE_READ = {SQLITE_BEGIN_OPTION: "NONE"}
+_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE", "NONE"})
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 POSTGRES_CONNECT_TIMEOUT_S = 10
@@ -140,7 +143,8 @@ def _on_sqlite_begin(conn: Any) -> None:
     mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
     if mode not in _BEGIN_MODES:
         raise ValueError(f"{SQLITE_BEGIN_OPTION} must be one of {sorted(_BEGIN_MODES)}")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    if mode != "NONE":
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -40,7 +40,7 @@ from app.auth.service import (
 )
 from app.clock import Clock
 from app.config import Settings
-from app.db import DEFERRED_BEGIN
+from app.db import DEFERRED_BEGIN, LONE_READ
 from app.text import text_problem
 
 # Writing last_seen_at on every request would make every read a write; a minute is precise
@@ -189,56 +189,64 @@ async def login(
 async def resolve(
     db: AsyncSession, clock: Clock, settings: Settings, token: str | None, request: RequestInfo
 ) -> SignedIn | None:
-    """The signed-in user behind a cookie token, or None. Ends sessions that have expired."""
+    """The signed-in user behind a cookie token, or None. Ends sessions that have expired.
+
+    Almost every request only reads its sign-in: that read runs on its own (on SQLite, with no
+    transaction and no lock), and only when something must be written (the minute's last-seen
+    mark, an expiry) is it read again under the write lock and written."""
     if not token or len(token) > 200:
         return None
-    row = (
-        await db.execute(
-            select(LoginSession, User)
-            .join(User, User.id == LoginSession.user_id)
-            .where(LoginSession.token_hash == token_hash(token))
-        )
-    ).first()
-    if row is None:
-        return None
-    session, user = row
-    if session.ended_at is not None:
-        await db.rollback()
-        return None
-    now = clock.now()
-    ended_because = None
-    if not user.is_active:
-        ended_because = "account disabled"
-    elif now >= session.expires_at:
-        ended_because = "absolute timeout"
-    elif now - session.last_seen_at >= timedelta(minutes=settings.session_idle_minutes):
-        ended_because = "idle timeout"
-    if ended_because is not None:
-        session.ended_at = now
-        session.end_reason = ended_because
-        await audit_service.append(
-            db,
-            at=now,
-            actor=actor_of(user),
-            action="auth.session_ended",
-            entity="login_session",
-            entity_id=str(session.id),
-            reason=ended_because,
-            request=request,
-        )
-        await db.commit()
-        return None
-    touched = now - session.last_seen_at >= TOUCH_INTERVAL
-    if touched:
+    for lone_read in (True, False):
+        if lone_read and not db.in_transaction():
+            await db.connection(execution_options=LONE_READ)
+        row = (
+            await db.execute(
+                select(LoginSession, User)
+                .join(User, User.id == LoginSession.user_id)
+                .where(LoginSession.token_hash == token_hash(token))
+            )
+        ).first()
+        if row is None or row[0].ended_at is not None:
+            await db.rollback()
+            return None
+        session, user = row
+        now = clock.now()
+        ended_because = None
+        if not user.is_active:
+            ended_because = "account disabled"
+        elif now >= session.expires_at:
+            ended_because = "absolute timeout"
+        elif now - session.last_seen_at >= timedelta(minutes=settings.session_idle_minutes):
+            ended_because = "idle timeout"
+        touched = now - session.last_seen_at >= TOUCH_INTERVAL
+        if ended_because is None and not touched:
+            signed_in = SignedIn.of(user, session)
+            # End the read either way: the request's own work starts its own transaction.
+            await db.rollback()
+            return signed_in
+        if lone_read:
+            await db.rollback()  # read again under the write lock, then write
+            continue
+        if ended_because is not None:
+            session.ended_at = now
+            session.end_reason = ended_because
+            await audit_service.append(
+                db,
+                at=now,
+                actor=actor_of(user),
+                action="auth.session_ended",
+                entity="login_session",
+                entity_id=str(session.id),
+                reason=ended_because,
+                request=request,
+            )
+            await db.commit()
+            return None
         session.last_seen_at = now
-    signed_in = SignedIn.of(user, session)
-    # End the transaction either way: on SQLite it holds the write lock, and the request's
-    # own work (another session, a long read) must not wait for it.
-    if touched:
+        signed_in = SignedIn.of(user, session)
         await db.commit()
-    else:
-        await db.rollback()
-    return signed_in
+        return signed_in
+    raise AssertionError("unreachable: the second pass always returns")
 
 
 async def still_signed_in(

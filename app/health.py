@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -11,6 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import gc_tuning
 from app.contract import Health
 from app.db import DEFERRED_BEGIN, backend_name
 from app.deps import Engine, HeadRevision, Settings, Wall
@@ -73,11 +75,12 @@ async def healthz(
     except Exception as exc:  # a health check answers, it never turns into a 500
         logger.exception("health check failed unexpectedly")
         return _error(f"error: {type(exc).__name__}")
-    answer: dict[str, str | float] = {
+    answer: dict[str, Any] = {
         "status": "ok",
         "database": "ok",
         "backend": backend_name(settings.database_url),
         "schema_revision": revision,
+        "gc": gc_tuning.PAUSES.as_dict(),
     }
     if wall is not None:  # this process runs on the database's clock (app.clock_sync)
         answer["clock_offset_ms"] = round(wall.offset.total_seconds() * 1000, 1)

@@ -40,6 +40,15 @@ def test_healthy_database(live_server: str, database_url: str) -> None:
         assert offset is not None and abs(offset) < 1000, offset
     else:
         assert offset is None
+    # The collector's pauses since the process settled after start-up.
+    pauses = body.pop("gc")
+    assert set(pauses) == {
+        "collections",
+        "longest_pause_ms",
+        "pauses_over_20_ms",
+        "total_pause_ms",
+    }, pauses
+    assert len(pauses["collections"]) == 3 and pauses["longest_pause_ms"] >= 0
     assert body == {
         "status": "ok",
         "database": "ok",
@@ -80,3 +89,21 @@ def test_unreachable_postgresql(start_server: Callable[[Settings], str]) -> None
 
     _assert_clean_error(response, "unreachable")
     assert "not-a-real-password" not in response.text
+
+
+def test_the_collectors_pauses_are_counted_and_the_long_ones_told_apart() -> None:
+    import time
+
+    from app.gc_tuning import LONG_PAUSE_MS, Pauses
+
+    pauses = Pauses()
+    pauses.on_collection("start", {"generation": 2})
+    time.sleep(LONG_PAUSE_MS * 1.5 / 1000)  # a collection that held the server too long
+    pauses.on_collection("stop", {"generation": 2})
+    pauses.on_collection("start", {"generation": 0})
+    pauses.on_collection("stop", {"generation": 0})
+    shown = pauses.as_dict()
+    assert shown["collections"] == [1, 0, 1]
+    assert shown["pauses_over_20_ms"] == 1
+    assert shown["longest_pause_ms"] >= LONG_PAUSE_MS * 1.5
+    assert pauses.total_ms >= pauses.longest_ms

@@ -83,9 +83,8 @@ class DesensitizationSession(Base):
     )
     # The row changed without an event since its last snapshot, so that snapshot is no base for
     # a delta: the next one is kept whole (app.session.snapshots).
-    snapshot_stale: Mapped[bool] = mapped_column(
-        Boolean, nullable=False, default=False, server_default=false()
-    )
+    # (No Python default: a row written by an older version of this code holds it too.)
+    snapshot_stale: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
 
 class SessionPlanStep(Base):

@@ -47,15 +47,18 @@ def new_row(
     Marks the row stale when it changed without one (its next snapshot is then a full one),
     and fresh again once a full one is written."""
     after = parts_of(row)
-    if before is not None and row.last_event_seq == before.seq:
-        if after != before.parts and not row.snapshot_stale:
-            row.snapshot_stale = True
-        return None
-    base = None if before is None or row.snapshot_stale else before.seq
+    base: int | None = None
+    if before is not None:  # (a row just created has not read its stale mark back: not stale)
+        if row.last_event_seq == before.seq:
+            if after != before.parts and not row.snapshot_stale:
+                row.snapshot_stale = True
+            return None
+        if row.snapshot_stale:
+            row.snapshot_stale = False
+        else:
+            base = before.seq
     full = base is None or checkpoint_due(base, row.last_event_seq)
-    kept = after if full else diff_parts(before.parts, after)  # type: ignore[union-attr]
-    if row.snapshot_stale:
-        row.snapshot_stale = False
+    kept = after if before is None or full else diff_parts(before.parts, after)
     return SessionSnapshot(
         session_id=row.id,
         seq=row.last_event_seq,

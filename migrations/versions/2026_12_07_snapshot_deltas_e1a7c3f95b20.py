@@ -41,10 +41,11 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("base_seq", sa.Integer(), nullable=True))
         batch_op.create_check_constraint(batch_op.f("ck_session_snapshot_kind_base"), KIND_BASE)
-    with op.batch_alter_table("desensitization_session", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("snapshot_stale", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # A plain ALTER, not a batch copy: on SQLite the copy would drop a table other rows refer to.
+    op.add_column(
+        "desensitization_session",
+        sa.Column("snapshot_stale", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     # Whether a session's row still equals its last snapshot is not known here: each one's next
     # snapshot is kept whole.
     op.execute(sa.text("UPDATE desensitization_session SET snapshot_stale = true"))
@@ -78,8 +79,7 @@ def downgrade() -> None:
                     thresholds_json=parts.thresholds,
                 )
             )
-    with op.batch_alter_table("desensitization_session", schema=None) as batch_op:
-        batch_op.drop_column("snapshot_stale")
+    op.drop_column("desensitization_session", "snapshot_stale")
     with op.batch_alter_table("session_snapshot", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("ck_session_snapshot_kind_base"), type_="check")
         batch_op.drop_column("base_seq")

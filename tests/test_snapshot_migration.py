@@ -48,13 +48,13 @@ def texts(n: int) -> tuple[str, str, str]:
     )
 
 
-async def _session(engine: AsyncEngine) -> int:
+async def _session(engine: AsyncEngine, name: str = "migrator") -> int:
     async with engine.begin() as conn:
         user = (
             await conn.execute(
                 sa.insert(User.__table__)
                 .values(
-                    username="migrator",
+                    username=name,
                     display_name="M",
                     role="nurse",
                     password_hash="x",
@@ -67,7 +67,7 @@ async def _session(engine: AsyncEngine) -> int:
             await conn.execute(
                 sa.insert(Patient.__table__)
                 .values(
-                    mrn="MIG-2",
+                    mrn=f"MIG-{name}",
                     family_name="Okafor",
                     given_name="Ada",
                     birth_date=date(1980, 1, 1),
@@ -130,14 +130,18 @@ async def _session(engine: AsyncEngine) -> int:
     return sid
 
 
-async def _changes(engine: AsyncEngine, sid: int, first: int, upto: int) -> None:
-    """Commands first..upto as the unit of work runs them: one event each, a vitals set in each."""
+async def _changes(
+    engine: AsyncEngine, sid: int, first: int, upto: int, *, event: bool = True
+) -> None:
+    """Commands first..upto as the unit of work runs them: one event each (unless not
+    `event`), a vitals set in each."""
     for n in range(first, upto + 1):
         async with session_factory(engine)() as db:
             row = await store.load(db, sid, lock=True)
             before = snapshots.before_of(row)
             row.state_json, row.alarms_json, row.thresholds_json = texts(n)
-            row.last_event_seq, row.version = n, n
+            if event:
+                row.last_event_seq, row.version = n, n
             db.add(
                 VitalsSet(
                     session_id=sid,
@@ -202,5 +206,47 @@ async def test_full_snapshots_stay_valid_and_deltas_go_back_whole(empty_database
         async with session_factory(engine)() as db:
             snap = await snapshots.at(db, sid, 10)
             assert snap is not None and snap.parts.state == texts(10)[0]
+    finally:
+        await engine.dispose()
+
+
+async def _kinds(engine: AsyncEngine, sid: int) -> list[tuple[int, str, int | None]]:
+    async with session_factory(engine)() as db:
+        return [
+            (s.seq, s.kind, s.base_seq)
+            for s in await db.scalars(
+                sa.select(SessionSnapshot)
+                .where(SessionSnapshot.session_id == sid)
+                .order_by(SessionSnapshot.seq)
+            )
+        ]
+
+
+async def test_a_change_without_an_event_makes_the_next_snapshot_whole(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        sid = await _session(engine, "drifter")
+        await _changes(engine, sid, 3, 3)
+        # The row changes (an alarm board rewritten) but no event is written: no snapshot.
+        await _changes(engine, sid, 5, 5, event=False)
+        async with session_factory(engine)() as db:
+            assert (await store.load(db, sid)).snapshot_stale
+        await _changes(engine, sid, 6, 7)
+        # Snapshot 3 is no base for 6: the row had changed since. 6 is whole, 7 a delta on it.
+        assert await _kinds(engine, sid) == [
+            (1, "full", None),
+            (2, "full", None),
+            (3, "delta", 2),
+            (6, "full", None),
+            (7, "delta", 6),
+        ]
+        async with session_factory(engine)() as db:
+            assert not (await store.load(db, sid)).snapshot_stale
+            for seq, n in ((3, 3), (4, 6), (6, 6), (7, 7)):
+                snap = await snapshots.at(db, sid, seq)
+                assert snap is not None
+                assert (snap.parts.state, snap.parts.alarms, snap.parts.thresholds) == texts(n)
     finally:
         await engine.dispose()

@@ -17,7 +17,7 @@ from app.auth.models import User
 from app.db import UTCDateTime, create_engine, session_factory
 from app.patients.models import Patient
 from app.schema import current_revision, downgrade, head_revision, upgrade
-from app.session.models import DesensitizationSession, Timer
+from app.session.models import Timer
 
 BEFORE = "7d8e976b781d"  # the three timer tables
 ONE_TABLE = "5b9c2e7d4f61"
@@ -175,31 +175,37 @@ async def _two_sessions(engine: AsyncEngine) -> tuple[int, int]:
         )
         db.add(patient)
         await db.flush()
-        sessions = [
-            DesensitizationSession(
-                patient_id=patient.id,
-                drug="carboplatin",
-                route="iv",
-                target_dose=Decimal("450"),
-                unit="mg",
-                template="brigham-12",
-                parameters_json="{}",
-                index_reaction_json="{}",
-                screening_json="{}",
-                risk_tier="standard",
-                status="running",
-                version=1,
-                state_json="{}",
-                last_event_seq=0,
-                created_at=T0,
-                created_by=user.id,
-                updated_at=T0,
-            )
+        # A core insert of the columns of that revision: the model has grown columns since.
+        values = dict(
+            patient_id=patient.id,
+            drug="carboplatin",
+            route="iv",
+            target_dose="450",
+            unit="mg",
+            template="brigham-12",
+            parameters_json="{}",
+            index_reaction_json="{}",
+            screening_json="{}",
+            risk_tier="standard",
+            status="running",
+            version=1,
+            state_json="{}",
+            last_event_seq=0,
+            created_at=T0,
+            created_by=user.id,
+            updated_at=T0,
+        )
+        table = sa.table(
+            "desensitization_session",
+            sa.column("id"),
+            *(sa.column(name, UTCDateTime() if name.endswith("_at") else None) for name in values),
+        )
+        ids = [
+            (await db.execute(sa.insert(table).values(values).returning(table.c.id))).scalar_one()
             for _ in range(2)
         ]
-        db.add_all(sessions)
         await db.commit()
-        return sessions[0].id, sessions[1].id
+        return ids[0], ids[1]
 
 
 async def _fill(engine: AsyncEngine, old: dict[str, list[dict[str, object]]]) -> None:

@@ -26,6 +26,7 @@ from app.session import codec, read
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
 from app.session.schemas import MAX_ID
+from app.session.snapshots import whole
 from app.session.technical_alarms import condition_words
 from app.templating import no_such_session, templates
 from app.vitals.rules import symptom_words
@@ -63,8 +64,8 @@ class Moment:
 
 def _moments(snapshots: list[SessionSnapshot]) -> list[Moment]:
     out = []
-    for snap in snapshots:
-        state = codec.loads(snap.state_json)
+    for snap in whole(snapshots):
+        state = codec.loads(snap.parts.state)
         out.append(Moment(snap.seq, snap.version, state.status, state.current))
     return out
 

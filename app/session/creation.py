@@ -201,7 +201,7 @@ async def _create_session(
         now,
         state.version,
     )
-    await store.snapshot(db, row, now)
+    await store.snapshot(db, row, now, None)
     await audit_service.append(
         db,
         at=now,

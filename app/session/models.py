@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -80,6 +81,10 @@ class DesensitizationSession(Base):
     diluent: Mapped[str] = mapped_column(
         String(120), nullable=False, server_default="0.9 % sodium chloride"
     )
+    # The row changed without an event since its last snapshot, so that snapshot is no base for
+    # a delta: the next one is kept whole (app.session.snapshots).
+    # (No Python default: a row written by an older version of this code holds it too.)
+    snapshot_stale: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
 
 class SessionPlanStep(Base):
@@ -235,12 +240,18 @@ class IdempotentAnswer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
+SNAPSHOT_KINDS = "kind = 'full' AND base_seq IS NULL OR kind = 'delta' AND base_seq IS NOT NULL"
+
+
 class SessionSnapshot(Base):
     """What the session was after each change, keyed by its last event: the timeline rebuilds
     the bedside view as it was at any event from these (and the vitals up to then). Written in
-    the transaction of the change; never updated."""
+    the transaction of the change; never updated. A full one keeps the three texts whole; a
+    delta keeps how the snapshot at `base_seq` (the one before it) became this one
+    (app.session.snapshot_delta)."""
 
     __tablename__ = "session_snapshot"
+    __table_args__ = (CheckConstraint(SNAPSHOT_KINDS, name="kind_base"),)
 
     session_id: Mapped[int] = mapped_column(
         ForeignKey("desensitization_session.id"), primary_key=True
@@ -252,6 +263,8 @@ class SessionSnapshot(Base):
     alarms_json: Mapped[str] = mapped_column(Text, nullable=False)
     thresholds_json: Mapped[str] = mapped_column(Text, nullable=False)
     vitals_upto: Mapped[int] = mapped_column(Integer, nullable=False)  # highest vitals id then
+    kind: Mapped[str] = mapped_column(String(10), nullable=False, server_default="full")
+    base_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class BedsidePresence(Base):

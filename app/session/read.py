@@ -15,9 +15,9 @@ from app.alarms import logic
 from app.auth.models import User
 from app.patients.models import Patient
 from app.patients.rules import rules_age
-from app.session import alarm_board, codec
+from app.session import alarm_board, codec, snapshots
 from app.session import machine as M
-from app.session.models import DesensitizationSession, SessionSnapshot
+from app.session.models import DesensitizationSession
 from app.session.models import VitalsSet as VitalsRow
 from app.session.store import load
 from app.session.view import Person, SessionFacts, SessionView, VitalsSet, build, stored_vitals
@@ -121,20 +121,15 @@ async def view_at(db: AsyncSession, session_id: int, seq: int) -> SessionView | 
     row = await load(db, session_id)
     if seq < 1:
         return None
-    snap = await db.scalar(
-        select(SessionSnapshot)
-        .where(SessionSnapshot.session_id == session_id, SessionSnapshot.seq >= seq)
-        .order_by(SessionSnapshot.seq)
-        .limit(1)
-    )
+    snap = await snapshots.at(db, session_id, seq)
     if snap is None:
         return None
-    state = codec.loads(snap.state_json)
+    state = codec.loads(snap.parts.state)
     facts = await facts_of(db, row, state, snap.at, vitals_upto=snap.vitals_upto)
     then = replace(
         facts,
         last_event_seq=snap.seq,
-        threshold_overrides=json.loads(snap.thresholds_json),
-        alarms=_board(snap.alarms_json),
+        threshold_overrides=json.loads(snap.parts.thresholds),
+        alarms=_board(snap.parts.alarms),
     )
     return build(state, then, snap.at)

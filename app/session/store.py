@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
 from app.audit import Actor
 from app.patients.models import Patient
-from app.session import alarm_board, alarm_store, codec
+from app.session import alarm_board, alarm_store, codec, snapshots
 from app.session import machine as M
 from app.session.errors import Refusal
 from app.session.ledger import ledger
@@ -22,10 +22,8 @@ from app.session.models import (
     SessionEvent,
     SessionPlanStep,
     SessionReaction,
-    SessionSnapshot,
     StepSegment,
     Timer,
-    VitalsSet,
 )
 
 
@@ -223,25 +221,15 @@ async def replace_timer(db: AsyncSession, session_id: int, state: M.SessionState
         )
 
 
-async def snapshot(db: AsyncSession, row: DesensitizationSession, now: datetime) -> None:
+async def snapshot(
+    db: AsyncSession, row: DesensitizationSession, now: datetime, before: snapshots.Before | None
+) -> None:
     """Keep what the session is after this change, under its last event's seq (once: a change
-    that added no event changed nothing the timeline shows)."""
-    exists = await db.get(SessionSnapshot, (row.id, row.last_event_seq))
-    if exists is not None:
-        return
-    upto = await db.scalar(select(func.max(VitalsSet.id)).where(VitalsSet.session_id == row.id))
-    db.add(
-        SessionSnapshot(
-            session_id=row.id,
-            seq=row.last_event_seq,
-            at=now,
-            version=row.version,
-            state_json=row.state_json,
-            alarms_json=row.alarms_json,
-            thresholds_json=row.thresholds_json,
-            vitals_upto=upto or 0,
-        )
-    )
+    that added no event changed nothing the timeline shows). `before`: the row as the change
+    found it (None: a session just created), the base of a delta. One INSERT, no read."""
+    kept = snapshots.new_row(row, now, before)
+    if kept is not None:
+        db.add(kept)
 
 
 async def append_events(

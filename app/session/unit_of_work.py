@@ -17,7 +17,7 @@ from app.audit import Actor, RequestInfo
 from app.clock import Clock
 from app.doorbell import Doorbell
 from app.patients.models import Patient
-from app.session import codec, store
+from app.session import codec, snapshots, store
 from app.session import machine as M
 from app.session.errors import STATUS_OF_KIND, Refusal
 from app.session.models import DesensitizationSession, IdempotentAnswer
@@ -89,10 +89,12 @@ async def run(
     replayed = await replay(db, caller, idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
+    before = snapshots.before_of(row)  # the base of this change's snapshot
     work = Work(db, clock, caller, row, clock.now(), patient=patient)
     try:
         await decide(work)
     except KeptRefusal as kept:
+        await store.snapshot(db, row, work.now, before)
         await remember_refusal(db, caller, idempotency_key, fingerprint, kept.refusal, work.now)
         await db.commit()
         raise kept.refusal from None
@@ -102,7 +104,7 @@ async def run(
     await db.flush()
     state = work.state if work.state is not None else codec.loads(row.state_json)
     body = await view(db, row, state, work.now)
-    await store.snapshot(db, row, work.now)
+    await store.snapshot(db, row, work.now, before)
     await remember(db, caller, idempotency_key, fingerprint, 200, body, work.now)
     await commit_and_ring(db, doorbell, row.id, work.seq if work.ring else None)
     for then in work.after_commit:  # e.g. a webhook: the record does not wait for the network

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import select
+
+from app.db import create_engine, session_factory
+from app.session import snapshot_delta
+from app.session.models import SessionSnapshot
+from app.session.snapshot_delta import CHECKPOINT_EVERY
 from tests.session.conftest import SessionServer
 from tests.session.test_api_races_and_bad_input import ready_session
 from tests.session.test_api_walk import OK_VITALS, Bedside
-from tests.support import SignedInClient
+from tests.support import SignedInClient, run_async
 
 
 def reaction_and_resume(
@@ -40,10 +47,35 @@ def reaction_and_resume(
     return b, answers
 
 
+async def _kinds(database_url: str, sid: int) -> list[str]:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as db:
+            return list(
+                await db.scalars(
+                    select(SessionSnapshot.kind)
+                    .where(SessionSnapshot.session_id == sid)
+                    .order_by(SessionSnapshot.seq)
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("every", [CHECKPOINT_EVERY, 4], ids=["as kept", "a full one often"])
 def test_the_view_at_each_event_equals_the_answer_given_then(
-    session_server: SessionServer, team: dict[str, SignedInClient]
+    session_server: SessionServer,
+    team: dict[str, SignedInClient],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    every: int,
 ) -> None:
+    monkeypatch.setattr(snapshot_delta, "CHECKPOINT_EVERY", every)  # the server runs in-process
     b, answers = reaction_and_resume(session_server, team)
+    # Rebuilt from deltas, and (kept often) from several full ones: the first is always whole.
+    kinds = run_async(lambda: _kinds(database_url, b.sid))
+    assert kinds[0] == "full" and "delta" in kinds
+    assert (kinds.count("full") > 2) == (every == 4), kinds
     auditor = team["auditor"]
     for answer in answers:
         seq = answer["last_event_seq"]

@@ -344,6 +344,7 @@ async def measure_stepwise(
         screens.append(Screen(topic, connection))
     readers = [asyncio.create_task(s.read()) for s in screens]
     await asyncio.sleep(1.0)  # snapshots delivered
+    collector_before = await collector_of(team["nurse"])
     # Within every alarm limit and within 40 % of the baseline (70): nothing to confirm.
     heart_rates = (60 + n % 38 for n in range(10**6))
     answered: list[float] = []
@@ -364,6 +365,7 @@ async def measure_stepwise(
         answered.append((time.perf_counter() - started) * 1000)
         await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in targets)), 30)
         await asyncio.sleep(args.gap)
+    COLLECTOR_RUNS.append((collector_before, await collector_of(team["nurse"])))
     latencies = [x for s in screens for x in s.latencies]
     sizes = [x for s in screens if s.topic != "board" for x in s.sizes]
     for s in screens:
@@ -374,6 +376,33 @@ async def measure_stepwise(
         await client.aclose()
     per_post = f"{len(latencies) / args.posts:.0f}"
     return latencies, int(statistics.mean(sizes)), per_post, answered
+
+
+# The posting process's collector (from /healthz) before and after each timed run.
+COLLECTOR_RUNS: list[tuple[dict, dict]] = []
+
+
+async def collector_of(client: httpx.AsyncClient) -> dict:
+    answer = await client.get("/healthz")
+    return answer.json().get("gc", {}) if answer.status_code == 200 else {}
+
+
+def collector_line(before: dict, after: dict) -> str:
+    """What the collector did during one timed run, from two readings of /healthz."""
+    if not before or not after:
+        return "collector: not reported by the server"
+    runs = [b - a for a, b in zip(before["collections"], after["collections"], strict=True)]
+    long_ones = after["pauses_over_20_ms"] - before["pauses_over_20_ms"]
+    paused = after["total_pause_ms"] - before["total_pause_ms"]
+    longest = after["longest_pause_ms"]
+    if longest > before["longest_pause_ms"]:
+        worst = f"longest {longest:.1f} ms"
+    else:  # the longest was before the run: this run's own longest is at most that
+        worst = f"longest <= {before['longest_pause_ms']:.1f} ms (set before the run)"
+    return (
+        f"collector during the run: {runs} collections by generation, {paused:.1f} ms in all, "
+        f"{long_ones} pauses over 20 ms (target 0), {worst}"
+    )
 
 
 async def measure_baseline(args, size: int, per_post_screens: int) -> list[float]:
@@ -468,6 +497,8 @@ def main() -> None:
         print(f"{'cross-process / single-process':<40}" + cross)
     post = summary(answered)
     print(f"{'(the POST alone: commit + answer)':<40}" + "".join(f"{v:8.1f}" for v in post))
+    for before, after in COLLECTOR_RUNS[:1]:  # the posting process, single-process run
+        print(collector_line(before, after))
 
 
 if __name__ == "__main__":

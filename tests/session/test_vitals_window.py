@@ -131,3 +131,42 @@ def test_a_reaction_keeps_its_suggested_grade_once_its_sets_leave_the_window(
     later = _record(b, RECENT_VITALS + 2, every=20)
     assert all(str(v["values"]["systolic_bp"]["value"]) != "78" for v in later["vitals"])
     assert later["reactions"][0]["suggested_grade"] == graded
+
+
+def test_the_chart_of_500_readings_is_one_polyline_per_vital_and_skips_a_carried_baseline() -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from app.live import present as P
+    from app.templating import templates
+
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    base = P.VitalsRow(t0, None, True, {}, {"systolic_bp": Decimal(200)}, carried=True)
+    rows = [base] + [
+        P.VitalsRow(
+            t0 + timedelta(hours=5, minutes=n),
+            0,
+            False,
+            {},
+            {"systolic_bp": Decimal(100 + n % 20), "heart_rate": Decimal(70)},
+        )
+        for n in range(HISTORY)
+    ]
+    c = P.chart(
+        rows,
+        (("systolic_bp", "series-sbp"), ("heart_rate", "series-hr")),
+        [("SBP 90", "limit-high", Decimal(90))],
+        Decimal(60),
+        Decimal(140),
+    )
+    assert [s.name for s in c.series] == ["systolic_bp", "heart_rate"]
+    assert all(len(s.points.split()) == HISTORY for s in c.series)
+    assert c.high < 200  # the carried baseline is not drawn (nor stretches the axes)
+    assert c.series[0].last is not None and c.series[0].last[0] == P.CHART_W - P.PAD_R
+    assert "SBP from 100 to 119" in c.summary and f"last {HISTORY} vitals sets" in c.summary
+    macros = templates.env.get_template("sessions/_regions.html").make_module(
+        {"oob": False, "sbp_chart": c, "spo2_chart": c}
+    )
+    svg = BeautifulSoup(str(macros.chart_svg(c, "Systolic pressure")), "html.parser")
+    assert len(svg.select("polyline")) == 2 and len(svg.select("circle")) == 2
+    assert svg.select_one("desc").get_text() == c.summary

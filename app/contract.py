@@ -96,8 +96,21 @@ class SessionView(Open):
     delivered_dose: str
     plan: dict[str, Any]
     reactions: list[dict[str, Any]]
+    # The newest vitals sets (every version) and the newest baseline, oldest first; all of
+    # them are GET /api/v1/sessions/{id}/vitals.
     vitals: list[dict[str, Any]]
+    vitals_total: int  # every stored vitals set, in `vitals` or not
     alarms: dict[str, Any]
+
+
+class VitalsHistory(Open):
+    """A page of a session's full vitals history, newest first: the sets as in SessionView's
+    `vitals`. `next_before`: pass it as `before` for the next (older) page; null on the last."""
+
+    session_id: int
+    total: int
+    items: list[dict[str, Any]]
+    next_before: int | None
 
 
 class PatientHistory(Open):

@@ -44,6 +44,7 @@ from app.review import audit_pages, session_list
 from app.review import export_router as review_exports
 from app.review import report as review_report
 from app.review import timeline as review_timeline
+from app.review import vitals_page as review_vitals
 from app.schema import head_revision
 from app.session import new_page as new_session_page
 from app.session import router as session_router
@@ -290,6 +291,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(session_pages.router)
     app.include_router(live_router.router)
     app.include_router(review_timeline.router)
+    app.include_router(review_vitals.router)
     app.include_router(session_list.router)
     app.include_router(audit_pages.router)
     app.include_router(review_exports.router)

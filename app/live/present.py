@@ -11,7 +11,7 @@ from typing import Any
 
 from app.alarms.logic import RANK
 from app.protocol.display import quantized
-from app.session.view import PlanView, SessionView, Step
+from app.session.view import PlanView, SessionView, Step, VitalsSet
 from app.vitals.catalogue import VITAL_SIGNS
 from app.vitals.news2 import News2
 
@@ -178,6 +178,7 @@ class VitalsRow:
     version: int = 1
     stored: Mapping[str, Any] = field(default_factory=dict)  # the set as stored, to amend it
     within_limits: bool = True
+    carried: bool = False  # the baseline, kept from before the newest sets (not charted)
 
     @property
     def news2_short(self) -> str:
@@ -190,35 +191,38 @@ class VitalsRow:
         return str(self.news2.total)
 
 
+def row_of(v: VitalsSet, carried: bool = False) -> VitalsRow:
+    """One stored set as the vitals table and the chart show it."""
+    shown: dict[str, str] = {}
+    raw: dict[str, Decimal | None] = {}
+    for name, (label, _unit) in VITAL_LABELS.items():
+        measure = v.measures.get(name)
+        if measure is None:
+            continue
+        raw[name] = measure.value
+        if measure.value is not None:
+            shown[label] = _trim(measure.value)
+        else:
+            shown[label] = "unable" if measure.status == "unable_to_obtain" else "refused"
+    return VitalsRow(
+        v.recorded_at,
+        v.step,
+        v.baseline,
+        shown,
+        raw,
+        v.news2,
+        id=v.id,
+        version=v.version,
+        stored=v.values,
+        within_limits=v.within_limits,
+        carried=carried,
+    )
+
+
 def vitals_rows(view: SessionView) -> list[VitalsRow]:
-    rows = []
-    for v in view.current_vitals:
-        shown: dict[str, str] = {}
-        raw: dict[str, Decimal | None] = {}
-        for name, (label, _unit) in VITAL_LABELS.items():
-            measure = v.measures.get(name)
-            if measure is None:
-                continue
-            raw[name] = measure.value
-            if measure.value is not None:
-                shown[label] = _trim(measure.value)
-            else:
-                shown[label] = "unable" if measure.status == "unable_to_obtain" else "refused"
-        rows.append(
-            VitalsRow(
-                v.recorded_at,
-                v.step,
-                v.baseline,
-                shown,
-                raw,
-                v.news2,
-                id=v.id,
-                version=v.version,
-                stored=v.values,
-                within_limits=v.within_limits,
-            )
-        )
-    return rows
+    """The view's current sets as shown: its window (the newest sets and the baseline)."""
+    carried = view.carried_baseline
+    return [row_of(v, v.id == carried) for v in view.current_vitals]
 
 
 def baseline_of(rows: list[VitalsRow]) -> VitalsRow | None:
@@ -244,10 +248,14 @@ def trend(rows: list[VitalsRow], name: str) -> str:
 
 @dataclass(frozen=True)
 class Series:
+    """One vital drawn as one polyline, whatever the number of readings; its newest reading
+    marked (a single reading is then still seen) and the whole told in words (`summary`)."""
+
     name: str
     css: str
     points: str  # SVG polyline points
-    dots: tuple[tuple[float, float, str], ...]
+    last: tuple[float, float, str] | None  # x, y and value of the newest reading
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -269,9 +277,28 @@ class Chart:
     limits: tuple[Limit, ...] = ()
     ticks: tuple[tuple[float, str], ...] = field(default_factory=tuple)
     empty: bool = True
+    readings: int = 0  # the sets drawn
+
+    @property
+    def summary(self) -> str:
+        """The chart in words, for a screen reader (the vitals table beside it has each set)."""
+        if self.empty:
+            return "No vitals yet."
+        told = "; ".join(s.summary for s in self.series if s.summary)
+        return f"The last {self.readings} vitals sets: {told}."
 
 
 CHART_W, CHART_H, PAD_L, PAD_R, PAD_T, PAD_B = 560, 200, 44, 12, 12, 22
+
+
+def _told(name: str, values: list[Decimal]) -> str:
+    if not values:
+        return ""
+    label, unit = VITAL_LABELS.get(name, (name, ""))
+    span = (
+        f"from {_trim(values[0])} to {_trim(values[-1])}" if len(values) > 1 else _trim(values[0])
+    )
+    return f"{label} {span} {unit} (lowest {_trim(min(values))}, highest {_trim(max(values))})"
 
 
 def chart(
@@ -281,8 +308,11 @@ def chart(
     low: Decimal,
     high: Decimal,
 ) -> Chart:
-    """A small line chart of some vitals against time, with the alarm limits drawn across."""
-    measured = [r for r in rows if any(r.raw.get(n) is not None for n, _ in names)]
+    """A small line chart of some vitals against time, with the alarm limits drawn across:
+    the sets the view carries (its window), not a baseline kept from long before them."""
+    measured = [
+        r for r in rows if not r.carried and any(r.raw.get(n) is not None for n, _ in names)
+    ]
     values = [v for r in measured for n, _ in names if (v := r.raw.get(n)) is not None]
     lo = min([low, *values, *(v for _, _, v in limits)])
     hi = max([high, *values, *(v for _, _, v in limits)])
@@ -304,15 +334,34 @@ def chart(
     series = []
     for name, css in names:
         pts = [
-            (x_of(r.at), y_of(value), _trim(value))
+            (x_of(r.at), y_of(value), value)
             for r in measured
             if (value := r.raw.get(name)) is not None
         ]
-        series.append(Series(name, css, " ".join(f"{x},{y}" for x, y, _ in pts), tuple(pts)))
+        last = (pts[-1][0], pts[-1][1], _trim(pts[-1][2])) if pts else None
+        series.append(
+            Series(
+                name,
+                css,
+                " ".join(f"{x},{y}" for x, y, _ in pts),
+                last,
+                _told(name, [v for _, _, v in pts]),
+            )
+        )
     lines = tuple(Limit(label, css, y_of(value)) for label, css, value in limits)
     ticks = tuple((y_of(v), _trim(v)) for v in (lo, (lo + hi) / 2, hi))
     return Chart(
-        CHART_W, CHART_H, PAD_T, CHART_H - PAD_B, lo, hi, tuple(series), lines, ticks, not measured
+        CHART_W,
+        CHART_H,
+        PAD_T,
+        CHART_H - PAD_B,
+        lo,
+        hi,
+        tuple(series),
+        lines,
+        ticks,
+        not measured,
+        len(measured),
     )
 
 

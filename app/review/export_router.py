@@ -255,7 +255,7 @@ async def _bundle_data(db: AsyncSession, session_id: int, now: datetime) -> dict
         row = await service.load(db, session_id)
     except Refusal:
         return None
-    view = await read.current_view(db, row, now)
+    view = await read.current_view(db, row, now, full_history=True)
     patient = await db.get(Patient, row.patient_id)
     events = dict(
         (

@@ -55,7 +55,7 @@ async def read_report(db: AsyncSession, session_id: int, now: datetime) -> Repor
         row = await load(db, session_id)
     except Refusal:
         return None
-    view = await read.current_view(db, row, now)
+    view = await read.current_view(db, row, now, full_history=True)
     patient = await db.get(Patient, row.patient_id)
     assert patient is not None
     events = [

@@ -4,12 +4,13 @@ handed to the pure builder (app.session.view). Reads only."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.alarms import logic
 from app.auth.models import User
@@ -20,7 +21,16 @@ from app.session import machine as M
 from app.session.models import DesensitizationSession
 from app.session.models import VitalsSet as VitalsRow
 from app.session.store import load
-from app.session.view import Person, SessionFacts, SessionView, VitalsSet, build, stored_vitals
+from app.session.view import (
+    RECENT_VITALS,
+    Person,
+    SessionFacts,
+    SessionView,
+    VitalsSet,
+    build,
+    shown_vitals,
+    stored_vitals,
+)
 from app.session.view_json import as_json
 
 
@@ -28,27 +38,114 @@ def _board(alarms_json: str) -> logic.AlarmBoard:
     return alarm_board.loads(alarms_json, logic.AlarmSettings.for_speed(1.0))
 
 
+# Every view (command answers, GET, the bedside, a replay) carries the newest RECENT_VITALS
+# sets and the newest baseline; the full history is paged (`history_page`).
+HISTORY_PAGE = 50  # sets per page of the full history, by default
+HISTORY_PAGE_MAX = 200
+
+
+def _parsed(r: VitalsRow) -> VitalsSet:
+    return stored_vitals(
+        id=r.id,
+        reading_id=r.reading_id,
+        version=r.version,
+        supersedes=r.supersedes_id,
+        amendment_reason=r.amendment_reason,
+        recorded_at=r.recorded_at,
+        recorded_by=r.recorded_by,
+        step=r.step_position,
+        baseline=r.baseline,
+        within_limits=r.within_limits,
+        values_json=r.values_json,
+    )
+
+
+def _of_session(table: Any, session_id: int, upto: int | None) -> list[Any]:
+    where = [table.session_id == session_id]
+    if upto is not None:
+        where.append(table.id <= upto)
+    return where
+
+
 async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:
-    """Every version of every reading, oldest first, each parsed once."""
+    """Every version of every reading, oldest first, each parsed once (the review's read)."""
     rows = await db.scalars(
         select(VitalsRow).where(VitalsRow.session_id == session_id).order_by(VitalsRow.id)
     )
-    return [
-        stored_vitals(
-            id=r.id,
-            reading_id=r.reading_id,
-            version=r.version,
-            supersedes=r.supersedes_id,
-            amendment_reason=r.amendment_reason,
-            recorded_at=r.recorded_at,
-            recorded_by=r.recorded_by,
-            step=r.step_position,
-            baseline=r.baseline,
-            within_limits=r.within_limits,
-            values_json=r.values_json,
+    return [_parsed(r) for r in rows]
+
+
+async def window_of(
+    db: AsyncSession, session_id: int, *, upto: int | None = None, recent: int = RECENT_VITALS
+) -> tuple[list[VitalsSet], int]:
+    """The newest `recent` stored sets and the newest baseline set (its limits and the
+    start's gate need it however old), oldest first, each parsed once; and how many sets
+    there are in all. One statement that reads only those rows. `upto`: only the sets
+    recorded up to that id (a replay)."""
+    newest, baseline, every = aliased(VitalsRow), aliased(VitalsRow), aliased(VitalsRow)
+    recent_ids = (
+        select(newest.id)
+        .where(*_of_session(newest, session_id, upto))
+        .order_by(newest.id.desc())
+        .limit(recent)
+        .subquery()
+    )
+    oldest_recent = select(func.min(recent_ids.c.id)).scalar_subquery()
+    newest_baseline = (
+        select(func.max(baseline.id))
+        .where(*_of_session(baseline, session_id, upto), baseline.baseline.is_(True))
+        .scalar_subquery()
+    )
+    total = (
+        select(func.count()).select_from(every).where(*_of_session(every, session_id, upto))
+    ).scalar_subquery()
+    rows = (
+        await db.execute(
+            select(VitalsRow, total)
+            .where(
+                *_of_session(VitalsRow, session_id, upto),
+                or_(VitalsRow.id >= oldest_recent, VitalsRow.id == newest_baseline),
+            )
+            .order_by(VitalsRow.id)
         )
-        for r in rows
+    ).all()
+    return [_parsed(r) for r, _ in rows], (rows[0][1] if rows else 0)
+
+
+async def reaction_vitals_of(
+    db: AsyncSession,
+    session_id: int,
+    reactions: tuple[M.Reaction, ...],
+    before: int,
+    upto: int | None,
+) -> list[VitalsSet]:
+    """The current, non-baseline sets older than the window (id < `before`) recorded while a
+    reaction was open: its suggested grade counts every set from onset to resolution."""
+    if not reactions:
+        return []
+    newer = aliased(VitalsRow)
+    superseded = exists().where(
+        newer.supersedes_id == VitalsRow.id, *([newer.id <= upto] if upto is not None else [])
+    )
+    spans = [
+        and_(
+            VitalsRow.recorded_at >= r.onset_at,
+            *([VitalsRow.recorded_at <= r.resolved_at] if r.resolved_at is not None else []),
+        )
+        for r in reactions
     ]
+    rows = await db.scalars(
+        select(VitalsRow)
+        .where(
+            *_of_session(VitalsRow, session_id, upto),
+            VitalsRow.id < before,
+            VitalsRow.baseline.is_(False),
+            ~superseded,
+            or_(*spans),
+        )
+        .order_by(VitalsRow.id)
+    )
+    return [_parsed(r) for r in rows]
 
 
 async def people_of(
@@ -69,13 +166,21 @@ async def facts_of(
     now: datetime,
     *,
     vitals_upto: int | None = None,
+    full_history: bool = False,
 ) -> SessionFacts:
-    """Everything the view shows beside the state, as of `now`. `vitals_upto`: only the vitals
+    """Everything the view shows beside the state, as of `now`: the window of vitals, or
+    every set with `full_history` (the review and its exports). `vitals_upto`: only the vitals
     sets recorded up to that id (a replay)."""
     patient = await db.get(Patient, row.patient_id)
-    vitals = await vitals_of(db, row.id)
-    if vitals_upto is not None:
-        vitals = [v for v in vitals if v.id <= vitals_upto]
+    graded: list[VitalsSet] = []
+    if full_history:
+        vitals = await vitals_of(db, row.id)
+        total = len(vitals)
+    else:
+        vitals, total = await window_of(db, row.id, upto=vitals_upto)
+        if total > len(vitals):  # older sets exist: those of a reaction still count for its grade
+            before = vitals[-RECENT_VITALS].id
+            graded = await reaction_vitals_of(db, row.id, state.reactions, before, vitals_upto)
     return SessionFacts(
         id=row.id,
         patient_id=row.patient_id,
@@ -93,17 +198,28 @@ async def facts_of(
         vitals=tuple(vitals),
         age_years=rules_age(patient.birth_date, now.date()) if patient is not None else None,
         people=await people_of(db, row, state),
+        vitals_total=total,
+        reaction_vitals=tuple(graded),
     )
 
 
 async def view_of(
-    db: AsyncSession, row: DesensitizationSession, state: M.SessionState, now: datetime
+    db: AsyncSession,
+    row: DesensitizationSession,
+    state: M.SessionState,
+    now: datetime,
+    *,
+    full_history: bool = False,
 ) -> SessionView:
-    return build(state, await facts_of(db, row, state, now), now)
+    return build(state, await facts_of(db, row, state, now, full_history=full_history), now)
 
 
-async def current_view(db: AsyncSession, row: DesensitizationSession, now: datetime) -> SessionView:
-    return await view_of(db, row, codec.loads(row.state_json), now)
+async def current_view(
+    db: AsyncSession, row: DesensitizationSession, now: datetime, *, full_history: bool = False
+) -> SessionView:
+    """The session now, with the window of vitals; `full_history`: with every set (the
+    review, the report and the exports, which need the older readings)."""
+    return await view_of(db, row, codec.loads(row.state_json), now, full_history=full_history)
 
 
 async def answer_of(
@@ -133,3 +249,43 @@ async def view_at(db: AsyncSession, session_id: int, seq: int) -> SessionView | 
         alarms=_board(snap.parts.alarms),
     )
     return build(state, then, snap.at)
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a session's full vitals history, newest first."""
+
+    items: tuple[VitalsSet, ...]
+    total: int  # every stored set (every version)
+    next_before: int | None  # the `before` of the next (older) page; None on the last
+
+
+async def history_page(
+    db: AsyncSession, row: DesensitizationSession, now: datetime, *, before: int | None, limit: int
+) -> HistoryPage:
+    """Up to `limit` stored sets older than id `before` (the newest without it), newest first:
+    keyset paging, so a set recorded meanwhile neither shifts nor repeats a page."""
+    where = [VitalsRow.session_id == row.id]
+    if before is not None:
+        where.append(VitalsRow.id < before)
+    rows = list(
+        await db.scalars(
+            select(VitalsRow).where(*where).order_by(VitalsRow.id.desc()).limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    ids = [r.id for r in rows]
+    corrected = (
+        await db.scalars(select(VitalsRow.supersedes_id).where(VitalsRow.supersedes_id.in_(ids)))
+        if ids
+        else ()
+    )
+    superseded = frozenset(i for i in corrected if i is not None)
+    total = await db.scalar(
+        select(func.count()).select_from(VitalsRow).where(VitalsRow.session_id == row.id)
+    )
+    patient = await db.get(Patient, row.patient_id)
+    age = rules_age(patient.birth_date, now.date()) if patient is not None else None
+    items = shown_vitals(tuple(_parsed(r) for r in rows), age, superseded)
+    return HistoryPage(items, total or 0, rows[-1].id if more else None)

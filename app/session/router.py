@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,7 @@ from app import doorbell as doorbells
 from app.alarms import logic
 from app.auth.dependencies import require_permission
 from app.auth.service import SignedIn
-from app.contract import ClockAnswer, SessionView
+from app.contract import ClockAnswer, SessionView, VitalsHistory
 from app.deps import DB, Clock, Doorbell, Settings
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
@@ -36,7 +36,7 @@ from app.session.route_support import (
     caller_of,
     idempotency_key_of,
 )
-from app.session.view_json import as_json
+from app.session.view_json import as_json, vitals_json
 from app.vitals.validation import VitalsReading, VitalsRefusal, validate_vitals
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
@@ -126,6 +126,29 @@ async def session_at(
     if then is None:
         return JSONResponse({"detail": f"session {session_id} has no event {seq} yet"}, 404)
     return JSONResponse(as_json(then))
+
+
+@router.get("/sessions/{session_id}/vitals", response_model=VitalsHistory)
+async def vitals_history(
+    db: DB,
+    clock: Clock,
+    before: Annotated[int | None, Query(ge=1, le=schemas.MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=read.HISTORY_PAGE_MAX)] = read.HISTORY_PAGE,
+    *,
+    _: SignedIn = require_permission("session.read"),
+    row: SessionRow,
+) -> JSONResponse:
+    """Every stored vitals set, newest first, a page at a time (the session's view carries
+    only the newest): ask again with `before` = `next_before` until it is null."""
+    page = await read.history_page(db, row, clock.now(), before=before, limit=limit)
+    return JSONResponse(
+        {
+            "session_id": row.id,
+            "total": page.total,
+            "items": [vitals_json(v) for v in page.items],
+            "next_before": page.next_before,
+        }
+    )
 
 
 @router.get("/clock", response_model=ClockAnswer)

@@ -23,6 +23,9 @@ from app.vitals.rules import SYMPTOM_CLASSES, Thresholds
 from app.vitals.validation import VitalsReading, validate_vitals
 
 DEFAULT_DILUENT = "0.9 % sodium chloride"
+# The newest stored sets (every version counts) a live view carries, besides the newest
+# baseline; app.session.read reads just those.
+RECENT_VITALS = 12
 
 
 # --- the facts a view is built from -------------------------------------------------------------
@@ -128,9 +131,16 @@ class SessionFacts:
     screening: Mapping[str, Any]
     threshold_overrides: Mapping[str, Any]  # as stored
     alarms: logic.AlarmBoard
-    vitals: tuple[VitalsSet, ...] = ()  # every version, oldest first
+    # The window of vitals the view carries (app.session.read): the newest stored sets and
+    # the newest baseline, every version, oldest first; `vitals_total` counts them all (None:
+    # `vitals` is the whole history).
+    vitals: tuple[VitalsSet, ...] = ()
     age_years: Decimal | None = None
     people: Mapping[int, Person] = field(default_factory=dict)
+    vitals_total: int | None = None
+    # Current sets older than the window recorded during a reaction: a suggested grade counts
+    # every set from onset to resolution, so these are read for it, never shown.
+    reaction_vitals: tuple[VitalsSet, ...] = ()
 
 
 # --- the view -----------------------------------------------------------------------------------
@@ -273,9 +283,10 @@ class SessionView:
     observation_done: bool
     abort_reason: str | None
     screening: Mapping[str, Any]
-    vitals: tuple[VitalsSet, ...]
+    vitals: tuple[VitalsSet, ...]  # the window: the newest sets and the newest baseline
     alarms: Alarms
     thresholds: ThresholdsView
+    vitals_total: int = 0  # every stored set (every version), in the window or not
 
     @property
     def open_reaction(self) -> Reaction | None:
@@ -285,6 +296,14 @@ class SessionView:
     def current_vitals(self) -> tuple[VitalsSet, ...]:
         """The newest version of every reading, oldest reading first."""
         return tuple(v for v in self.vitals if v.current)
+
+    @property
+    def carried_baseline(self) -> int | None:
+        """The id of the baseline set the window carries from before its newest sets (sets
+        were left out between them), or None."""
+        first = self.vitals[0] if self.vitals else None
+        separated = len(self.vitals) > RECENT_VITALS and self.vitals_total > len(self.vitals)
+        return first.id if first is not None and first.baseline and separated else None
 
 
 def suggested_grade(
@@ -308,8 +327,16 @@ def suggested_grade(
     return suggest_grade(symptoms, window, baseline, age_years=age_years)
 
 
-def _vitals(rows: tuple[VitalsSet, ...], age_years: Decimal | None) -> tuple[VitalsSet, ...]:
-    superseded = {r.supersedes for r in rows if r.supersedes is not None}
+def shown_vitals(
+    rows: tuple[VitalsSet, ...],
+    age_years: Decimal | None,
+    superseded: frozenset[int] | None = None,
+) -> tuple[VitalsSet, ...]:
+    """The sets as shown: whether each is the newest version, and its NEWS2 (adults).
+    `superseded`: the ids a newer version corrects; by default worked out from `rows` (a
+    newer version always has a higher id, so a window of the newest rows holds it)."""
+    if superseded is None:
+        superseded = frozenset(r.supersedes for r in rows if r.supersedes is not None)
     adult = news2.applies_to(age_years)
     return tuple(
         replace(
@@ -361,7 +388,8 @@ def build(state: M.SessionState, facts: SessionFacts, now: datetime) -> SessionV
     book = ledger(state.plan, state.segments, now)
     plan = state.plan
     people = facts.people
-    vitals = _vitals(facts.vitals, facts.age_years)
+    vitals = shown_vitals(facts.vitals, facts.age_years)
+    graded = tuple(sorted((*facts.reaction_vitals, *vitals), key=lambda v: v.id))
     thresholds = Thresholds().with_overrides(facts.threshold_overrides)
     nurse = facts.assigned_nurse_id
     return SessionView(
@@ -430,7 +458,7 @@ def build(state: M.SessionState, facts: SessionFacts, now: datetime) -> SessionV
         reactions=tuple(
             Reaction(
                 **{f.name: getattr(r, f.name) for f in dataclasses.fields(r)},
-                suggested_grade=suggested_grade(r, vitals, facts.age_years),
+                suggested_grade=suggested_grade(r, graded, facts.age_years),
             )
             for r in state.reactions
         ),
@@ -447,4 +475,5 @@ def build(state: M.SessionState, facts: SessionFacts, now: datetime) -> SessionV
             in_force=thresholds.describe(),
             thresholds=thresholds,
         ),
+        vitals_total=len(vitals) if facts.vitals_total is None else facts.vitals_total,
     )

@@ -29,7 +29,7 @@ def _signoff(signoff: Signoff | None) -> dict[str, Any] | None:
     return {"by": _person(signoff.by), "at": _time(signoff.at)}
 
 
-def _vitals(v: VitalsSet) -> dict[str, Any]:
+def vitals_json(v: VitalsSet) -> dict[str, Any]:
     score = v.news2
     return {
         "id": v.id,
@@ -168,7 +168,9 @@ def as_json(view: SessionView) -> dict[str, Any]:
         "observation_done": view.observation_done,
         "abort_reason": view.abort_reason,
         "screening": view.screening,
-        "vitals": [_vitals(v) for v in view.vitals],
+        # The newest sets and the newest baseline; the rest: GET /sessions/{id}/vitals.
+        "vitals": [vitals_json(v) for v in view.vitals],
+        "vitals_total": view.vitals_total,
         "alarms": _alarms(view.alarms),
         "thresholds": {
             "overrides": view.thresholds.overrides,

@@ -9,6 +9,7 @@ young generation is collected less often, in larger and rarer passes.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import time
@@ -35,6 +36,8 @@ def settle_after_start_up() -> None:
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
     gc.callbacks.append(PAUSES.on_collection)
+    # The collections of the interpreter's shutdown hold no screen up: not worth a warning.
+    atexit.register(gc.callbacks.remove, PAUSES.on_collection)
 
 
 # A collection pausing the server longer than this is logged: every screen waits for it.

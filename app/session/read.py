@@ -33,6 +33,9 @@ from app.session.view import (
 )
 from app.session.view_json import as_json
 
+# A window of vitals and the count of all sets, as window_of reads them.
+KnownWindow = tuple[list[VitalsSet], int]
+
 
 def _board(alarms_json: str) -> logic.AlarmBoard:
     return alarm_board.loads(alarms_json, logic.AlarmSettings.for_speed(1.0))
@@ -44,7 +47,7 @@ HISTORY_PAGE = 50  # sets per page of the full history, by default
 HISTORY_PAGE_MAX = 200
 
 
-def _parsed(r: VitalsRow) -> VitalsSet:
+def parsed(r: VitalsRow) -> VitalsSet:
     return stored_vitals(
         id=r.id,
         reading_id=r.reading_id,
@@ -72,7 +75,7 @@ async def vitals_of(db: AsyncSession, session_id: int) -> list[VitalsSet]:
     rows = await db.scalars(
         select(VitalsRow).where(VitalsRow.session_id == session_id).order_by(VitalsRow.id)
     )
-    return [_parsed(r) for r in rows]
+    return [parsed(r) for r in rows]
 
 
 async def window_of(
@@ -109,7 +112,7 @@ async def window_of(
             .order_by(VitalsRow.id)
         )
     ).all()
-    return [_parsed(r) for r, _ in rows], (rows[0][1] if rows else 0)
+    return [parsed(r) for r, _ in rows], (rows[0][1] if rows else 0)
 
 
 async def reaction_vitals_of(
@@ -145,7 +148,7 @@ async def reaction_vitals_of(
         )
         .order_by(VitalsRow.id)
     )
-    return [_parsed(r) for r in rows]
+    return [parsed(r) for r in rows]
 
 
 async def people_of(
@@ -167,6 +170,7 @@ async def facts_of(
     *,
     vitals_upto: int | None = None,
     full_history: bool = False,
+    window: KnownWindow | None = None,
 ) -> SessionFacts:
     """Everything the view shows beside the state, as of `now`: the window of vitals, or
     every set with `full_history` (the review and its exports). `vitals_upto`: only the vitals
@@ -177,7 +181,8 @@ async def facts_of(
         vitals = await vitals_of(db, row.id)
         total = len(vitals)
     else:
-        vitals, total = await window_of(db, row.id, upto=vitals_upto)
+        # `window`: the command that stored the newest set already knows the window.
+        vitals, total = window or await window_of(db, row.id, upto=vitals_upto)
         if total > len(vitals):  # older sets exist: those of a reaction still count for its grade
             before = vitals[-RECENT_VITALS].id
             graded = await reaction_vitals_of(db, row.id, state.reactions, before, vitals_upto)
@@ -210,8 +215,10 @@ async def view_of(
     now: datetime,
     *,
     full_history: bool = False,
+    window: KnownWindow | None = None,
 ) -> SessionView:
-    return build(state, await facts_of(db, row, state, now, full_history=full_history), now)
+    facts = await facts_of(db, row, state, now, full_history=full_history, window=window)
+    return build(state, facts, now)
 
 
 async def current_view(
@@ -223,10 +230,14 @@ async def current_view(
 
 
 async def answer_of(
-    db: AsyncSession, row: DesensitizationSession, state: M.SessionState, now: datetime
+    db: AsyncSession,
+    row: DesensitizationSession,
+    state: M.SessionState,
+    now: datetime,
+    window: KnownWindow | None = None,
 ) -> dict[str, Any]:
     """The view as a command's JSON answer."""
-    return as_json(await view_of(db, row, state, now))
+    return as_json(await view_of(db, row, state, now, window=window))
 
 
 async def view_at(db: AsyncSession, session_id: int, seq: int) -> SessionView | None:
@@ -287,5 +298,5 @@ async def history_page(
     )
     patient = await db.get(Patient, row.patient_id)
     age = rules_age(patient.birth_date, now.date()) if patient is not None else None
-    items = shown_vitals(tuple(_parsed(r) for r in rows), age, superseded)
+    items = shown_vitals(tuple(parsed(r) for r in rows), age, superseded)
     return HistoryPage(items, total or 0, rows[-1].id if more else None)

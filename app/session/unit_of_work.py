@@ -23,8 +23,10 @@ from app.session.errors import STATUS_OF_KIND, Refusal
 from app.session.models import DesensitizationSession, IdempotentAnswer
 
 Answer = tuple[int, dict[str, Any]]
+# The command's answer; the last argument: the window of vitals when the command knows it.
 View = Callable[
-    [AsyncSession, DesensitizationSession, M.SessionState, datetime], Awaitable[dict[str, Any]]
+    [AsyncSession, DesensitizationSession, M.SessionState, datetime, Any],
+    Awaitable[dict[str, Any]],
 ]
 
 
@@ -59,6 +61,9 @@ class Work:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     # Held for the unit's length: the identity map keeps only what is referenced.
     patient: Patient | None = None
+    # The answer's window of vitals, worked out by a command that read it and stored a set
+    # (called after the flush, when the new set has its id); None: the answer reads it.
+    known_window: Callable[[], Any] | None = None
 
     async def append(self, events: tuple[M.Event, ...], version: int, *, ring: bool) -> None:
         """The command's events, numbered on from the session's last; `ring`: announce them."""
@@ -103,7 +108,8 @@ async def run(
         raise
     await db.flush()
     state = work.state if work.state is not None else codec.loads(row.state_json)
-    body = await view(db, row, state, work.now)
+    window = work.known_window() if work.known_window is not None else None
+    body = await view(db, row, state, work.now, window)
     await store.snapshot(db, row, work.now, before)
     await remember(db, caller, idempotency_key, fingerprint, 200, body, work.now)
     await commit_and_ring(db, doorbell, row.id, work.seq if work.ring else None)

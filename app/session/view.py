@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -477,3 +477,17 @@ def build(state: M.SessionState, facts: SessionFacts, now: datetime) -> SessionV
         ),
         vitals_total=len(vitals) if facts.vitals_total is None else facts.vitals_total,
     )
+
+
+def window_after(
+    window: Sequence[VitalsSet], total: int, new: VitalsSet, recent: int = RECENT_VITALS
+) -> tuple[list[VitalsSet], int]:
+    """The window of vitals (the newest `recent` sets and the newest baseline, oldest first)
+    once `new` is stored after the sets of `window`, out of `total` in all: what reading the
+    window again would give, worked out instead of read."""
+    newest = [*window[-min(total, recent) :], new][-recent:] if total else [new]
+    baselines = [v for v in (*window, new) if v.baseline]
+    kept = {v.id: v for v in newest}
+    if baselines:
+        kept.setdefault(baselines[-1].id, baselines[-1])
+    return sorted(kept.values(), key=lambda v: v.id), total + 1

@@ -5,7 +5,7 @@ session's unit of work like every other command."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -19,6 +19,7 @@ from app.patients.rules import rules_age
 from app.session import (
     alarm_board,
     codec,
+    read,
 )
 from app.session import machine as M
 from app.session.errors import ConfirmationNeeded, Refusal
@@ -33,6 +34,8 @@ from app.session.service import (
     run_unit,
 )
 from app.session.unit_of_work import Caller, Work
+from app.session.view import VitalsSet as StoredVitals
+from app.session.view import window_after
 from app.vitals.rules import Evaluation, Finding, evaluate
 from app.vitals.thresholds import Thresholds
 from app.vitals.validation import SYMPTOMS, VitalsReading, VitalsRefusal, validate_vitals
@@ -101,11 +104,23 @@ async def _baseline(db: AsyncSession, session_id: int) -> VitalsReading | None:
 
 
 async def evaluate_vitals(
-    db: AsyncSession, row: DesensitizationSession, reading: VitalsReading, on: date
+    db: AsyncSession,
+    row: DesensitizationSession,
+    reading: VitalsReading,
+    on: date,
+    window: Sequence[StoredVitals] | None = None,
 ) -> Evaluation:
+    """`window`: the session's window of vitals when the caller has it (it holds the newest
+    baseline set); otherwise the baseline is read."""
     patient = await db.get(Patient, row.patient_id)
     age = rules_age(patient.birth_date, on) if patient is not None else None
-    baseline = None if row.status == "ready" else await _baseline(db, row.id)
+    baseline = None
+    if row.status != "ready":
+        if window is None:
+            baseline = await _baseline(db, row.id)
+        else:
+            baselines = [v for v in window if v.baseline]
+            baseline = baselines[-1].reading if baselines else None
     return evaluate(reading, baseline, thresholds_of(row), age_years=age)
 
 
@@ -190,7 +205,10 @@ async def record_vitals(
         reading = validate_vitals(raw, spirometry_required=required)
         if isinstance(reading, VitalsRefusal):
             raise Refusal("invalid", reading.message, field=",".join(reading.fields))
-        evaluation = await evaluate_vitals(db, row, reading, clock.now().date())
+        # The window the answer shows, read once: its newest baseline is the one the rules
+        # compare with, and the answer's window is worked out from it once the set is stored.
+        window, total = await read.window_of(db, row.id)
+        evaluation = await evaluate_vitals(db, row, reading, clock.now().date(), window)
         if evaluation.needs_confirmation and not confirmed:
             findings = [_finding_view(f) for f in evaluation.findings]
             doubts = [{"field": d.field, "message": d.message} for d in evaluation.suspicious]
@@ -221,6 +239,7 @@ async def record_vitals(
                 baseline=state.status == "ready",
             )
             db.add(vitals)  # a first version: its reading_id stays empty (it is its own reading)
+            work.known_window = lambda: window_after(window, total, read.parsed(vitals))
 
         await decide_and_write(
             work,

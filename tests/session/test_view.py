@@ -8,6 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from app.alarms.logic import AlarmBoard
 from app.session import machine as M
 from app.session.plan import Bag, Plan, PlanStep
@@ -18,6 +21,7 @@ from app.session.view import (
     VitalsSet,
     build,
     stored_vitals,
+    window_after,
 )
 from app.session.view_json import as_json
 from tests.vitals.readings import reading
@@ -136,3 +140,26 @@ def test_the_json_answer_keeps_the_strings_the_api_has_always_given() -> None:
     assert answer["vitals"][0]["values"]["systolic_bp"] == {"status": "measured", "value": "120"}
     assert answer["thresholds"]["overrides"] == {"spo2_low_percent": "92"}
     json.dumps(answer)  # plain JSON throughout
+
+
+def _window_by_definition(sets: list[VitalsSet], recent: int) -> list[VitalsSet]:
+    """What window_of reads: the newest `recent` sets and the newest baseline, oldest first."""
+    kept = {v.id: v for v in sets[-recent:]}
+    baselines = [v for v in sets if v.baseline]
+    if baselines:
+        kept[baselines[-1].id] = baselines[-1]
+    return sorted(kept.values(), key=lambda v: v.id)
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.integers(1, 6))
+def test_the_window_worked_out_after_a_new_set_is_the_window_read_again(
+    baselines: list[bool], recent: int
+) -> None:
+    sets = [stored(n + 1, n, baseline=flag) for n, flag in enumerate(baselines)]
+    window: list[VitalsSet] = []
+    for count, new in enumerate(sets):
+        window, total = window_after(window, count, new, recent)
+        assert total == count + 1
+        assert [v.id for v in window] == [
+            v.id for v in _window_by_definition(sets[: count + 1], recent)
+        ]

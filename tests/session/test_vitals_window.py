@@ -170,3 +170,17 @@ def test_the_chart_of_500_readings_is_one_polyline_per_vital_and_skips_a_carried
     svg = BeautifulSoup(str(macros.chart_svg(c, "Systolic pressure")), "html.parser")
     assert len(svg.select("polyline")) == 2 and len(svg.select("circle")) == 2
     assert svg.select_one("desc").get_text() == c.summary
+
+
+def test_the_vitals_answer_worked_out_without_reading_equals_the_window_read_again(
+    session_server: SessionServer, team: dict[str, SignedInClient]
+) -> None:
+    # The POST builds its answer's window from the one it read before storing the set; the
+    # GET reads it again from the database: the same sets, the baseline kept once it is old.
+    b = ready_session(session_server, team)
+    b.post("nurse", "start")
+    for n in range(RECENT_VITALS + 2):
+        answer = b.post("nurse", "vitals", {**OK_VITALS, "heart_rate": 61 + n})
+        got = b.get()
+        assert answer["vitals"] == got["vitals"], n
+        assert answer["vitals_total"] == got["vitals_total"] == n + 2

@@ -10,6 +10,7 @@ same number of clients when told to. Prints p50/p95/p99/max of both and their ra
     .venv/bin/python bench/fanout.py                 # 500 screens, 10 sessions, 30 posts
     .venv/bin/python bench/fanout.py --screens 100 --posts 10
     .venv/bin/python bench/fanout.py --roles nurse,physician     # screens of two roles
+    .venv/bin/python bench/fanout.py --growth         # how each cost grows (several minutes)
     .venv/bin/python bench/fanout.py --processes 3 \
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
@@ -76,6 +77,10 @@ def summary(values: list[float]) -> tuple[float, float, float, float]:
 # --- the servers -------------------------------------------------------------------------------
 
 
+# Base URL -> process id of each server a bench started (for its memory, /proc/PID/status).
+SERVER_PIDS: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def stepwise_servers(
     workdir: Path, count: int, database_url: str | None, extra_env: dict[str, str] | None = None
@@ -110,6 +115,7 @@ def stepwise_servers(
                     )
                 )
                 bases.append(f"http://127.0.0.1:{port}")
+                SERVER_PIDS[bases[-1]] = processes[-1].pid
             for base in bases:
                 wait_for_http(base + "/healthz")
             yield bases
@@ -159,6 +165,7 @@ def baseline_server(script: str = __file__):
             if time.monotonic() > deadline:
                 raise RuntimeError("the baseline server did not start")
             time.sleep(0.1)
+        SERVER_PIDS[f"ws://127.0.0.1:{port}"] = process.pid
         yield f"ws://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -430,6 +437,12 @@ async def measure_baseline(args, size: int, per_post_screens: int) -> list[float
         return latencies
 
 
+# How each cost grows, each beside its baseline in the same run: the board with 10 / 50 / 200
+# sessions and a 450-screen reconnect storm; the POST and the fragments with 10 / 100 / 500
+# vitals sets; database bytes per completed session; memory per open screen.
+GROWTH_BENCHES = ("board_growth.py", "history_growth.py", "storage.py", "screen_memory.py")
+
+
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     """The options every bench shares: how many servers, on which database; and the hidden one
     that makes the script its own baseline server."""
@@ -454,10 +467,20 @@ def main() -> None:
         help="who watches, in turn screen by screen (e.g. nurse,physician: a ward where both "
         "have screens open, so each view is shown to two roles)",
     )
+    parser.add_argument(
+        "--growth",
+        action="store_true",
+        help="instead: how each cost grows (the benches in GROWTH_BENCHES, one after another)",
+    )
     add_server_options(parser)
     args = parser.parse_args()
     if args.baseline_server:
         asyncio.run(run_baseline_server(args.baseline_server))
+        return
+    if args.growth:
+        for script in GROWTH_BENCHES:
+            print(f"\n$ bench/{script}", flush=True)
+            subprocess.run([sys.executable, str(ROOT / "bench" / script)], check=True, cwd=ROOT)
         return
     if args.posts > 200:
         parser.error("at most 200 posts (each uses its own heart rate as a marker)")

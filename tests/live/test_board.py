@@ -133,3 +133,17 @@ def test_screens_coming_and_going_send_only_the_lines_that_changed() -> None:
     assert 'id="tile-link-4"' in message and 'id="tile-link-5"' not in message  # 5 unchanged
     assert len(message) < 600
     assert board.changes((), {3, 4}, lambda s: screens.get(s, 0), NOW) is None  # told already
+
+
+def test_the_escalations_go_with_a_change_only_when_they_change() -> None:
+    board, _ = board_of(3)
+    board.changes([1, 2, 3], (), lambda s: 0, NOW)
+    escalated = tile(2, priority="HIGH")
+    escalated["alarms"][0].escalated_at = NOW
+    board.put(2, 2, escalated)
+    message = board.changes([2], (), lambda s: 0, NOW)
+    assert message is not None and 'id="escalations"' in message
+    assert "Escalated: Bench2, Pat" in message
+    board.put(1, 2, tile(1, minutes=20))  # another tile changes; the escalations do not
+    message = board.changes([1], (), lambda s: 0, NOW)
+    assert message is not None and 'id="escalations"' not in message

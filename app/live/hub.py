@@ -50,8 +50,10 @@ HEARTBEAT_SECONDS = 5.0
 BOARD = "board"
 Topic = int | str  # a session id, or BOARD
 
-# How long screens connecting or leaving are gathered before the board is sent once.
+# How long screens connecting or leaving are gathered before the boards are told once; while
+# a ward keeps reconnecting, the boards are told at most once every PRESENCE_GAP_SECONDS.
 PRESENCE_SETTLE_SECONDS = 0.25
+PRESENCE_GAP_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -317,8 +319,11 @@ class Hub:
 
     async def _settled_board(self) -> None:
         await asyncio.sleep(PRESENCE_SETTLE_SECONDS)
-        due, self._presence_due = self._presence_due, set()
-        await self._guarded(self._publish_board({}, due))
+        while self._presence_due:
+            due, self._presence_due = self._presence_due, set()
+            await self._guarded(self._publish_board({}, due))
+            # Screens still coming meanwhile are gathered here, and told after the gap.
+            await asyncio.sleep(PRESENCE_GAP_SECONDS - PRESENCE_SETTLE_SECONDS)
 
     async def _beat(self) -> None:
         while True:

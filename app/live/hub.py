@@ -3,11 +3,13 @@
 - A screen subscribes to a topic: one session (the bedside view) or the board.
 - On (re)connect it first gets a full snapshot of its view.
 - After each commit the doorbell rings; the hub reads each affected view once, renders it once
-  per role of its open screens (the actions shown depend on the role) and offers the same text
-  to every screen of that role.
-- Screens connecting or leaving change the board (it shows which sessions have a screen open):
-  such changes are gathered for a moment and the board is sent once, so a ward reconnecting at
-  once (a restart, a Wi-Fi blip) costs one board update, not one per screen.
+  and offers the same text to every screen of that session whatever its role, then the small
+  part that differs by role (the sign-offs and the actions) once per role. The board screens
+  get the changed sessions' tiles and where they now go, never the whole board.
+- Screens connecting or leaving change the board (each tile says how many bedside screens are
+  open): such changes are gathered for a moment and the boards get one line per tile whose
+  count changed, so a ward reconnecting at once (a restart, a Wi-Fi blip) costs the boards a
+  few lines per session, not the whole board per screen.
 - Each subscriber has a bounded queue and its own sender task, so a slow screen never delays the
   others; a full queue closes that socket (1013, try again later): the screen reconnects and
   resyncs from a fresh snapshot.
@@ -25,9 +27,9 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -48,12 +50,37 @@ HEARTBEAT_SECONDS = 5.0
 BOARD = "board"
 Topic = int | str  # a session id, or BOARD
 
-# How long screens connecting or leaving are gathered before the board is sent once.
+# How long screens connecting or leaving are gathered before the boards are told once; while
+# a ward keeps reconnecting, the boards are told at most once every PRESENCE_GAP_SECONDS.
 PRESENCE_SETTLE_SECONDS = 0.25
+PRESENCE_GAP_SECONDS = 1.0
 
-# (topic, roles) -> the HTML of that view's fragments for each role, from one read of the
-# view; None when the session is gone.
-Renderer = Callable[[Topic, frozenset[str], "Hub"], Awaitable[Mapping[str, str] | None]]
+
+@dataclass(frozen=True)
+class Fanout:
+    """One change of a session's view: `shared` is the same string for every screen of the
+    session, whatever its role; `by_role` holds the small part that differs by role."""
+
+    shared: str
+    by_role: Mapping[str, str]
+
+
+class Views(Protocol):
+    """What the hub sends, as HTML (app.live.render.LiveRenderer)."""
+
+    async def snapshot(self, topic: Topic, role: str, hub: Hub) -> str | None:
+        """The whole view on (re)connect; None when the session is gone."""
+
+    async def session(self, session_id: int, roles: frozenset[str], hub: Hub) -> Fanout | None:
+        """A session's fragments after a change, from one read; None when it is gone."""
+
+    async def board_changes(
+        self, changed: Mapping[int, int], presence: Collection[int], hub: Hub
+    ) -> str | None:
+        """The board update after these sessions moved (to these seqs) and these had screens
+        connect or leave; None when there is nothing to send."""
+
+
 HeartbeatRenderer = Callable[[], str]
 # Of these sign-in ids, the ones still signed in (app.auth.sign_in.still_signed_in).
 LoginCheck = Callable[[set[int]], Awaitable[set[int]]]
@@ -74,7 +101,7 @@ class Hub:
         self,
         doorbell: Doorbell,
         clock: Clock,
-        render: Renderer,
+        render: Views,
         heartbeat: HeartbeatRenderer,
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
@@ -97,8 +124,12 @@ class Hub:
         self._closing: set[asyncio.Task[None]] = set()
         self.shown: dict[int, int] = {}  # session id -> the newest event seq published
         self._board_due: asyncio.Task[None] | None = None
-        # Views rendered for fan-out (not snapshots), per topic: once per view and role per change.
+        self._presence_due: set[int] = set()  # sessions whose screens came or went meanwhile
+        # Fan-out (not snapshots), per topic: shared fragments rendered (once per change of a
+        # session; once per board update), role parts rendered, and bytes offered to screens.
         self.renders: Counter[Topic] = Counter()
+        self.role_renders: Counter[Topic] = Counter()
+        self.sent_bytes: Counter[Topic] = Counter()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -145,14 +176,13 @@ class Hub:
         # The snapshot is rendered after subscribing: a change committed meanwhile is queued
         # behind it, so the screen can never miss one.
         try:
-            views = await self.render(topic, frozenset({role}), self)
-            snapshot = None if views is None else views[role]
+            snapshot = await self.render.snapshot(topic, role, self)
             if snapshot is None:
                 await self._close(screen, 1008, "no such session")
                 return
             await websocket.send_text(self.heartbeat() + snapshot)
-            if topic != BOARD:
-                self._board_soon()  # the board shows which sessions have a screen
+            if isinstance(topic, int):
+                self._board_soon(topic)  # the board shows which sessions have a screen
             sender = asyncio.create_task(self._send(screen))
             try:
                 await self._drain_receive(websocket)
@@ -166,8 +196,8 @@ class Hub:
             self._forget(screen)
             if self.presence is not None and isinstance(topic, int):
                 self.presence.closed(topic)
-            if topic != BOARD:
-                self._board_soon()
+            if isinstance(topic, int):
+                self._board_soon(topic)
 
     async def _drain_receive(self, websocket: WebSocket) -> None:
         # Screens never write over the socket (writes are HTTP POSTs); reading only notices
@@ -187,6 +217,7 @@ class Hub:
             return
         try:
             screen.queue.put_nowait(text)
+            self.sent_bytes[screen.topic] += len(text)
         except asyncio.QueueFull:
             # Too slow to keep up: drop it; it reconnects and starts from a fresh snapshot.
             screen.closing = True
@@ -222,7 +253,8 @@ class Hub:
                 for session_id in sessions:
                     await self._guarded(self._publish(session_id))
                 if sessions:
-                    await self._guarded(self._publish(BOARD))
+                    changed = {s: self.shown[s] for s in sessions}
+                    await self._guarded(self._publish_board(changed, ()))
         finally:
             self.doorbell.stop_listening(queue)
 
@@ -247,29 +279,51 @@ class Hub:
         except Exception:  # one view failing to render must not stop the others
             logger.exception("live update failed")
 
-    async def _publish(self, topic: Topic) -> None:
-        screens = list(self.screens.get(topic, ()))
+    async def _publish(self, session_id: int) -> None:
+        screens = list(self.screens.get(session_id, ()))
         if not screens:
             return
         by_role: dict[str, list[Screen]] = {}
         for screen in screens:
             by_role.setdefault(screen.role, []).append(screen)
-        views = await self.render(topic, frozenset(by_role), self)
+        views = await self.render.session(session_id, frozenset(by_role), self)
         if views is None:
             return
-        self.renders[topic] += len(views)
+        self.renders[session_id] += 1
+        self.role_renders[session_id] += len(by_role)
         for role, group in by_role.items():
+            part = views.by_role[role]
             for screen in group:
-                self._offer(screen, views[role])
+                self._offer(screen, views.shared)  # the same string for every screen
+                if part:
+                    self._offer(screen, part)
 
-    def _board_soon(self) -> None:
-        """Send the board once the screens connecting or leaving right now have settled."""
+    async def _publish_board(self, changed: Mapping[int, int], presence: Collection[int]) -> None:
+        # Without a board screen nothing is rendered: a board connecting later gets a snapshot,
+        # and the tiles whose seq moved meanwhile are read again for it.
+        screens = list(self.screens.get(BOARD, ()))
+        if not screens:
+            return
+        text = await self.render.board_changes(changed, presence, self)
+        if text is None:
+            return
+        self.renders[BOARD] += 1
+        for screen in screens:
+            self._offer(screen, text)
+
+    def _board_soon(self, session_id: int) -> None:
+        """Tell the boards once the screens connecting or leaving right now have settled."""
+        self._presence_due.add(session_id)
         if self._board_due is None or self._board_due.done():
             self._board_due = asyncio.create_task(self._settled_board())
 
     async def _settled_board(self) -> None:
         await asyncio.sleep(PRESENCE_SETTLE_SECONDS)
-        await self._guarded(self._publish(BOARD))
+        while self._presence_due:
+            due, self._presence_due = self._presence_due, set()
+            await self._guarded(self._publish_board({}, due))
+            # Screens still coming meanwhile are gathered here, and told after the gap.
+            await asyncio.sleep(PRESENCE_GAP_SECONDS - PRESENCE_SETTLE_SECONDS)
 
     async def _beat(self) -> None:
         while True:
@@ -306,4 +360,8 @@ class Hub:
             "screens": sum(len(g) for g in self.screens.values()),
             "topics": len(self.screens),
             "renders": sum(self.renders.values()),
+            "role_renders": sum(self.role_renders.values()),
+            "board_updates": self.renders[BOARD],
+            "board_bytes": self.sent_bytes[BOARD],
+            "session_bytes": sum(n for t, n in self.sent_bytes.items() if t != BOARD),
         }

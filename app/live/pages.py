@@ -11,6 +11,7 @@ from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
 from app.deps import Clock, Sessionmaker
 from app.live import render
+from app.live.board import board_context
 from app.live.dependencies import Hub, LiveRenderer
 from app.session.schemas import MAX_ID
 from app.templating import no_such_session, templates
@@ -36,8 +37,12 @@ async def bedside(
     if page is None:
         return no_such_session(request, session_id)
     page.screens = hub.count(session_id)
-    context = render.page_context(page)
-    return templates.TemplateResponse(request, "sessions/bedside.html", {**context, "oob": False})
+    context = {
+        **render.page_context(page),
+        "may_actions": render.may_actions(signed_in.user.role),
+        "oob": False,
+    }
+    return templates.TemplateResponse(request, "sessions/bedside.html", context)
 
 
 @router.get("/board", response_class=HTMLResponse)
@@ -48,5 +53,9 @@ async def board(
     signed_in: SignedIn = require_permission("session.read"),
 ) -> HTMLResponse:
     tiles = await live_renderer.tiles(hub)
-    context = render.board_context(tiles, signed_in.user.role)
-    return templates.TemplateResponse(request, "board/page.html", {**context, "oob": False})
+    context = {
+        **board_context(tiles),
+        "may_actions": render.may_actions(signed_in.user.role),
+        "oob": False,
+    }
+    return templates.TemplateResponse(request, "board/page.html", context)

@@ -1,14 +1,16 @@
-"""Rendering the live views: the bedside view of one session (per role) and the board, as
-out-of-band HTML fragments with stable ids. Reads only, in a read transaction."""
+"""Rendering the live views: the bedside view of one session and the board's tiles, as
+out-of-band HTML fragments with stable ids. Reads only, in a read transaction closed before
+anything is rendered."""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Template
 from sqlalchemy import select
@@ -18,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.live import present as P
+from app.live.board import BoardTiles
+from app.live.hub import BOARD, Fanout, Hub, Topic
 from app.patients.models import Patient
 from app.patients.rules import age_words, rules_age
-from app.permissions import is_allowed
+from app.permissions import PERMISSIONS, is_allowed
 from app.session import read
 from app.session.models import DesensitizationSession, SessionEvent
 from app.session.view import Alarm, SessionView
@@ -30,8 +34,6 @@ from app.vitals.validation import CONSCIOUSNESS_LEVELS, SYMPTOMS
 
 logger = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from app.live.hub import Hub, Topic
 
 TIMELINE_EVENTS = 20
 
@@ -60,8 +62,14 @@ class SessionPage:
     age_words: str = ""
 
     @property
-    def may(self):
+    def may(self) -> Callable[[str], bool]:
+        if not self.role:  # the fragment shared by every role must not depend on one
+            return _no_role
         return lambda action: is_allowed(self.role, action)
+
+
+def _no_role(action: str) -> bool:
+    raise RuntimeError(f"a fragment shared by every role asked whether it may {action}")
 
 
 async def load_session_page(
@@ -199,9 +207,9 @@ def _template(name: str) -> Template:
     return templates.env.get_template(name)
 
 
-@dataclass
-class BoardCache:
-    tiles: dict[int, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # id -> (seq, tile)
+def may_actions(role: str) -> str:
+    """The actions this role may take, for the page's data-may: it shows what they allow."""
+    return " ".join(sorted(action for action, roles in PERMISSIONS.items() if role in roles))
 
 
 class LiveRenderer:
@@ -211,42 +219,67 @@ class LiveRenderer:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
-        self.board_cache = BoardCache()
+        self.board = BoardTiles()
 
-    async def __call__(
-        self, topic: Topic, roles: frozenset[str], hub: Hub
-    ) -> dict[str, str] | None:
-        from app.live.hub import BOARD
-
+    async def snapshot(self, topic: Topic, role: str, hub: Hub | None) -> str | None:
+        """The whole view a screen gets on (re)connect."""
         if topic == BOARD:
-            tiles = await self.tiles(hub)
-            return {role: self.board_fragment(tiles, role) for role in roles}
+            await self.tiles(hub)
+            return self.board.whole(_counts(hub), self.clock.now())
         assert isinstance(topic, int)
-        return await self.session(topic, roles, hub)
+        views = await self.session(topic, frozenset({role}), hub)
+        return None if views is None else views.shared + views.by_role[role]
 
     async def session(
         self, session_id: int, roles: frozenset[str], hub: Hub | None
-    ) -> dict[str, str] | None:
-        """The bedside fragments for each role, from one read of the view: only the actions
-        shown differ between roles."""
+    ) -> Fanout | None:
+        """The bedside fragments after a change, from one read of the view: the shared one
+        rendered once for every role, the sign-offs and actions once per role."""
         now = self.clock.now()
         async with self.sessionmaker() as db:
             await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
-            page = await load_session_page(db, session_id, now, "nurse")
-            await db.rollback()
+            page = await load_session_page(db, session_id, now, "")
+            await db.rollback()  # the read is over before any rendering
         if page is None:
             return None
-        # The board's tile comes from the same read: the board render after it reuses it.
-        self.board_cache.tiles[session_id] = (page.view.last_event_seq, tile_of(page))
+        # The board's tile comes from the same read: the board update after it reuses it.
+        self._put_tile(page)
         page.screens = hub.count(session_id) if hub is not None else 0
-        live = _template("sessions/_live.html")
-        return {
-            role: live.render(**page_context(replace(page, role=role)), oob=True) for role in roles
-        }
+        context = page_context(page)
+        shared = _template("sessions/_live.html").render(**context, oob=True)
+        by_role = {}
+        for role in roles:
+            as_role = replace(page, role=role)
+            by_role[role] = _template("sessions/_live_role.html").render(
+                **{**context, "p": as_role, "may": as_role.may}, oob=True
+            )
+        return Fanout(shared, by_role)
+
+    def _put_tile(self, page: SessionPage) -> None:
+        view = page.view
+        tile = tile_of(page) if view.status in P.ACTIVE else None
+        self.board.put(view.id, view.last_event_seq, tile)
+
+    async def board_changes(
+        self, changed: Mapping[int, int], presence: Collection[int], hub: Hub | None
+    ) -> str | None:
+        """The board update after these sessions moved to these seqs (tiles not read since
+        are read now, one session each) and these had screens connect or leave."""
+        now = self.clock.now()
+        stale = [s for s, seq in changed.items() if not self.board.fresh(s, seq)]
+        if stale:
+            async with self.sessionmaker() as db:
+                await db.connection(execution_options=DEFERRED_BEGIN)
+                read = {s: await self._tile(db, s, now) for s in stale}
+                await db.rollback()
+            for session_id, tile in read.items():
+                seq = changed[session_id] if tile is None else tile.pop("seq", changed[session_id])
+                self.board.put(session_id, seq, tile)
+        return self.board.changes(changed.keys(), presence, _counts(hub), now)
 
     async def tiles(self, hub: Hub | None) -> list[dict[str, Any]]:
+        """Every active session's tile, in board order; those whose seq moved are read again."""
         now = self.clock.now()
-        cache = self.board_cache.tiles
         async with self.sessionmaker() as db:
             await db.connection(execution_options=DEFERRED_BEGIN)
             active = list(
@@ -256,32 +289,27 @@ class LiveRenderer:
                     )
                 )
             )
-            for session_id, seq in active:
-                cached = cache.get(session_id)
-                if cached is None or cached[0] != seq:
-                    tile = await self._tile(db, session_id, now)
-                    if tile is not None:
-                        cache[session_id] = (seq, tile)
+            read = {
+                session_id: (seq, await self._tile(db, session_id, now))
+                for session_id, seq in active
+                if not self.board.fresh(session_id, seq)
+            }
             await db.rollback()
-        ids = {session_id for session_id, _ in active}
-        for stale in [k for k in cache if k not in ids]:
-            del cache[stale]
-        tiles = []
-        for session_id in ids:
-            if session_id in cache:
-                tile = dict(cache[session_id][1])
-                tile["screens"] = hub.count(session_id) if hub is not None else 0
-                tiles.append(tile)
-        return P.board_order(tiles, now)
+        for session_id, (seq, tile) in read.items():
+            self.board.put(session_id, seq if tile is None else tile.pop("seq", seq), tile)
+        self.board.keep_only({session_id for session_id, _ in active})
+        return self.board.shown(_counts(hub), now)
 
     async def _tile(self, db: AsyncSession, session_id: int, now: datetime) -> dict | None:
-        """One session's tile. A session that cannot be shown (a defect, or data no rule
-        foresaw) gets a tile that says so, and the rest of the board renders: one bad session
-        must never blank the wall for every patient. Database errors are not this: they
-        propagate (503, reconnect)."""
+        """One session's tile (with the seq it shows), None when it is not on the board. A
+        session that cannot be shown (a defect, or data no rule foresaw) gets a tile that says
+        so, and the rest of the board renders: one bad session must never blank the wall for
+        every patient. Database errors are not this: they propagate (503, reconnect)."""
         try:
-            page = await load_session_page(db, session_id, now, "nurse")
-            return None if page is None else tile_of(page)
+            page = await load_session_page(db, session_id, now, "")
+            if page is None or page.view.status not in P.ACTIVE:
+                return None
+            return {**tile_of(page), "seq": page.view.last_event_seq}
         except SQLAlchemyError:
             raise
         except Exception:
@@ -296,18 +324,9 @@ class LiveRenderer:
             ).first()
             return unshowable_tile(session_id, *(found or (None, None, None)))
 
-    def board_fragment(self, tiles: list[dict[str, Any]], role: str) -> str:
-        return _template("board/_live.html").render(**board_context(tiles, role), oob=True)
 
-
-def board_context(tiles: list[dict[str, Any]], role: str) -> dict[str, Any]:
-    """What the board templates read; who may acknowledge from the board depends on the role."""
-    escalated = [(tile, alarm) for tile in tiles for alarm in tile["alarms"] if alarm.escalated_at]
-    return {
-        "tiles": tiles,
-        "escalated": escalated,
-        "may_acknowledge": is_allowed(role, "session.bedside"),
-    }
+def _counts(hub: Hub | None) -> Callable[[int], int]:
+    return (lambda _id: 0) if hub is None else hub.count
 
 
 def _percent(given: Decimal) -> str:

@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketState
 
 from app.clock import ManualClock
 from app.doorbell import Doorbell
-from app.live.hub import BOARD, PRESENCE_SETTLE_SECONDS, TRY_AGAIN_LATER, Hub
+from app.live.hub import BOARD, PRESENCE_SETTLE_SECONDS, TRY_AGAIN_LATER, Fanout, Hub
 
 
 class MemorySocket:
@@ -48,25 +48,47 @@ async def wait_until(predicate, within: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def make_hub(queue_size: int = 4) -> tuple[Hub, Doorbell, list[tuple[object, str]]]:
+class FakeViews:
+    """Renders like the live renderer, recording what it was asked for: the session's fragment
+    once per change, its role parts once per role, and the board as one message per update
+    naming the sessions that changed and the ones whose screens came or went."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.rendered: list[tuple[object, str]] = []
+        self.board_updates: list[tuple[dict[int, int], set[int]]] = []
+
+    async def snapshot(self, topic, role, hub):
+        return f'<div id="view-{topic}">snapshot</div>'
+
+    async def session(self, session_id, roles, hub):
+        self.version += 1
+        self.rendered.append((session_id, "shared"))
+        self.rendered.extend((session_id, role) for role in roles)
+        return Fanout(
+            f'<div id="view-{session_id}">v{self.version}</div>',
+            {role: f'<div id="actions">{role}</div>' for role in roles},
+        )
+
+    async def board_changes(self, changed, presence, hub):
+        self.board_updates.append((dict(changed), set(presence)))
+        self.rendered.append((BOARD, "changes"))
+        counts = {s: hub.count(s) for s in presence}
+        return f'<template id="board-moves" data-moves="{sorted(changed)}" data-n="{counts}">'
+
+
+def make_hub(queue_size: int = 4) -> tuple[Hub, Doorbell, FakeViews]:
     doorbell = Doorbell()
-    rendered: list[tuple[object, str]] = []
-    version = {"n": 0}
-
-    async def render(topic, roles, hub):
-        version["n"] += 1
-        rendered.extend((topic, role) for role in roles)
-        return {role: f'<div id="view-{topic}">{role} v{version["n"]}</div>' for role in roles}
-
+    views = FakeViews()
     hub = Hub(
         doorbell,
         ManualClock(datetime(2031, 1, 1, tzinfo=UTC)),
-        render,
+        views,
         lambda: '<time id="server-clock"></time>',
         heartbeat_seconds=60,
         queue_size=queue_size,
     )
-    return hub, doorbell, rendered
+    return hub, doorbell, views
 
 
 def test_a_stuck_screen_is_closed_and_the_others_keep_getting_every_update() -> None:
@@ -84,7 +106,7 @@ def test_a_stuck_screen_is_closed_and_the_others_keep_getting_every_update() -> 
             await asyncio.sleep(0.005)  # separate commits, not one burst
         await wait_until(lambda: stuck.closed_with is not None)
         assert stuck.closed_with == TRY_AGAIN_LATER
-        await wait_until(lambda: len(fast.sent) >= 21)
+        await wait_until(lambda: len(fast.sent) >= 41)  # each change: fragment, role part
         assert hub.count(7) == 1  # the stuck one was dropped; it reconnects for a snapshot
         await fast.close()
         await asyncio.gather(*serving)
@@ -93,9 +115,9 @@ def test_a_stuck_screen_is_closed_and_the_others_keep_getting_every_update() -> 
     asyncio.run(run())
 
 
-def test_a_burst_of_commits_is_rendered_once_per_view_and_role() -> None:
+def test_a_burst_of_commits_is_rendered_once_for_every_role_and_the_board_gets_the_tile() -> None:
     async def run() -> None:
-        hub, doorbell, rendered = make_hub(queue_size=16)
+        hub, doorbell, views = make_hub(queue_size=16)
         sockets = [MemorySocket() for _ in range(5)]
         roles = ["nurse", "nurse", "nurse", "physician", "nurse"]
         serving = [
@@ -104,17 +126,24 @@ def test_a_burst_of_commits_is_rendered_once_per_view_and_role() -> None:
         ]
         serving.append(asyncio.create_task(hub.serve(sockets[4], BOARD, "nurse")))
         await wait_until(lambda: all(s.sent for s in sockets))
-        await asyncio.sleep(0.1)  # the board update each bedside connection triggers
-        rendered.clear()
+        await asyncio.sleep(PRESENCE_SETTLE_SECONDS * 2)  # the presence update of the bedsides
+        views.rendered.clear()
+        views.board_updates.clear()
         hub.start()
         for seq in range(1, 6):  # five commits before the hub's task gets to run
             doorbell.ring(3, seq)
-        await wait_until(lambda: len(sockets[0].sent) >= 2 and len(sockets[4].sent) >= 2)
-        assert sorted(map(str, rendered)) == sorted(
-            ["(3, 'nurse')", "(3, 'physician')", "('board', 'nurse')"]
+        await wait_until(lambda: len(sockets[0].sent) >= 3 and len(sockets[4].sent) >= 2)
+        assert sorted(map(str, views.rendered)) == sorted(
+            ["(3, 'shared')", "(3, 'nurse')", "(3, 'physician')", "('board', 'changes')"]
         )
-        texts = {s.sent[-1] for s in sockets[:3]}
-        assert len(texts) == 1  # the same rendering went to every nurse screen
+        assert views.board_updates == [({3: 5}, set())]  # the one session, at its newest seq
+        shared = [s.sent[-2] for s in sockets[:4]]
+        # The same string object for every screen of the session, whatever its role.
+        assert all(text is shared[0] for text in shared)
+        assert [s.sent[-1] for s in sockets[:4]] == [
+            f'<div id="actions">{r}</div>' for r in roles[:4]
+        ]
+        assert hub.renders[3] == 1 and hub.role_renders[3] == 2
         for s in sockets:
             await s.close()
         await asyncio.gather(*serving)
@@ -123,13 +152,12 @@ def test_a_burst_of_commits_is_rendered_once_per_view_and_role() -> None:
     asyncio.run(run())
 
 
-def test_a_ward_reconnecting_at_once_costs_one_board_update_not_one_per_screen() -> None:
+def test_a_ward_reconnecting_at_once_costs_one_board_update_naming_the_sessions() -> None:
     async def run() -> None:
-        hub, _, rendered = make_hub(queue_size=16)
+        hub, _, views = make_hub(queue_size=16)
         board = MemorySocket()
         serving = [asyncio.create_task(hub.serve(board, BOARD, "nurse"))]
         await wait_until(lambda: len(board.sent) == 1)  # its snapshot
-        rendered.clear()
         bedsides = [MemorySocket() for _ in range(40)]  # after a restart, every tablet at once
         serving += [
             asyncio.create_task(hub.serve(s, 1 + i % 10, "nurse")) for i, s in enumerate(bedsides)
@@ -137,9 +165,10 @@ def test_a_ward_reconnecting_at_once_costs_one_board_update_not_one_per_screen()
         await wait_until(lambda: all(s.sent for s in bedsides))
         await wait_until(lambda: len(board.sent) >= 2)
         await asyncio.sleep(PRESENCE_SETTLE_SECONDS * 2)  # nothing more is on its way
-        board_renders = [r for r in rendered if r[0] == BOARD]
-        assert board_renders == [(BOARD, "nurse")]
-        assert len(board.sent) == 2  # the snapshot, then one update naming all 40 screens
+        # One update, for the ten sessions whose screens came: the renderer sends their lines.
+        assert views.board_updates == [({}, set(range(1, 11)))]
+        assert len(board.sent) == 2  # the snapshot, then that one update
+        assert "{1: 4, 2: 4," in board.sent[1]  # told when every screen was in
         for s in [board, *bedsides]:
             await s.close()
         await asyncio.gather(*serving)

@@ -4,6 +4,8 @@ snapshot on connect, one render per view per change reaching every screen, the h
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import time
 from collections.abc import Iterator
 
@@ -135,19 +137,27 @@ def test_connect_gets_a_snapshot_then_every_screen_gets_each_change(live, team) 
                 assert 'id="server-clock"' in snapshot
             await receive_until(board, f'id="tile-{sid}"')
             renders_before = app.state.hub.renders[sid]  # type: ignore[attr-defined]
+            role_renders_before = app.state.hub.role_renders[sid]  # type: ignore[attr-defined]
             answer = await asyncio.to_thread(
                 nurse.post,
                 f"/api/v1/sessions/{sid}/vitals",
                 json={**OK_VITALS, "heart_rate": 99},
             )
             assert answer.status_code == 200
+            updates = []
             for screen in screens:
                 update = await receive_until(screen, ">99<")
                 assert 'hx-swap-oob="true"' in update
-            await receive_until(board, "<small>HR</small> 99")
-            # Three screens, two roles: the view was rendered twice, not three times.
-            renders = app.state.hub.renders[sid] - renders_before  # type: ignore[attr-defined]
-            assert renders == 2
+                updates.append(update)
+            # Nurses and the physician get the very same fragment: rendered once for all.
+            assert len(set(updates)) == 1
+            assert 'id="actions"' not in updates[0]  # what differs by role comes apart
+            tile = await receive_until(board, "<small>HR</small> 99")
+            assert 'id="board-tiles"' not in tile  # the tile, not the whole board
+            # Three screens, two roles: the view was rendered once, its role parts twice.
+            hub = app.state.hub  # type: ignore[attr-defined]
+            assert hub.renders[sid] - renders_before == 1
+            assert hub.role_renders[sid] - role_renders_before == 2
         finally:
             for socket in [*screens, board]:
                 await socket.close()
@@ -206,5 +216,57 @@ def test_an_unknown_session_closes_the_socket(live, team) -> None:
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             await socket.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+    asyncio.run(run())
+
+
+def test_a_ward_reconnecting_at_once_sends_the_boards_lines_not_boards(live, team) -> None:
+    base, _ = live
+    sessions = [ready_session(team["nurse"], team) for _ in range(2)]
+
+    async def run() -> None:
+        boards = [await open_screen(base, "/ws/board", team["physician"]) for _ in range(3)]
+        snapshots = [await receive_until(b, 'id="board-tiles"') for b in boards]
+        got: list[list[str]] = [[] for _ in boards]
+
+        async def listen(board: ClientConnection, into: list[str]) -> None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for message in board:
+                    if "data-heartbeat" not in str(message):
+                        into.append(str(message))
+
+        listeners = [asyncio.create_task(listen(b, g)) for b, g in zip(boards, got, strict=True)]
+        # Forty tablets at once (a restart, a Wi-Fi blip), nurses and physicians, then all gone.
+        who = ["nurse", "physician"]
+        screens = await asyncio.gather(
+            *(
+                open_screen(base, f"/ws/sessions/{sessions[i % 2]}", team[who[i % 2]])
+                for i in range(40)
+            )
+        )
+        await asyncio.gather(*(receive_until(s, 'id="status-panel"') for s in screens))
+        await asyncio.sleep(0.6)
+        for s in screens:
+            await s.close()
+
+        def last_lines(messages: list[str]) -> set[str]:
+            text = "".join(messages)
+            return {
+                (["", *re.findall(rf'id="tile-link-{sid}"[^>]*>([^<]*)<', text)])[-1]
+                for sid in sessions
+            }
+
+        deadline = time.monotonic() + 5  # the presence changes settle, then are sent
+        while any(last_lines(g) != {"No bedside screen connected"} for g in got):
+            assert time.monotonic() < deadline, [last_lines(g) for g in got]
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # and nothing more comes
+        for board in boards:
+            await board.close()
+        await asyncio.gather(*listeners)
+        for snapshot, messages in zip(snapshots, got, strict=True):
+            assert all("<article" not in m and 'id="board-tiles"' not in m for m in messages)
+            assert sum(map(len, messages)) < len(snapshot)  # less than one board in all
+            assert len(messages) <= 8  # gathered: not one message per screen
 
     asyncio.run(run())

@@ -75,18 +75,52 @@
     var template = document.createElement("template");
     template.innerHTML = html;
     var incoming = Array.prototype.slice.call(template.content.children);
+    var moves = null;
     incoming.forEach(function (element) {
       if (!element.id) return;
+      if (element.id === "board-moves") {
+        moves = element;
+        return;
+      }
       element.removeAttribute("hx-swap-oob");
       var current = document.getElementById(element.id);
       if (current) {
         current.replaceWith(element);
         if (window.htmx) window.htmx.process(element);
+      } else if (element.hasAttribute("data-tile")) {
+        // A session new to the board: its place comes with the moves below.
+        var tiles = document.getElementById("board-tiles");
+        if (tiles) {
+          tiles.insertBefore(element, tiles.querySelector(".board-empty"));
+          if (window.htmx) window.htmx.process(element);
+        }
       }
       if (element.id === "server-clock") readServerClock(element);
     });
+    if (moves) placeTiles(moves);
     tick();
     document.dispatchEvent(new CustomEvent("stepwise:updated"));
+  }
+
+  // A board update carries only the tiles that changed: "id:next" puts tile id just before
+  // tile next ("id:" last), in board order; placed from the last, each lands before a tile
+  // already where it belongs. data-gone lists the sessions that left the board.
+  function placeTiles(moves) {
+    var tiles = document.getElementById("board-tiles");
+    if (!tiles) return;
+    var empty = tiles.querySelector(".board-empty");
+    (moves.dataset.gone || "").split(" ").forEach(function (id) {
+      var gone = id && document.getElementById("tile-" + id);
+      if (gone) gone.remove();
+    });
+    (moves.dataset.moves || "").split(" ").filter(Boolean).reverse().forEach(function (move) {
+      var ids = move.split(":");
+      var tile = document.getElementById("tile-" + ids[0]);
+      var next = ids[1] ? document.getElementById("tile-" + ids[1]) : null;
+      if (tile) tiles.insertBefore(tile, next && next.parentNode === tiles ? next : empty);
+    });
+    tiles.dataset.count = moves.dataset.count;
+    if (empty) empty.hidden = tiles.querySelector("[data-tile]") !== null;
   }
 
   // --- the connection ---------------------------------------------------------------------

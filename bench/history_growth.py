@@ -92,7 +92,9 @@ async def figures_at(app, nurse: httpx.AsyncClient, sid: int, posts: int) -> lis
         with reading(mode):
             view = await nurse.get(f"/api/v1/sessions/{sid}")
             assert view.status_code == 200, view.text
-            fragment = (await renderer.session(sid, frozenset({"nurse"}), None))["nurse"]
+            fan = await renderer.session(sid, frozenset({"nurse"}), None)
+            assert fan is not None
+            fragment = fan.shared + fan.by_role["nurse"]  # what a nurse's screen receives
         figures = {key: statistics.median(values) for key, values in got[mode].items()}
         figures["get_kb"] = len(view.content) / 1024
         figures["fragment_kb"] = len(fragment.encode()) / 1024

@@ -153,7 +153,11 @@ class VitalsSet(Base):
     nothing is overwritten."""
 
     __tablename__ = "vitals_set"
-    __table_args__ = (Index("ix_vitals_set_session_id_recorded_at", "session_id", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_vitals_set_session_id_recorded_at", "session_id", "recorded_at"),
+        # The views' window (the newest sets by id) and the newest set's id, whatever the history.
+        Index("ix_vitals_set_session_id_id", "session_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(

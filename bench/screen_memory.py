@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fanout import (
     SERVER_PIDS,
+    Screen,
     baseline_server,
     open_screens,
     running_session,
@@ -35,45 +37,46 @@ async def settled_kib(pid: int) -> int:
     return resident_kib(pid)
 
 
-async def stepwise_memory(base: str, screens: int, sessions: int) -> tuple[int, int, int]:
-    team = {r: await sign_in(base, r) for r in ("nurse", "physician", "pharmacist")}
-    ids = [await running_session(team, n) for n in range(sessions)]
-    pid = SERVER_PIDS[base]
+async def opened_and_closed(
+    pid: int, open_them: Callable[[], Awaitable[list[Screen]]]
+) -> tuple[int, int, int]:
+    """The server's memory before `open_them()` opens the screens, with them open, and once
+    they have closed."""
     before = await settled_kib(pid)
-    ws = base.replace("http://", "ws://")
-    nurse = team["nurse"]
-    cookie = "; ".join(f"{k}={v}" for k, v in nurse.cookies.items())
-    opened = await open_screens(
-        lambda i: (str(ids[i % sessions]), f"{ws}/ws/sessions/{ids[i % sessions]}"),
-        screens,
-        {"Cookie": cookie},
-        base,
-    )
+    opened = await open_them()
     readers = [asyncio.create_task(s.read()) for s in opened]
     during = await settled_kib(pid)
     for s in opened:
         await s.connection.close()  # type: ignore[attr-defined]
     for r in readers:
         r.cancel()
-    after = await settled_kib(pid)
+    return before, during, await settled_kib(pid)
+
+
+async def stepwise_memory(base: str, screens: int, sessions: int) -> tuple[int, int, int]:
+    team = {r: await sign_in(base, r) for r in ("nurse", "physician", "pharmacist")}
+    ids = [await running_session(team, n) for n in range(sessions)]
+    ws = base.replace("http://", "ws://")
+    cookie = "; ".join(f"{k}={v}" for k, v in team["nurse"].cookies.items())
+    figures = await opened_and_closed(
+        SERVER_PIDS[base],
+        lambda: open_screens(
+            lambda i: (str(ids[i % sessions]), f"{ws}/ws/sessions/{ids[i % sessions]}"),
+            screens,
+            {"Cookie": cookie},
+            base,
+        ),
+    )
     for client in team.values():
         await client.aclose()
-    return before, during, after
+    return figures
 
 
 async def bare_memory(screens: int) -> tuple[int, int, int]:
     with baseline_server() as url:
-        pid = SERVER_PIDS[url]
-        before = await settled_kib(pid)
-        opened = await open_screens(lambda i: ("all", url), screens, {}, None)
-        readers = [asyncio.create_task(s.read()) for s in opened]
-        during = await settled_kib(pid)
-        for s in opened:
-            await s.connection.close()  # type: ignore[attr-defined]
-        for r in readers:
-            r.cancel()
-        after = await settled_kib(pid)
-        return before, during, after
+        return await opened_and_closed(
+            SERVER_PIDS[url], lambda: open_screens(lambda i: ("all", url), screens, {}, None)
+        )
 
 
 def main() -> None:

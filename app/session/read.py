@@ -50,50 +50,24 @@ HISTORY_PAGE_MAX = 200
 
 def parsed(r: VitalsRow) -> VitalsSet:
     return _parse(
-        r.id,
-        r.reading_id,
-        r.version,
-        r.supersedes_id,
-        r.amendment_reason,
-        r.recorded_at,
-        r.recorded_by,
-        r.step_position,
-        r.baseline,
-        r.within_limits,
-        r.values_json,
+        id=r.id,
+        reading_id=r.reading_id,
+        version=r.version,
+        supersedes=r.supersedes_id,
+        amendment_reason=r.amendment_reason,
+        recorded_at=r.recorded_at,
+        recorded_by=r.recorded_by,
+        step=r.step_position,
+        baseline=r.baseline,
+        within_limits=r.within_limits,
+        values_json=r.values_json,
     )
 
 
 # A stored set never changes (a correction is a new row), and its parsed form is frozen: the
 # same row read again (by every view after every change) is parsed once per process. The key is
 # the whole row, so rows of different databases never mix.
-@lru_cache(maxsize=4096)
-def _parse(
-    id: int,
-    reading_id: int | None,
-    version: int,
-    supersedes: int | None,
-    amendment_reason: str | None,
-    recorded_at: datetime,
-    recorded_by: int | None,
-    step: int | None,
-    baseline: bool,
-    within_limits: bool,
-    values_json: str,
-) -> VitalsSet:
-    return stored_vitals(
-        id=id,
-        reading_id=reading_id,
-        version=version,
-        supersedes=supersedes,
-        amendment_reason=amendment_reason,
-        recorded_at=recorded_at,
-        recorded_by=recorded_by,
-        step=step,
-        baseline=baseline,
-        within_limits=within_limits,
-        values_json=values_json,
-    )
+_parse = lru_cache(maxsize=4096)(stored_vitals)
 
 
 def _of_session(table: Any, session_id: int, upto: int | None) -> list[Any]:

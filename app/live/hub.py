@@ -54,6 +54,8 @@ Topic = int | str  # a session id, or BOARD
 # a ward keeps reconnecting, the boards are told at most once every PRESENCE_GAP_SECONDS.
 PRESENCE_SETTLE_SECONDS = 0.25
 PRESENCE_GAP_SECONDS = 1.0
+# A live update that failed to render (the database away) is tried again after this long.
+RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class Hub:
         self.screens: dict[Topic, set[Screen]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
+        self._retries: set[asyncio.Task[None]] = set()
         self.shown: dict[int, int] = {}  # session id -> the newest event seq published
         self._board_due: asyncio.Task[None] | None = None
         self._presence_due: set[int] = set()  # sessions whose screens came or went meanwhile
@@ -146,6 +149,8 @@ class Hub:
             )
 
     async def stop(self) -> None:
+        for retry in list(self._retries):
+            retry.cancel()
         if self._board_due is not None:
             self._board_due.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -249,35 +254,58 @@ class Hub:
                 rings: list[Ring] = [await queue.get()]
                 while not queue.empty():  # a burst of commits: render each view once
                     rings.append(queue.get_nowait())
-                sessions = self._news(rings)
-                for session_id in sessions:
-                    await self._guarded(self._publish(session_id))
-                if sessions:
-                    changed = {s: self.shown[s] for s in sessions}
-                    await self._guarded(self._publish_board(changed, ()))
+                news = self._news(rings)
+                published = {
+                    session_id: seq
+                    for session_id, seq in news.items()
+                    if await self._guarded(self._publish(session_id))
+                }
+                if published and not await self._guarded(self._publish_board(published, ())):
+                    published = {}  # the boards missed them: all of them go again
+                for session_id, seq in published.items():
+                    self.shown[session_id] = max(seq, self.shown.get(session_id, 0))
+                failed = {s: seq for s, seq in news.items() if s not in published}
+                if failed:
+                    self._retry_soon(failed)
         finally:
             self.doorbell.stop_listening(queue)
 
-    def _news(self, rings: list[Ring]) -> list[int]:
-        """The sessions these rings bring news of: a seq already shown (the same commit rung
-        here and notified from the database, or a catch-up finding nothing new) is skipped."""
+    def _news(self, rings: list[Ring]) -> dict[int, int]:
+        """The sessions these rings bring news of, with their newest seq: a seq already shown
+        (the same commit rung here and notified from the database, or a catch-up finding
+        nothing new) is skipped. A seq counts as shown only once it was rendered and queued to
+        every screen (see _listen), so a render that failed is tried again."""
         newest: dict[int, int] = {}
         for ring in rings:
             newest[ring.session_id] = max(ring.seq, newest.get(ring.session_id, 0))
-        news = []
-        for session_id, seq in newest.items():
-            if seq > self.shown.get(session_id, 0):
-                self.shown[session_id] = seq
-                news.append(session_id)
-        return news
+        return {s: seq for s, seq in newest.items() if seq > self.shown.get(s, 0)}
 
-    async def _guarded(self, work: Awaitable[None]) -> None:
+    def _retry_soon(self, failed: Mapping[int, int]) -> None:
+        """Ring again, a moment later, for the updates that could not be rendered (the database
+        restarting, say): the screens converge on the latest version once it is readable."""
+
+        async def again() -> None:
+            await asyncio.sleep(RETRY_SECONDS)
+            for session_id, seq in failed.items():
+                # Full: the listener is behind; the periodic catch-up from the event log finds
+                # these again, since they were never counted as shown.
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._rings.put_nowait(Ring(session_id, seq))
+
+        retry = asyncio.create_task(again())
+        self._retries.add(retry)
+        retry.add_done_callback(self._retries.discard)
+
+    async def _guarded(self, work: Awaitable[None]) -> bool:
+        """Run one render-and-queue; False when it failed (logged), so it can be retried."""
         try:
             await work
         except asyncio.CancelledError:
             raise
         except Exception:  # one view failing to render must not stop the others
             logger.exception("live update failed")
+            return False
+        return True
 
     async def _publish(self, session_id: int) -> None:
         screens = list(self.screens.get(session_id, ()))

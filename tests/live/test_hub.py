@@ -175,3 +175,51 @@ def test_a_ward_reconnecting_at_once_costs_one_board_update_naming_the_sessions(
         await hub.stop()
 
     asyncio.run(run())
+
+
+class FailingViews(FakeViews):
+    """The database away for the first `failures` renders of a session."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def session(self, session_id, roles, hub):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("the database is restarting")
+        return await super().session(session_id, roles, hub)
+
+
+def test_an_update_that_failed_to_render_is_tried_again_until_every_screen_has_it(
+    monkeypatch,
+) -> None:
+    import app.live.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "RETRY_SECONDS", 0.05)
+
+    async def run() -> None:
+        doorbell = Doorbell()
+        views = FailingViews(failures=3)
+        hub = Hub(
+            doorbell,
+            ManualClock(datetime(2031, 1, 1, tzinfo=UTC)),
+            views,
+            lambda: '<time id="server-clock"></time>',
+            heartbeat_seconds=60,
+        )
+        screen = MemorySocket()
+        serving = asyncio.create_task(hub.serve(screen, 9, "nurse"))
+        await wait_until(lambda: screen.sent)  # its snapshot
+        hub.start()
+        doorbell.ring(9, 4)  # fails: not counted as shown
+        await asyncio.sleep(0.01)
+        assert hub.shown.get(9, 0) == 0
+        doorbell.ring(9, 4)  # a catch-up ringing the same seq is not dropped as shown
+        await wait_until(lambda: any("v1" in text for text in screen.sent), within=3)
+        assert hub.shown[9] == 4 and views.failures == 0
+        await screen.close()
+        await serving
+        await hub.stop()
+
+    asyncio.run(run())

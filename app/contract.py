@@ -28,8 +28,9 @@ COMMON_REFUSALS = {
     "413": "The body is larger than 64 KiB.",
     "422": "Invalid: a schema violation (`detail` is a list of problems) or a rule the "
     "schema cannot state (`detail` is a sentence, `field` names the input).",
-    "503": "The database could not be reached in time (busy or down): nothing was done; "
-    "resend (`Retry-After: 1`).",
+    "503": "The database could not do it (out of reach, restarting, too slow, storage full or "
+    "read-only, busy): `detail` says which in words, `fault` as a code; it may not have been "
+    "saved: resend with the same Idempotency-Key (`Retry-After: 1`).",
 }
 RESOURCE_REFUSALS = {
     "404": "No such session, patient, reaction, alarm, vitals set or user.",

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import __version__, clock_sync, gc_tuning, health, home, localtime
+from app import __version__, clock_sync, db_faults, gc_tuning, health, home, localtime
 from app.alarms.webhook import EscalationWebhook
 from app.auth import router as auth_router
 from app.auth import sign_in
@@ -94,31 +103,46 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     )
 
 
-DATABASE_BUSY = (
-    "the database is busy or out of reach: this request was not completed. Try again in a "
-    "moment (resending with the same Idempotency-Key is safe)."
-)
-
-
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    # SQLite's write lock not free within its busy timeout, or PostgreSQL out of reach: the
-    # transaction did not complete. Say so plainly instead of a 500, and keep the log short.
-    logger.warning(
-        "%s %s refused: database unavailable (%s)",
-        request.method,
-        request.url.path,
-        type(getattr(exc, "orig", None) or exc).__name__,
-    )
+    # The database could not do what the request needed (out of reach, restarting, too slow,
+    # storage full or read-only, busy): the transaction did not complete. Say what happened
+    # and when to resend, as a 503; anything else raised here is a bug and stays a 500.
+    fault = db_faults.fault_of(exc)
+    if fault is None:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    _log_fault_once(fault, request)
     headers = {"Retry-After": "1"}
     if _is_api(request) or request.headers.get("hx-request"):
-        return JSONResponse({"detail": DATABASE_BUSY}, status_code=503, headers=headers)
+        return JSONResponse(
+            {"detail": fault.detail, "fault": fault.kind}, status_code=503, headers=headers
+        )
     return templates.TemplateResponse(
         request,
         "errors/unavailable.html",
-        {"reason": "The system is busy or out of reach: what you sent may not have been saved."},
+        {"reason": f"{fault.reason[0].upper()}{fault.reason[1:]}: {db_faults.RESEND}."},
         status_code=503,
         headers=headers,
     )
+
+
+# The fault last logged and when (monotonic seconds).
+_last_fault: dict[str, Any] = {"kind": None, "at": float("-inf")}
+FAULT_LOG_SECONDS = 60.0
+
+
+def _log_fault_once(fault: db_faults.DatabaseFault, request: Request) -> None:
+    """A warning when the database's condition changes (or a minute on), not one per refused
+    request: a restart under load would otherwise bury the log."""
+    now = time.monotonic()
+    if _last_fault["kind"] != fault.kind or now - _last_fault["at"] >= FAULT_LOG_SECONDS:
+        _last_fault.update(kind=fault.kind, at=now)
+        logger.warning(
+            "database unavailable (%s): %s %s answered 503",
+            fault.kind,
+            request.method,
+            request.url.path,
+        )
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -277,7 +301,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, method_not_allowed)
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
-    app.add_exception_handler(OperationalError, _database_unavailable)
+    for failure in (DBAPIError, PoolTimeout, TimeoutError, ConnectionError):
+        app.add_exception_handler(failure, _database_unavailable)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(auth_router.router)

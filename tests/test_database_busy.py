@@ -105,3 +105,30 @@ def test_a_form_that_cannot_be_saved_gets_a_page_that_says_so(ward: Ward) -> Non
     assert page.headers["content-type"].startswith("text/html")
     assert "may not have been saved" in page.text
     assert "Traceback" not in page.text
+
+
+def test_a_read_is_answered_even_when_its_sign_in_cannot_be_marked_seen(ward: Ward) -> None:
+    # The "last seen" mark is written at most once a minute, by whichever request comes; a
+    # read must not fail because that write cannot be made. The write is made to fail the way
+    # a full disk fails it, and only that write.
+    nurse = SignedInClient(ward.base, ward.nurse)
+    try:
+        with sqlite3.connect(ward.database) as db:
+            db.execute(
+                "UPDATE login_session SET last_seen_at = datetime(last_seen_at, '-2 minutes')"
+            )  # the last mark two minutes old: one is due
+            db.execute(
+                "CREATE TRIGGER no_room BEFORE UPDATE ON login_session "
+                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+            before = db.execute("SELECT last_seen_at FROM login_session").fetchone()
+        listed = nurse.get("/api/v1/patients")
+        assert listed.status_code == 200, listed.text
+        with sqlite3.connect(ward.database) as db:
+            assert db.execute("SELECT last_seen_at FROM login_session").fetchone() == before
+            db.execute("DROP TRIGGER no_room")  # room again: the next request makes the mark
+        assert nurse.get("/api/v1/patients").status_code == 200
+        with sqlite3.connect(ward.database) as db:
+            assert db.execute("SELECT last_seen_at FROM login_session").fetchone() != before
+    finally:
+        nurse.close()

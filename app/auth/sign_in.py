@@ -5,13 +5,16 @@ work and commits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import RequestInfo
@@ -42,6 +45,8 @@ from app.clock import Clock
 from app.config import Settings
 from app.db import DEFERRED_BEGIN, LONE_READ
 from app.text import text_problem
+
+logger = logging.getLogger(__name__)
 
 # Writing last_seen_at on every request would make every read a write; a minute is precise
 # enough for an idle timeout counted in tens of minutes.
@@ -192,61 +197,94 @@ async def resolve(
     """The signed-in user behind a cookie token, or None. Ends sessions that have expired.
 
     Almost every request only reads its sign-in: that read runs on its own (on SQLite, with no
-    transaction and no lock), and only when something must be written (the minute's last-seen
-    mark, an expiry) is it read again under the write lock and written."""
+    transaction and no lock). Only when something must be written (the minute's last-seen
+    mark, an expiry) is it read again under the write lock and written; that is bookkeeping,
+    not the request's own work: when it cannot be written (the lock taken, storage full) the
+    request goes on, and a later one writes it."""
     if not token or len(token) > 200:
         return None
-    for lone_read in (True, False):
-        if lone_read and not db.in_transaction():
-            await db.connection(execution_options=LONE_READ)
-        row = (
-            await db.execute(
-                select(LoginSession, User)
-                .join(User, User.id == LoginSession.user_id)
-                .where(LoginSession.token_hash == token_hash(token))
-            )
-        ).first()
-        if row is None or row[0].ended_at is not None:
+    if not db.in_transaction():
+        await db.connection(execution_options=LONE_READ)
+    found = await _check(db, clock, settings, token)
+    if found is None or found.nothing_to_write:
+        await db.rollback()  # end the read: the request's own work starts its own transaction
+        return None if found is None or found.ended_because else found.signed_in
+    await db.rollback()
+    try:
+        return await _write_bookkeeping(db, clock, settings, token, request)
+    except (SQLAlchemyError, OSError) as error:
+        with contextlib.suppress(SQLAlchemyError, OSError):
             await db.rollback()
-            return None
-        session, user = row
-        now = clock.now()
-        ended_because = None
-        if not user.is_active:
-            ended_because = "account disabled"
-        elif now >= session.expires_at:
-            ended_because = "absolute timeout"
-        elif now - session.last_seen_at >= timedelta(minutes=settings.session_idle_minutes):
-            ended_because = "idle timeout"
-        touched = now - session.last_seen_at >= TOUCH_INTERVAL
-        if ended_because is None and not touched:
-            signed_in = SignedIn.of(user, session)
-            # End the read either way: the request's own work starts its own transaction.
-            await db.rollback()
-            return signed_in
-        if lone_read:
-            await db.rollback()  # read again under the write lock, then write
-            continue
-        if ended_because is not None:
-            session.ended_at = now
-            session.end_reason = ended_because
-            await audit_service.append(
-                db,
-                at=now,
-                actor=actor_of(user),
-                action="auth.session_ended",
-                entity="login_session",
-                entity_id=str(session.id),
-                reason=ended_because,
-                request=request,
-            )
-            await db.commit()
-            return None
-        session.last_seen_at = now
-        signed_in = SignedIn.of(user, session)
+        logger.warning("sign-in bookkeeping not saved: %s", type(error).__name__)
+        return None if found.ended_because else found.signed_in
+
+
+@dataclass(frozen=True)
+class _Checked:
+    signed_in: SignedIn
+    session: LoginSession
+    user: User
+    ended_because: str | None
+    touch_due: bool
+
+    @property
+    def nothing_to_write(self) -> bool:
+        return self.ended_because is None and not self.touch_due
+
+
+async def _check(db: AsyncSession, clock: Clock, settings: Settings, token: str) -> _Checked | None:
+    """The sign-in behind `token` as stored, and what is due for it; None: no such sign-in,
+    or one already ended."""
+    row = (
+        await db.execute(
+            select(LoginSession, User)
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.token_hash == token_hash(token))
+        )
+    ).first()
+    if row is None or row[0].ended_at is not None:
+        return None
+    session, user = row
+    now = clock.now()
+    ended_because = None
+    if not user.is_active:
+        ended_because = "account disabled"
+    elif now >= session.expires_at:
+        ended_because = "absolute timeout"
+    elif now - session.last_seen_at >= timedelta(minutes=settings.session_idle_minutes):
+        ended_because = "idle timeout"
+    touch_due = now - session.last_seen_at >= TOUCH_INTERVAL
+    return _Checked(SignedIn.of(user, session), session, user, ended_because, touch_due)
+
+
+async def _write_bookkeeping(
+    db: AsyncSession, clock: Clock, settings: Settings, token: str, request: RequestInfo
+) -> SignedIn | None:
+    """Read the sign-in again under the write lock and write what is due: the end of an
+    expired one (audited), or the last-seen mark."""
+    found = await _check(db, clock, settings, token)
+    if found is None or found.nothing_to_write:
+        await db.rollback()
+        return None if found is None or found.ended_because else found.signed_in
+    now = clock.now()
+    if found.ended_because is not None:
+        found.session.ended_at = now
+        found.session.end_reason = found.ended_because
+        await audit_service.append(
+            db,
+            at=now,
+            actor=actor_of(found.user),
+            action="auth.session_ended",
+            entity="login_session",
+            entity_id=str(found.session.id),
+            reason=found.ended_because,
+            request=request,
+        )
         await db.commit()
-        return signed_in
-    raise AssertionError("unreachable: the second pass always returns")
+        return None
+    found.session.last_seen_at = now
+    await db.commit()
+    return found.signed_in
 
 
 async def still_signed_in(

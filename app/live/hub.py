@@ -54,6 +54,9 @@ Topic = int | str  # a session id, or BOARD
 # a ward keeps reconnecting, the boards are told at most once every PRESENCE_GAP_SECONDS.
 PRESENCE_SETTLE_SECONDS = 0.25
 PRESENCE_GAP_SECONDS = 1.0
+# A screen whose client takes longer than this to accept one message is let go of (it does
+# not read; a screen that reads reconnects and resyncs).
+SEND_TIMEOUT_SECONDS = 10.0
 # A live update that failed to render (the database away) is tried again after this long.
 RETRY_SECONDS = 1.0
 
@@ -96,6 +99,9 @@ class Screen:
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     closing: bool = False
     login_id: int | None = None
+    # Set once the hub has given up on the screen: its serving ends even if the client never
+    # reads (nor answers a close), so the server lets go of the socket.
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Hub:
@@ -188,13 +194,21 @@ class Hub:
             await websocket.send_text(self.heartbeat() + snapshot)
             if isinstance(topic, int):
                 self._board_soon(topic)  # the board shows which sessions have a screen
-            sender = asyncio.create_task(self._send(screen))
+            running = [
+                asyncio.create_task(self._drain_receive(websocket)),  # the client went away
+                asyncio.create_task(self._send(screen)),  # a send timed out
+                asyncio.create_task(screen.gone.wait()),  # the hub gave up on it
+            ]
             try:
-                await self._drain_receive(websocket)
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await sender
+                for task in running:
+                    task.cancel()
+                for task in running:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            if running[1] in done and not screen.closing:  # the client stopped reading
+                await self._close(screen, TRY_AGAIN_LATER, "not reading")
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:
@@ -213,9 +227,14 @@ class Hub:
                 return
 
     async def _send(self, screen: Screen) -> None:
+        """Send what is queued, in order; returns when a send takes longer than
+        SEND_TIMEOUT_SECONDS (a client that does not read: its buffers are full)."""
         while True:
             text = await screen.queue.get()
-            await screen.websocket.send_text(text)
+            try:
+                await asyncio.wait_for(screen.websocket.send_text(text), SEND_TIMEOUT_SECONDS)
+            except TimeoutError:
+                return
 
     def _offer(self, screen: Screen, text: str) -> None:
         if screen.closing:
@@ -233,10 +252,12 @@ class Hub:
 
     async def _close(self, screen: Screen, code: int, reason: str) -> None:
         screen.closing = True
+        screen.gone.set()
         self._forget(screen)
         if screen.websocket.application_state == WebSocketState.CONNECTED:
+            # A client that does not read may never take the close frame either.
             with contextlib.suppress(Exception):
-                await screen.websocket.close(code, reason)
+                await asyncio.wait_for(screen.websocket.close(code, reason), SEND_TIMEOUT_SECONDS)
 
     def _forget(self, screen: Screen) -> None:
         group = self.screens.get(screen.topic)

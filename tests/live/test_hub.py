@@ -223,3 +223,26 @@ def test_an_update_that_failed_to_render_is_tried_again_until_every_screen_has_i
         await hub.stop()
 
     asyncio.run(run())
+
+
+def test_a_screen_that_stops_reading_is_let_go_of_after_the_send_timeout(monkeypatch) -> None:
+    import app.live.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "SEND_TIMEOUT_SECONDS", 0.1)
+
+    async def run() -> None:
+        hub, doorbell, _ = make_hub(queue_size=64)  # room enough: no overflow closes it
+        hub.start()
+        stuck, fine = MemorySocket(stuck=True), MemorySocket()
+        serving = asyncio.create_task(hub.serve(stuck, 5, "nurse"))
+        other = asyncio.create_task(hub.serve(fine, 5, "nurse"))
+        await wait_until(lambda: stuck.sent and fine.sent)
+        doorbell.ring(5, 1)  # one update: the stuck screen never takes it
+        await asyncio.wait_for(serving, 2)  # its serving ends: the server lets go
+        assert stuck.closed_with == TRY_AGAIN_LATER and hub.count(5) == 1
+        await wait_until(lambda: any("v1" in text for text in fine.sent))
+        await fine.close()
+        await other
+        await hub.stop()
+
+    asyncio.run(run())

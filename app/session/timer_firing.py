@@ -64,7 +64,7 @@ async def fire(
 ) -> bool:
     """Fire one due timer: claim it and make the change of its kind, in one transaction. False
     when another process (or a replacement) got there first, or its session is busy."""
-    timer = await _claim(db, timer_id, clock.now())
+    timer = await _claim(db, timer_id, clock)
     if timer is None:
         await db.rollback()
         return False
@@ -72,14 +72,15 @@ async def fire(
     return True
 
 
-async def _claim(db: AsyncSession, timer_id: int, now: datetime) -> Timer | None:
+async def _claim(db: AsyncSession, timer_id: int, clock: Clock) -> Timer | None:
     """Compare-and-set pending -> fired, its lateness recorded; the timer when this caller won."""
     timer = await db.get(Timer, timer_id)
-    if timer is None or timer.status != "pending" or timer.due_at > now:
+    if timer is None or timer.status != "pending" or timer.due_at > clock.now():
         return None
     # Locks in the order every command takes them: the session row, then its timers.
     if not await lock_unless_busy(db, timer.session_id):
         return None
+    now = clock.now()  # it fires now, after any wait for the lock: the row says when it did
     claimed = await db.execute(
         update(Timer)
         # Still due: a pending alarm check is moved in place by the commands.

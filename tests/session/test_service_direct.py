@@ -6,6 +6,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, update
@@ -232,11 +233,31 @@ async def test_a_due_timer_fires_through_the_unit_of_work(ward: Ward) -> None:
             )
         )
     async with ward.sessionmaker() as db:
-        assert await timer_firing.fire(db, ward.clock, ward.doorbell, timer_id)
+        # Three seconds pass while the firing waits for the session's lock: the row says it
+        # fired then, not when it started to try.
+        assert await timer_firing.fire(db, LockWait(ward.clock), ward.doorbell, timer_id)
     async with ward.sessionmaker() as db:
         assert not await timer_firing.fire(db, ward.clock, ward.doorbell, timer_id)  # once
         row = await service.load(db, session_id)
         assert row.status == "step_due"
+        fired = await db.get(Timer, timer_id)
+        assert fired is not None and fired.late_seconds == Decimal(3)
+        assert fired.fired_at == ward.clock.now() + timedelta(seconds=3)
+
+
+class LockWait:
+    """The ward's clock as a firing sees it when it waits 3 s for the lock: every reading
+    after the first is 3 s later."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock, self.reads = clock, 0
+
+    def now(self) -> datetime:
+        self.reads += 1
+        return self.clock.now() + timedelta(seconds=3 if self.reads > 1 else 0)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.clock, name)
 
 
 async def test_due_timers_are_listed_steps_first_then_escalations_then_checks(ward: Ward) -> None:

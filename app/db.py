@@ -147,6 +147,18 @@ def _on_sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def request_engine(url: str, timeout_seconds: float) -> AsyncEngine:
+    """The serving process's engine: on PostgreSQL every statement (a lock wait included) and
+    every wait for a pooled connection is bounded, so no request hangs on a database that has
+    paused (the command-line tools and migrations use `create_engine`, without the bound)."""
+    if backend_name(url) != "postgresql":
+        return create_engine(url)
+    settings = {"statement_timeout": str(int(timeout_seconds * 1000))}
+    return create_engine(
+        url, pool_timeout=timeout_seconds, connect_args={"server_settings": settings}
+    )
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine configured for the backend named by ``url``.
 

@@ -37,7 +37,7 @@ from app.auth.service import SignedIn
 from app.clock import AlignedClock, clock_from_settings, person_clock
 from app.config import Settings, get_settings
 from app.contract import contract_openapi, method_not_allowed
-from app.db import DEFERRED_BEGIN, Installation, backend_name, create_engine, session_factory
+from app.db import DEFERRED_BEGIN, Installation, backend_name, request_engine, session_factory
 from app.doorbell import doorbell_for
 from app.live import pages as session_pages
 from app.live import router as live_router
@@ -177,7 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = request_engine(settings.database_url, settings.database_timeout_seconds)
         app.state.engine = engine
         app.state.sessionmaker = session_factory(engine)
         training = settings.clock_mode == "accelerated" or (

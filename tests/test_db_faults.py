@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 
 import asyncpg.exceptions as pg
 import httpx
 import pytest
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app import db_faults
 from app.config import Settings
+from app.db import backend_name, request_engine
 from app.main import create_app
 
 
@@ -92,3 +95,19 @@ async def test_a_server_whose_database_is_out_of_reach_answers_503_with_the_reas
     assert api.json()["detail"].startswith("the database is out of reach")
     assert page.status_code == 503 and "out of reach" in page.text
     assert "Traceback" not in page.text
+
+
+async def test_no_statement_of_the_serving_engine_outlasts_its_bound(database_url: str) -> None:
+    if backend_name(database_url) != "postgresql":
+        pytest.skip("SQLite bounds its waits with the busy timeout")
+    engine = request_engine(database_url, timeout_seconds=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DBAPIError) as caught:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(5)"))
+        assert time.monotonic() - started < 3
+    finally:
+        await engine.dispose()
+    fault = db_faults.fault_of(caught.value)
+    assert fault is not None and fault.kind == "timeout"

@@ -89,6 +89,9 @@ class AlignedClock:
 
     def align(self, offset: timedelta) -> None:
         self._offset = offset
+        self.measured = True
+
+    measured = False  # not until the first measurement: until then it is this machine's time
 
     def now(self) -> datetime:
         return self._aligned.now()

@@ -125,6 +125,11 @@ class Health(Open):
     database: str
 
 
+class Readiness(Open):
+    status: str  # "ready" or "not ready"
+    checks: dict[str, str]  # each check: "ok", or what is wrong in words
+
+
 class ClockAnswer(Open):
     now: str
     speed: float

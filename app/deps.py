@@ -56,6 +56,13 @@ def wall_of(connection: HTTPConnection) -> AlignedClock | None:
     return getattr(connection.app.state, "wall", None)
 
 
+def listening_of(connection: HTTPConnection) -> bool | None:
+    """Whether this process hears the other processes' commits (PostgreSQL); None: there is
+    nothing to hear (one process on SQLite)."""
+    listener = getattr(connection.app.state, "pg_listener", None)
+    return None if listener is None else listener.listening.is_set()
+
+
 def head_revision_of(connection: HTTPConnection) -> str:
     return connection.app.state.head_revision
 
@@ -73,4 +80,5 @@ Clock = Annotated[clocks.Clock, Depends(clock_of)]
 PersonClock = Annotated[clocks.Clock, Depends(person_clock_of)]
 Wall = Annotated[AlignedClock | None, Depends(wall_of)]
 HeadRevision = Annotated[str, Depends(head_revision_of)]
+Listening = Annotated[bool | None, Depends(listening_of)]
 Doorbell = Annotated[doorbell.Doorbell, Depends(doorbell_of)]

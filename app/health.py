@@ -1,4 +1,6 @@
-"""``GET /healthz``: is the database reachable and at the schema this code expects?"""
+"""``GET /healthz``: is the process alive and its database reachable at the schema this code
+expects? ``GET /readyz``: can it take work now (storage writable, clock aligned, the other
+processes heard)?"""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import gc_tuning
-from app.contract import Health
+from app import db_faults, gc_tuning
+from app.contract import Health, Readiness
 from app.db import DEFERRED_BEGIN, backend_name
-from app.deps import Engine, HeadRevision, Settings, Wall
+from app.deps import Engine, HeadRevision, Listening, Settings, Wall
 from app.schema import current_revision
 
 logger = logging.getLogger(__name__)
@@ -85,3 +87,67 @@ async def healthz(
     if wall is not None:  # this process runs on the database's clock (app.clock_sync)
         answer["clock_offset_ms"] = round(wall.offset.total_seconds() * 1000, 1)
     return JSONResponse(answer)
+
+
+# What was last said about readiness, so that a change of condition is logged once.
+_last_readiness: dict[str, str] = {}
+
+
+_REWRITE_INSTALLATION = text(
+    "UPDATE installation SET created_at = created_at WHERE id = (SELECT min(id) FROM installation)"
+)
+
+
+async def _write_probe(engine: AsyncEngine) -> None:
+    """A real write, committed (the installation row rewritten as it is): a full disk or a
+    read-only volume fails it where a read would pass."""
+    async with engine.begin() as conn:
+        await conn.execute(_REWRITE_INSTALLATION)
+
+
+def _said(error: BaseException) -> str:
+    fault = db_faults.fault_of(error)
+    return fault.reason if fault is not None else f"error: {type(error).__name__}"
+
+
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the failing checks say why."}},
+)
+async def readyz(
+    engine: Engine, head_revision: HeadRevision, wall: Wall, listening: Listening
+) -> JSONResponse:
+    """Ready to take work: the database reachable at this code's schema, storage writable (a
+    real write), the clock aligned to the database's and the other processes heard
+    (PostgreSQL). Each check named; 503 when any fails."""
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(_check(engine, head_revision), timeout=HEALTH_TIMEOUT_S)
+        checks["database"] = "ok"
+    except _Unhealthy as exc:
+        checks["database"] = str(exc)
+    except Exception as exc:  # an answer, never a 500
+        checks["database"] = _said(exc)
+    if checks["database"] == "ok":
+        try:
+            await asyncio.wait_for(_write_probe(engine), timeout=HEALTH_TIMEOUT_S)
+            checks["storage"] = "ok"
+        except Exception as exc:
+            checks["storage"] = _said(exc)
+    if wall is not None:
+        checks["clock"] = "ok" if wall.measured else "not yet aligned to the database's clock"
+    if listening is not None:
+        checks["listener"] = "ok" if listening else "not hearing the other processes' changes"
+    ready = all(value == "ok" for value in checks.values())
+    if checks != _last_readiness:
+        _last_readiness.clear()
+        _last_readiness.update(checks)
+        problems = {k: v for k, v in checks.items() if v != "ok"}
+        if problems:
+            logger.warning("not ready: %s", problems)
+        else:
+            logger.info("ready")
+    answer = {"status": "ready" if ready else "not ready", "checks": checks}
+    return JSONResponse(answer, status_code=200 if ready else 503)

@@ -107,3 +107,40 @@ def test_the_collectors_pauses_are_counted_and_the_long_ones_told_apart() -> Non
     assert shown["pauses_over_20_ms"] == 1
     assert shown["longest_pause_ms"] >= LONG_PAUSE_MS * 1.5
     assert pauses.total_ms >= pauses.longest_ms
+
+
+def test_ready_when_the_database_takes_a_real_write(live_server: str, database_url: str) -> None:
+    answer = httpx.get(f"{live_server}/readyz", timeout=15)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["database"] == body["checks"]["storage"] == "ok"
+    if backend_name(database_url) == "postgresql":  # several processes: one clock, one log
+        assert body["checks"]["clock"] == "ok"
+        assert "listener" in body["checks"]
+    else:
+        assert set(body["checks"]) == {"database", "storage"}
+
+
+def test_storage_that_takes_no_write_is_not_ready_but_alive_and_readable(
+    start_server: Callable[[Settings], str], tmp_path: Path
+) -> None:
+    database = tmp_path / "stepwise.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    upgrade(url)
+    base_url = start_server(Settings(database_url=url, env="test"))
+    with sqlite3.connect(database) as db:  # every write fails the way a full disk fails it
+        db.execute(
+            "CREATE TRIGGER no_room BEFORE UPDATE ON installation "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    full = httpx.get(f"{base_url}/readyz", timeout=15)
+    assert full.status_code == 503
+    assert full.json()["checks"] == {
+        "database": "ok",
+        "storage": "the server cannot save right now — storage full",
+    }
+    assert _get_health(base_url).status_code == 200  # alive: no restart needed
+    with sqlite3.connect(database) as db:  # room again
+        db.execute("DROP TRIGGER no_room")
+    assert httpx.get(f"{base_url}/readyz", timeout=15).status_code == 200

@@ -196,4 +196,5 @@ async def timeline(
         page = render.SessionPage(view, person, age, then, [], "auditor")
         context |= render.page_context(page)
         context["replay_at"] = then
+        context["read_only"] = True  # a past moment: no control of any role
     return templates.TemplateResponse(request, "review/timeline.html", {**context, "oob": False})

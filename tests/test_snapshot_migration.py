@@ -137,7 +137,7 @@ async def _changes(
     `event`), a vitals set in each."""
     for n in range(first, upto + 1):
         async with session_factory(engine)() as db:
-            row = await store.load(db, sid, lock=True)
+            row, _ = await store.load_for_command(db, sid)
             before = snapshots.before_of(row)
             row.state_json, row.alarms_json, row.thresholds_json = texts(n)
             if event:

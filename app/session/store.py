@@ -40,13 +40,11 @@ async def lock_unless_busy(db: AsyncSession, session_id: int) -> bool:
     return locked is not None
 
 
-async def load(db: AsyncSession, session_id: int, *, lock: bool = False) -> DesensitizationSession:
-    query = select(DesensitizationSession).where(DesensitizationSession.id == session_id)
-    if lock:
-        # FOR UPDATE on PostgreSQL (SQLite writers are already serialized). populate_existing:
-        # after waiting for the lock, take the row as committed, not an object read before.
-        query = query.with_for_update().execution_options(populate_existing=True)
-    row = await db.scalar(query)
+async def load(db: AsyncSession, session_id: int) -> DesensitizationSession:
+    """The session row, for a read; a command locks it with load_for_command."""
+    row = await db.scalar(
+        select(DesensitizationSession).where(DesensitizationSession.id == session_id)
+    )
     if row is None:
         raise Refusal("not_found", f"no session {session_id}")
     return row
@@ -62,6 +60,8 @@ async def load_for_command(
         select(DesensitizationSession, Patient)
         .outerjoin(Patient, Patient.id == DesensitizationSession.patient_id)
         .where(DesensitizationSession.id == session_id)
+        # FOR UPDATE on PostgreSQL (SQLite writers are already serialized). populate_existing:
+        # after waiting for the lock, take the row as committed, not an object read before.
         .with_for_update(of=DesensitizationSession)
         .execution_options(populate_existing=True)
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -92,34 +92,47 @@ async def window_of(
     start's gate need it however old), oldest first, each parsed once; and how many sets
     there are in all. One statement that reads only those rows. `upto`: only the sets
     recorded up to that id (a replay)."""
+    params = {"session_id": session_id, "recent": recent}
+    if upto is not None:
+        params["upto"] = upto
+    rows = (await db.execute(_window_statement(upto is not None), params)).all()
+    return [parsed(r) for r, _ in rows], (rows[0][1] if rows else 0)
+
+
+@lru_cache(maxsize=2)
+def _window_statement(bounded: bool) -> Any:
+    """window_of's statement, built once (building it costs more than running it), with the
+    session, the number of recent sets and, when `bounded`, the newest id as parameters."""
     newest, baseline, every = aliased(VitalsRow), aliased(VitalsRow), aliased(VitalsRow)
+
+    def of_session(table: Any) -> list[Any]:
+        where = [table.session_id == bindparam("session_id")]
+        if bounded:
+            where.append(table.id <= bindparam("upto"))
+        return where
+
     recent_ids = (
         select(newest.id)
-        .where(*_of_session(newest, session_id, upto))
+        .where(*of_session(newest))
         .order_by(newest.id.desc())
-        .limit(recent)
+        .limit(bindparam("recent", type_=Integer))
         .subquery()
     )
     oldest_recent = select(func.min(recent_ids.c.id)).scalar_subquery()
     newest_baseline = (
         select(func.max(baseline.id))
-        .where(*_of_session(baseline, session_id, upto), baseline.baseline.is_(True))
+        .where(*of_session(baseline), baseline.baseline.is_(True))
         .scalar_subquery()
     )
-    total = (
-        select(func.count()).select_from(every).where(*_of_session(every, session_id, upto))
-    ).scalar_subquery()
-    rows = (
-        await db.execute(
-            select(VitalsRow, total)
-            .where(
-                *_of_session(VitalsRow, session_id, upto),
-                or_(VitalsRow.id >= oldest_recent, VitalsRow.id == newest_baseline),
-            )
-            .order_by(VitalsRow.id)
+    total = (select(func.count()).select_from(every).where(*of_session(every))).scalar_subquery()
+    return (
+        select(VitalsRow, total)
+        .where(
+            *of_session(VitalsRow),
+            or_(VitalsRow.id >= oldest_recent, VitalsRow.id == newest_baseline),
         )
-    ).all()
-    return [parsed(r) for r, _ in rows], (rows[0][1] if rows else 0)
+        .order_by(VitalsRow.id)
+    )
 
 
 async def reaction_vitals_of(
@@ -234,6 +247,17 @@ async def current_view(
     """The session now, with the window of vitals; `full_history`: with every set (the
     review, the report and the exports, which need the older readings)."""
     return await view_of(db, row, codec.loads(row.state_json), now, full_history=full_history)
+
+
+async def command_view(
+    db: AsyncSession,
+    row: DesensitizationSession,
+    state: M.SessionState,
+    now: datetime,
+    window: KnownWindow | None = None,
+) -> SessionView:
+    """The view a command answers with, and hands to the screens."""
+    return await view_of(db, row, state, now, window=window)
 
 
 async def answer_of(

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Integer, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alarms import logic
@@ -37,22 +38,26 @@ async def due_timer_ids(db: AsyncSession, now: datetime, per_kind: int = PER_KIN
     """Due pending timers in firing order: steps, then escalations, then alarm checks (a step
     changes what the alarms look at), each kind soonest first."""
     await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock on SQLite
+    ids = list(await db.scalars(_due_statement(), {"now": now, "per_kind": per_kind}))
+    await db.rollback()
+    return ids
+
+
+@lru_cache(maxsize=1)
+def _due_statement() -> Any:
+    """due_timer_ids' statement, built once: the loop asks several times a second."""
     place = func.row_number().over(partition_by=Timer.kind, order_by=(Timer.due_at, Timer.id))
     due = (
         select(Timer.id, Timer.kind, Timer.due_at, place.label("place"))
-        .where(Timer.status == "pending", Timer.due_at <= now)
+        .where(Timer.status == "pending", Timer.due_at <= bindparam("now"))
         .subquery()
     )
     kind_order = case({kind: rank for rank, kind in enumerate(TIMER_KINDS)}, value=due.c.kind)
-    ids = list(
-        await db.scalars(
-            select(due.c.id)
-            .where(due.c.place <= per_kind)
-            .order_by(kind_order, due.c.due_at, due.c.id)
-        )
+    return (
+        select(due.c.id)
+        .where(due.c.place <= bindparam("per_kind", type_=Integer))
+        .order_by(kind_order, due.c.due_at, due.c.id)
     )
-    await db.rollback()
-    return ids
 
 
 async def fire(

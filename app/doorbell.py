@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,9 @@ CHANNEL = "stepwise_events"
 class Ring:
     session_id: int
     seq: int
+    # What the committing command already built of the change (app.session.committed), when
+    # it was committed in this process: its screens are rendered from it, not read again.
+    known: Any = field(default=None, compare=False, repr=False)
 
 
 def payload_of(session_id: int, seq: int) -> str:
@@ -49,10 +53,10 @@ class Doorbell:
     async def announce(self, db: AsyncSession, session_id: int, seq: int) -> None:
         """Inside the committing transaction: nothing to do within one process."""
 
-    def ring(self, session_id: int, seq: int) -> None:
+    def ring(self, session_id: int, seq: int, known: Any = None) -> None:
         for listener in list(self._listeners):
             try:
-                listener.put_nowait(Ring(session_id, seq))
+                listener.put_nowait(Ring(session_id, seq, known))
             except asyncio.QueueFull:
                 # A listener that cannot keep up catches up from the event table instead.
                 continue

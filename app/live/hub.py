@@ -2,10 +2,12 @@
 
 - A screen subscribes to a topic: one session (the bedside view) or the board.
 - On (re)connect it first gets a full snapshot of its view.
-- After each commit the doorbell rings; the hub reads each affected view once, renders it once
-  and offers the same text to every screen of that session whatever its role, then the small
-  part that differs by role (the sign-offs and the actions) once per role. The board screens
-  get the changed sessions' tiles and where they now go, never the whole board.
+- After each commit the doorbell rings; the hub takes each affected view from the ring (the
+  command that committed in this process hands over what it built) or reads it once, renders
+  the part every role sees once and the small part that differs by role (the sign-offs and
+  the actions) once per role, and offers every screen of a role the same string, one message.
+  The board screens get the changed sessions' tiles and where they now go, never the whole
+  board.
 - Screens connecting or leaving change the board (each tile says how many bedside screens are
   open): such changes are gathered for a moment and the boards get one line per tile whose
   count changed, so a ward reconnecting at once (a restart, a Wi-Fi blip) costs the boards a
@@ -76,14 +78,23 @@ class Views(Protocol):
     async def snapshot(self, topic: Topic, role: str, hub: Hub) -> str | None:
         """The whole view on (re)connect; None when the session is gone."""
 
-    async def session(self, session_id: int, roles: frozenset[str], hub: Hub) -> Fanout | None:
-        """A session's fragments after a change, from one read; None when it is gone."""
+    async def session(
+        self, session_id: int, roles: frozenset[str], hub: Hub, known: Any = None
+    ) -> Fanout | None:
+        """A session's fragments after a change, from one read, or from `known` (what the
+        command that made the change built of it, Ring.known) without one; None when it is
+        gone."""
 
     async def board_changes(
-        self, changed: Mapping[int, int], presence: Collection[int], hub: Hub
+        self,
+        changed: Mapping[int, int],
+        presence: Collection[int],
+        hub: Hub,
+        known: Mapping[int, Any] | None = None,
     ) -> str | None:
-        """The board update after these sessions moved (to these seqs) and these had screens
-        connect or leave; None when there is nothing to send."""
+        """The board update after these sessions moved (to these seqs; `known`: the changes
+        handed over, Ring.known) and these had screens connect or leave; None when there is
+        nothing to send."""
 
 
 HeartbeatRenderer = Callable[[], str]
@@ -232,7 +243,8 @@ class Hub:
         while True:
             text = await screen.queue.get()
             try:
-                await asyncio.wait_for(screen.websocket.send_text(text), SEND_TIMEOUT_SECONDS)
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # no task per send
+                    await screen.websocket.send_text(text)
             except TimeoutError:
                 return
 
@@ -277,29 +289,36 @@ class Hub:
                     rings.append(queue.get_nowait())
                 news = self._news(rings)
                 published = {
-                    session_id: seq
-                    for session_id, seq in news.items()
-                    if await self._guarded(self._publish(session_id))
+                    session_id: ring.seq
+                    for session_id, ring in news.items()
+                    if await self._guarded(self._publish(session_id, ring.known))
                 }
-                if published and not await self._guarded(self._publish_board(published, ())):
+                known = {s: news[s].known for s in published if news[s].known is not None}
+                if published and not await self._guarded(self._publish_board(published, (), known)):
                     published = {}  # the boards missed them: all of them go again
                 for session_id, seq in published.items():
                     self.shown[session_id] = max(seq, self.shown.get(session_id, 0))
-                failed = {s: seq for s, seq in news.items() if s not in published}
+                failed = {s: ring.seq for s, ring in news.items() if s not in published}
                 if failed:
                     self._retry_soon(failed)
         finally:
             self.doorbell.stop_listening(queue)
 
-    def _news(self, rings: list[Ring]) -> dict[int, int]:
-        """The sessions these rings bring news of, with their newest seq: a seq already shown
-        (the same commit rung here and notified from the database, or a catch-up finding
-        nothing new) is skipped. A seq counts as shown only once it was rendered and queued to
-        every screen (see _listen), so a render that failed is tried again."""
-        newest: dict[int, int] = {}
+    def _news(self, rings: list[Ring]) -> dict[int, Ring]:
+        """The sessions these rings bring news of, each with its newest ring (at the same seq,
+        the one that carries the change's view): a seq already shown (the same commit rung
+        here and notified from the database, or a catch-up finding nothing new) is skipped. A
+        seq counts as shown only once it was rendered and queued to every screen (see
+        _listen), so a render that failed is tried again."""
+        newest: dict[int, Ring] = {}
         for ring in rings:
-            newest[ring.session_id] = max(ring.seq, newest.get(ring.session_id, 0))
-        return {s: seq for s, seq in newest.items() if seq > self.shown.get(s, 0)}
+            seen = newest.get(ring.session_id)
+            if seen is None or (ring.seq, ring.known is not None) > (
+                seen.seq,
+                seen.known is not None,
+            ):
+                newest[ring.session_id] = ring
+        return {s: ring for s, ring in newest.items() if ring.seq > self.shown.get(s, 0)}
 
     def _retry_soon(self, failed: Mapping[int, int]) -> None:
         """Ring again, a moment later, for the updates that could not be rendered (the database
@@ -328,32 +347,37 @@ class Hub:
             return False
         return True
 
-    async def _publish(self, session_id: int) -> None:
+    async def _publish(self, session_id: int, known: Any = None) -> None:
         screens = list(self.screens.get(session_id, ()))
         if not screens:
             return
         by_role: dict[str, list[Screen]] = {}
         for screen in screens:
             by_role.setdefault(screen.role, []).append(screen)
-        views = await self.render.session(session_id, frozenset(by_role), self)
+        views = await self.render.session(session_id, frozenset(by_role), self, known)
         if views is None:
             return
         self.renders[session_id] += 1
         self.role_renders[session_id] += len(by_role)
         for role, group in by_role.items():
-            part = views.by_role[role]
+            # One message per screen, the same string for every screen of a role: a send
+            # costs the server a system call whatever its size.
+            text = views.shared + views.by_role[role]
             for screen in group:
-                self._offer(screen, views.shared)  # the same string for every screen
-                if part:
-                    self._offer(screen, part)
+                self._offer(screen, text)
 
-    async def _publish_board(self, changed: Mapping[int, int], presence: Collection[int]) -> None:
+    async def _publish_board(
+        self,
+        changed: Mapping[int, int],
+        presence: Collection[int],
+        known: Mapping[int, Any] | None = None,
+    ) -> None:
         # Without a board screen nothing is rendered: a board connecting later gets a snapshot,
         # and the tiles whose seq moved meanwhile are read again for it.
         screens = list(self.screens.get(BOARD, ()))
         if not screens:
             return
-        text = await self.render.board_changes(changed, presence, self)
+        text = await self.render.board_changes(changed, presence, self, known)
         if text is None:
             return
         self.renders[BOARD] += 1

@@ -4,8 +4,8 @@ anything is rendered."""
 
 from __future__ import annotations
 
-import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,6 +26,7 @@ from app.patients.models import Patient
 from app.patients.rules import age_words, rules_age
 from app.permissions import PERMISSIONS, is_allowed
 from app.session import read
+from app.session.committed import Committed, PatientInfo, event_line, patient_info
 from app.session.models import DesensitizationSession, SessionEvent
 from app.session.view import Alarm, SessionView
 from app.templating import templates
@@ -36,16 +37,9 @@ logger = logging.getLogger(__name__)
 
 
 TIMELINE_EVENTS = 20
-
-
-@dataclass(frozen=True)
-class PatientInfo:
-    """Plain values: the page outlives the database session it was read in."""
-
-    id: int
-    mrn: str
-    family_name: str
-    given_name: str
+# Sessions whose latest timeline the renderer keeps, so that a change handed over by the
+# command that made it is rendered without a read (see LiveRenderer.session).
+KEPT_TIMELINES = 512
 
 
 @dataclass
@@ -90,24 +84,21 @@ async def load_session_page(
             .limit(TIMELINE_EVENTS)
         )
     )
-    age = rules_age(patient.birth_date, now.date())
+    return page_of(view, patient_info(patient), now, [event_line(e) for e in events], role)
+
+
+def page_of(
+    view: SessionView, patient: PatientInfo, now: datetime, events: list[dict[str, Any]], role: str
+) -> SessionPage:
+    born = patient.birth_date
     return SessionPage(
         view=view,
-        patient=PatientInfo(patient.id, patient.mrn, patient.family_name, patient.given_name),
-        age=age,
+        patient=patient,
+        age=None if born is None else rules_age(born, now.date()),
         now=now,
-        events=[
-            {
-                "seq": e.seq,
-                "at": e.at,
-                "kind": e.kind,
-                "data": json.loads(e.data_json),
-                "role": e.actor_role,
-            }
-            for e in events
-        ],
+        events=events,
         role=role,
-        age_words=age_words(patient.birth_date, now.date()),
+        age_words="" if born is None else age_words(born, now.date()),
     )
 
 
@@ -220,6 +211,8 @@ class LiveRenderer:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.board = BoardTiles()
+        # Session id -> (seq, its newest TIMELINE_EVENTS events) as last rendered.
+        self._timelines: OrderedDict[int, tuple[int, list[dict[str, Any]]]] = OrderedDict()
 
     async def snapshot(self, topic: Topic, role: str, hub: Hub | None) -> str | None:
         """The whole view a screen gets on (re)connect."""
@@ -231,17 +224,21 @@ class LiveRenderer:
         return None if views is None else views.shared + views.by_role[role]
 
     async def session(
-        self, session_id: int, roles: frozenset[str], hub: Hub | None
+        self, session_id: int, roles: frozenset[str], hub: Hub | None, known: Any = None
     ) -> Fanout | None:
-        """The bedside fragments after a change, from one read of the view: the shared one
-        rendered once for every role, the sign-offs and actions once per role."""
-        now = self.clock.now()
-        async with self.sessionmaker() as db:
-            await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
-            page = await load_session_page(db, session_id, now, "")
-            await db.rollback()  # the read is over before any rendering
+        """The bedside fragments after a change, from one read of the view, or from what the
+        command that made the change built of it (`known`, a Committed) when the timeline it
+        extends is the one last rendered here: the shared one rendered once for every role,
+        the sign-offs and actions once per role."""
+        page = self._page_of_known(session_id, known)
+        if page is None:
+            async with self.sessionmaker() as db:
+                await db.connection(execution_options=DEFERRED_BEGIN)  # a read: no write lock
+                page = await load_session_page(db, session_id, self.clock.now(), "")
+                await db.rollback()  # the read is over before any rendering
         if page is None:
             return None
+        self._keep_timeline(page)
         # The board's tile comes from the same read: the board update after it reuses it.
         self._put_tile(page)
         page.screens = hub.count(session_id) if hub is not None else 0
@@ -255,17 +252,44 @@ class LiveRenderer:
             )
         return Fanout(shared, by_role)
 
+    def _page_of_known(self, session_id: int, known: Any) -> SessionPage | None:
+        """The page from a handed-over change, or None when it must be read: the change is
+        not handed over, or the timeline it extends was not the last one rendered here."""
+        if not isinstance(known, Committed) or known.view.id != session_id or not known.events:
+            return None
+        kept = self._timelines.get(session_id)
+        if kept is None or kept[0] != known.events[-1]["seq"] - 1:
+            return None
+        events = [*known.events, *kept[1]][:TIMELINE_EVENTS]
+        return page_of(known.view, known.patient, known.now, events, "")
+
+    def _keep_timeline(self, page: SessionPage) -> None:
+        self._timelines[page.view.id] = (page.view.last_event_seq, page.events)
+        self._timelines.move_to_end(page.view.id)
+        while len(self._timelines) > KEPT_TIMELINES:
+            self._timelines.popitem(last=False)
+
     def _put_tile(self, page: SessionPage) -> None:
         view = page.view
         tile = tile_of(page) if view.status in P.ACTIVE else None
         self.board.put(view.id, view.last_event_seq, tile)
 
     async def board_changes(
-        self, changed: Mapping[int, int], presence: Collection[int], hub: Hub | None
+        self,
+        changed: Mapping[int, int],
+        presence: Collection[int],
+        hub: Hub | None,
+        known: Mapping[int, Any] | None = None,
     ) -> str | None:
         """The board update after these sessions moved to these seqs (tiles not read since
-        are read now, one session each) and these had screens connect or leave."""
+        are read now, one session each, unless the change was handed over in `known`) and
+        these had screens connect or leave."""
         now = self.clock.now()
+        for session_id, change in (known or {}).items():
+            if isinstance(change, Committed) and not self.board.fresh(
+                session_id, change.view.last_event_seq
+            ):
+                self._put_tile(page_of(change.view, change.patient, change.now, [], ""))
         stale = [s for s, seq in changed.items() if not self.board.fresh(s, seq)]
         if stale:
             async with self.sessionmaker() as db:

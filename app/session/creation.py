@@ -183,7 +183,7 @@ async def _create_session(
     db.add(row)
     await db.flush()
     store.sync_plan(db, row.id, state, existing=0)
-    seq = await store.append_events(
+    await store.append_events(
         db,
         row,
         (
@@ -221,7 +221,7 @@ async def _create_session(
     if idempotency_key is not None:
         answer = as_json(await read.current_view(db, row, now))
         await unit_of_work.remember(db, caller, idempotency_key, fingerprint, 201, answer, now)
-    await unit_of_work.commit_and_ring(db, doorbell, row.id, seq)
+    await unit_of_work.commit_and_ring(db, doorbell, row.id, row.last_event_seq)
     return row
 
 

@@ -112,7 +112,7 @@ async def run_unit(
         caller,
         session_id,
         decide,
-        view=read.answer_of,
+        view=read.command_view,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
     )

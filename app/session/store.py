@@ -239,11 +239,13 @@ async def append_events(
     actor: Actor,
     now: datetime,
     version: int,
-) -> int:
+) -> list[SessionEvent]:
+    """Add the events, numbered on from the session's last; the rows added, oldest first."""
     seq = row.last_event_seq
+    added = []
     for event in events:
         seq += 1
-        db.add(
+        added.append(
             SessionEvent(
                 session_id=row.id,
                 seq=seq,
@@ -255,5 +257,6 @@ async def append_events(
                 version=version,
             )
         )
+    db.add_all(added)
     row.last_event_seq = seq
-    return seq
+    return added

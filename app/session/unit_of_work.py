@@ -19,14 +19,18 @@ from app.doorbell import Doorbell
 from app.patients.models import Patient
 from app.session import codec, snapshots, store
 from app.session import machine as M
+from app.session.committed import Committed, event_line, patient_info
 from app.session.errors import STATUS_OF_KIND, Refusal
-from app.session.models import DesensitizationSession, IdempotentAnswer
+from app.session.models import DesensitizationSession, IdempotentAnswer, SessionEvent
+from app.session.view import SessionView
+from app.session.view_json import as_json
 
 Answer = tuple[int, dict[str, Any]]
-# The command's answer; the last argument: the window of vitals when the command knows it.
+# The view the command answers with (and hands to the screens); the last argument: the window
+# of vitals when the command knows it.
 View = Callable[
     [AsyncSession, DesensitizationSession, M.SessionState, datetime, Any],
-    Awaitable[dict[str, Any]],
+    Awaitable[SessionView],
 ]
 
 
@@ -64,12 +68,14 @@ class Work:
     # The answer's window of vitals, worked out by a command that read it and stored a set
     # (called after the flush, when the new set has its id); None: the answer reads it.
     known_window: Callable[[], Any] | None = None
+    written: list[SessionEvent] = field(default_factory=list)  # the events, oldest first
 
     async def append(self, events: tuple[M.Event, ...], version: int, *, ring: bool) -> None:
         """The command's events, numbered on from the session's last; `ring`: announce them."""
-        self.seq = await store.append_events(
+        self.written += await store.append_events(
             self.db, self.row, events, self.caller.actor, self.now, version
         )
+        self.seq = self.row.last_event_seq
         self.ring = ring
 
 
@@ -109,24 +115,34 @@ async def run(
     await db.flush()
     state = work.state if work.state is not None else codec.loads(row.state_json)
     window = work.known_window() if work.known_window is not None else None
-    body = await view(db, row, state, work.now, window)
+    shown = await view(db, row, state, work.now, window)
+    body = as_json(shown)
     await store.snapshot(db, row, work.now, before)
     await remember(db, caller, idempotency_key, fingerprint, 200, body, work.now)
-    await commit_and_ring(db, doorbell, row.id, work.seq if work.ring else None)
+    known = None
+    if work.ring and work.patient is not None:
+        events = tuple(event_line(e) for e in reversed(work.written))
+        known = Committed(shown, work.now, patient_info(work.patient), events)
+    await commit_and_ring(db, doorbell, row.id, work.seq if work.ring else None, known)
     for then in work.after_commit:  # e.g. a webhook: the record does not wait for the network
         then()
     return 200, body
 
 
 async def commit_and_ring(
-    db: AsyncSession, doorbell: Doorbell, session_id: int, seq: int | None
+    db: AsyncSession,
+    doorbell: Doorbell,
+    session_id: int,
+    seq: int | None,
+    known: Committed | None = None,
 ) -> None:
-    """Commit; the screens hear of event `seq` (None: nothing to tell) only once it is there."""
+    """Commit; the screens hear of event `seq` (None: nothing to tell) only once it is there,
+    with what the command already built of the change (`known`) when it has it."""
     if seq is not None:
         await doorbell.announce(db, session_id, seq)
     await db.commit()
     if seq is not None:
-        doorbell.ring(session_id, seq)
+        doorbell.ring(session_id, seq, known)
 
 
 async def replay(

@@ -61,7 +61,7 @@ class FakeViews:
     async def snapshot(self, topic, role, hub):
         return f'<div id="view-{topic}">snapshot</div>'
 
-    async def session(self, session_id, roles, hub):
+    async def session(self, session_id, roles, hub, known=None):
         self.version += 1
         self.rendered.append((session_id, "shared"))
         self.rendered.extend((session_id, role) for role in roles)
@@ -70,7 +70,7 @@ class FakeViews:
             {role: f'<div id="actions">{role}</div>' for role in roles},
         )
 
-    async def board_changes(self, changed, presence, hub):
+    async def board_changes(self, changed, presence, hub, known=None):
         self.board_updates.append((dict(changed), set(presence)))
         self.rendered.append((BOARD, "changes"))
         counts = {s: hub.count(s) for s in presence}
@@ -106,7 +106,8 @@ def test_a_stuck_screen_is_closed_and_the_others_keep_getting_every_update() -> 
             await asyncio.sleep(0.005)  # separate commits, not one burst
         await wait_until(lambda: stuck.closed_with is not None)
         assert stuck.closed_with == TRY_AGAIN_LATER
-        await wait_until(lambda: len(fast.sent) >= 41)  # each change: fragment, role part
+        await wait_until(lambda: len(fast.sent) >= 21)  # the snapshot, then every change
+        assert [m.count('id="view-7"') for m in fast.sent[1:]] == [1] * 20
         assert hub.count(7) == 1  # the stuck one was dropped; it reconnects for a snapshot
         await fast.close()
         await asyncio.gather(*serving)
@@ -132,17 +133,19 @@ def test_a_burst_of_commits_is_rendered_once_for_every_role_and_the_board_gets_t
         hub.start()
         for seq in range(1, 6):  # five commits before the hub's task gets to run
             doorbell.ring(3, seq)
-        await wait_until(lambda: len(sockets[0].sent) >= 3 and len(sockets[4].sent) >= 2)
+        await wait_until(lambda: all(len(s.sent) >= 2 for s in sockets))
         assert sorted(map(str, views.rendered)) == sorted(
             ["(3, 'shared')", "(3, 'nurse')", "(3, 'physician')", "('board', 'changes')"]
         )
         assert views.board_updates == [({3: 5}, set())]  # the one session, at its newest seq
-        shared = [s.sent[-2] for s in sockets[:4]]
-        # The same string object for every screen of the session, whatever its role.
-        assert all(text is shared[0] for text in shared)
-        assert [s.sent[-1] for s in sockets[:4]] == [
-            f'<div id="actions">{r}</div>' for r in roles[:4]
+        # One message per screen: the view (rendered once), then the part of its role; the
+        # same string object for every screen of a role.
+        updates = [s.sent[-1] for s in sockets[:4]]
+        assert updates == [
+            f'<div id="view-3">v1</div><div id="actions">{r}</div>' for r in roles[:4]
         ]
+        nurses = [u for u, r in zip(updates, roles, strict=False) if r == "nurse"]
+        assert all(text is nurses[0] for text in nurses)
         assert hub.renders[3] == 1 and hub.role_renders[3] == 2
         for s in sockets:
             await s.close()
@@ -184,11 +187,11 @@ class FailingViews(FakeViews):
         super().__init__()
         self.failures = failures
 
-    async def session(self, session_id, roles, hub):
+    async def session(self, session_id, roles, hub, known=None):
         if self.failures:
             self.failures -= 1
             raise ConnectionRefusedError("the database is restarting")
-        return await super().session(session_id, roles, hub)
+        return await super().session(session_id, roles, hub, known)
 
 
 def test_an_update_that_failed_to_render_is_tried_again_until_every_screen_has_it(

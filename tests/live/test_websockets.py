@@ -149,9 +149,14 @@ def test_connect_gets_a_snapshot_then_every_screen_gets_each_change(live, team) 
                 update = await receive_until(screen, ">99<")
                 assert 'hx-swap-oob="true"' in update
                 updates.append(update)
-            # Nurses and the physician get the very same fragment: rendered once for all.
-            assert len(set(updates)) == 1
-            assert 'id="actions"' not in updates[0]  # what differs by role comes apart
+            # One message per screen: the part every role sees, then the part of its role.
+            shared = [u.partition('<section id="signoff-panel"') for u in updates]
+            assert all(role_part for _, _, role_part in shared)
+            # Nurses and the physician get the very same shared part: rendered once for all;
+            # the two nurses the very same message.
+            assert len({before for before, _, _ in shared}) == 1
+            assert 'id="actions"' not in shared[0][0]
+            assert updates[0] == updates[1] and updates[2] != updates[0]
             tile = await receive_until(board, "<small>HR</small> 99")
             assert 'id="board-tiles"' not in tile  # the tile, not the whole board
             # Three screens, two roles: the view was rendered once, its role parts twice.

@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 
 from app import clock as clocks
 from app import config, doorbell
-from app.clock_sync import AlignedClock
+from app.clock_sync import SteadyClock
 
 
 async def get_db(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
@@ -52,7 +52,7 @@ def person_clock_of(connection: HTTPConnection) -> clocks.Clock:
     return connection.app.state.person_clock
 
 
-def wall_of(connection: HTTPConnection) -> AlignedClock | None:
+def wall_of(connection: HTTPConnection) -> SteadyClock | None:
     return getattr(connection.app.state, "wall", None)
 
 
@@ -78,7 +78,7 @@ Settings = Annotated[config.Settings, Depends(settings_of)]
 Clock = Annotated[clocks.Clock, Depends(clock_of)]
 # Sign-in timeouts and other durations a person lives through: real minutes on a fast clock.
 PersonClock = Annotated[clocks.Clock, Depends(person_clock_of)]
-Wall = Annotated[AlignedClock | None, Depends(wall_of)]
+Wall = Annotated[SteadyClock | None, Depends(wall_of)]
 HeadRevision = Annotated[str, Depends(head_revision_of)]
 Listening = Annotated[bool | None, Depends(listening_of)]
 Doorbell = Annotated[doorbell.Doorbell, Depends(doorbell_of)]

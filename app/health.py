@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db_faults, gc_tuning
+from app.clock import Clock, not_ready
 from app.contract import Health, Readiness
 from app.db import DEFERRED_BEGIN, backend_name
-from app.deps import Engine, HeadRevision, Listening, Settings, Wall
+from app.deps import Engine, HeadRevision, Listening, Settings, Wall, server_clock_if_started
 from app.schema import current_revision
 
 logger = logging.getLogger(__name__)
@@ -84,8 +85,10 @@ async def healthz(
         "schema_revision": revision,
         "gc": gc_tuning.PAUSES.as_dict(),
     }
-    if wall is not None:  # this process runs on the database's clock (app.clock_sync)
+    if wall is not None:  # steady time; with PostgreSQL on the database's clock
         answer["clock_offset_ms"] = round(wall.offset.total_seconds() * 1000, 1)
+        # What is still being slewed away (a step of the machine's clock, say), never jumped.
+        answer["clock_slewing_ms"] = round(wall.error.total_seconds() * 1000, 1)
     return JSONResponse(answer)
 
 
@@ -117,7 +120,11 @@ def _said(error: BaseException) -> str:
     responses={503: {"model": Readiness, "description": "Not ready: the failing checks say why."}},
 )
 async def readyz(
-    engine: Engine, head_revision: HeadRevision, wall: Wall, listening: Listening
+    engine: Engine,
+    head_revision: HeadRevision,
+    wall: Wall,
+    listening: Listening,
+    clock: Annotated[Clock | None, Depends(server_clock_if_started)],
 ) -> JSONResponse:
     """Ready to take work: the database reachable at this code's schema, storage writable (a
     real write), the clock aligned to the database's and the other processes heard
@@ -136,8 +143,8 @@ async def readyz(
             checks["storage"] = "ok"
         except Exception as exc:
             checks["storage"] = _said(exc)
-    if wall is not None:
-        checks["clock"] = "ok" if wall.measured else "not yet aligned to the database's clock"
+    waiting = not_ready(clock, wall) if clock is not None else "not started"
+    checks["clock"] = "ok" if waiting is None else waiting
     if listening is not None:
         checks["listener"] = "ok" if listening else "not hearing the other processes' changes"
     ready = all(value == "ok" for value in checks.values())

@@ -34,7 +34,13 @@ from app.auth import sign_in
 from app.auth.csrf import parse_allowed_origins
 from app.auth.dependencies import Forbidden, NotSignedIn, require_permission
 from app.auth.service import SignedIn
-from app.clock import AlignedClock, clock_from_settings, person_clock
+from app.clock import (
+    AcceleratedClock,
+    SteadyClock,
+    clock_from_settings,
+    not_ready,
+    person_clock,
+)
 from app.config import Settings, get_settings
 from app.contract import contract_openapi, method_not_allowed
 from app.db import DEFERRED_BEGIN, Installation, backend_name, request_engine, session_factory
@@ -74,9 +80,25 @@ async def _clock_anchor(engine: AsyncEngine) -> datetime | None:
         return None
 
 
+async def _anchor_when_readable(
+    engine: AsyncEngine, clock: AcceleratedClock, stop: asyncio.Event
+) -> None:
+    """A training clock started while the database was away counts from the installation's
+    start as soon as it can be read (until then the process is not ready, fires no timer)."""
+    while not stop.is_set():
+        anchor = await _clock_anchor(engine)
+        if anchor is not None:
+            clock.anchor_to(anchor)
+            logger.warning("training clock anchored to the installation's start, late")
+            return
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ANCHOR_RETRY_SECONDS)
+
+
 logger = logging.getLogger(__name__)
 
 TIMER_STOP_SECONDS = 10.0
+ANCHOR_RETRY_SECONDS = 5.0
 
 
 def _is_api(request: Request) -> bool:
@@ -186,11 +208,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anchor = await _clock_anchor(engine) if training else None
         backend = backend_name(settings.database_url)
         wall = None
-        if backend == "postgresql" and settings.clock_mode == "real":
-            # Several processes: run on the database's clock, so they agree on what is due.
-            wall = AlignedClock()
-            with suppress(SQLAlchemyError, OSError):  # unreachable: healthz says so
-                await clock_sync.align(engine, wall)
+        if settings.clock_mode != "manual":
+            # Time that never jumps with the machine's clock; several processes run on the
+            # database's clock (measured now and again), so they agree on what is due.
+            wall = SteadyClock(aligned=backend == "postgresql")
+            if backend == "postgresql":
+                with suppress(SQLAlchemyError, OSError):  # unreachable: readyz says so
+                    await clock_sync.align(engine, wall)
         app.state.clock = clock_from_settings(settings, anchor, wall)
         app.state.wall = wall
         # Durations that measure a person (sign-in timeouts, the audio pause, escalation) run
@@ -226,10 +250,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background: list[asyncio.Task] = [
             asyncio.create_task(bedside.run(stop_timers), name="stepwise-presence")
         ]
-        if wall is not None:
+        if wall is not None and backend == "postgresql":
             background.append(
                 asyncio.create_task(
                     clock_sync.keep_aligned(engine, wall, stop_timers), name="stepwise-clock"
+                )
+            )
+        if isinstance(app.state.clock, AcceleratedClock) and not app.state.clock.anchored:
+            background.append(
+                asyncio.create_task(
+                    _anchor_when_readable(engine, app.state.clock, stop_timers),
+                    name="stepwise-training-anchor",
                 )
             )
         if backend == "postgresql":
@@ -252,6 +283,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 webhook,
                 stop=stop_timers,
                 contact_seconds=settings.contact_check_seconds,
+                not_ready=lambda: not_ready(app.state.clock, wall),
             ),
             name="stepwise-timers",
         )

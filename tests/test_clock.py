@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.clock import (
+    SLEW,
     AcceleratedClock,
-    AlignedClock,
     Clock,
     ManualClock,
     RealClock,
+    SteadyClock,
     clock_from_settings,
+    not_ready,
 )
 from app.config import Settings
 
@@ -162,45 +166,134 @@ def test_manual_clock_refuses_naive_datetimes() -> None:
         clock.set(datetime(2030, 1, 1))
 
 
-# --- AlignedClock ---------------------------------------------------------------------------
+# --- SteadyClock ----------------------------------------------------------------------------
 
 
-def test_aligned_clock_adds_the_measured_offset_to_the_local_time() -> None:
-    wall = FakeWall(START)
-    clock = AlignedClock(wall)
-    assert clock.now() == START and clock.offset == timedelta(0)
+class Machine:
+    """A machine's two clocks: the wall clock (which can be stepped) and the monotonic one."""
 
-    clock.align(timedelta(seconds=-90))  # this machine runs 90 s ahead of the database
-    wall.value = START + timedelta(seconds=100)
+    def __init__(self, wall: datetime = START) -> None:
+        self.wall = wall
+        self.monotonic = 1000.0
 
-    assert clock.local() == START + timedelta(seconds=100)
-    assert clock.now() == START + timedelta(seconds=10)
+    def run(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.monotonic += seconds
+
+    def step_wall(self, seconds: float) -> None:  # a manual change, an NTP server that jumps
+        self.wall += timedelta(seconds=seconds)
+
+    def steady(self, **kw) -> SteadyClock:
+        return SteadyClock(lambda: self.wall, lambda: self.monotonic, **kw)
+
+
+@pytest.mark.parametrize("step", [60, -60])
+def test_a_step_of_the_machine_clock_is_slewed_not_jumped(step: int) -> None:
+    machine = Machine()
+    clock = machine.steady()
+    assert clock.now() == START and clock.measured
+    machine.run(30)
+    machine.step_wall(step)
+    machine.run(1)
+    # It moved by the 31 s that passed, give or take the slew over them: not by a minute.
+    assert abs(clock.now() - (START + timedelta(seconds=31))) <= timedelta(seconds=SLEW * 31)
+    # A 15-minute step that runs across it lasts 15 minutes within SLEW of its length.
+    begun = clock.now()
+    machine.run(15 * 60)
+    lasted = (clock.now() - begun).total_seconds()
+    assert abs(lasted - 15 * 60) <= SLEW * 15 * 60 + 1e-6
+    assert lasted != 15 * 60  # it is being steered towards the machine's new time
+    # Given time enough, it meets the machine's clock and then keeps to it.
+    machine.run(abs(step) / SLEW + 60)
+    assert abs(clock.now() - machine.wall) < timedelta(milliseconds=1)
+    assert abs(clock.error) < timedelta(milliseconds=1)
+
+
+def test_the_first_alignment_is_taken_at_once_and_later_ones_are_slewed() -> None:
+    machine = Machine()
+    clock = machine.steady(aligned=True)
+    assert not clock.measured  # not ready: nothing may fire on it yet
+    clock.align(timedelta(seconds=90))  # the database is 90 s ahead of this machine
+    assert clock.measured and clock.now() == START + timedelta(seconds=90)
+
+    machine.step_wall(-3600)  # the machine's clock is stepped: nothing moves
+    machine.run(10)
+    assert clock.now() == START + timedelta(seconds=100)
+    clock.align(timedelta(seconds=95))  # the database's clock was stepped 5 s ahead
+    machine.run(100)
+    assert clock.now() == START + timedelta(seconds=200 + 100 * SLEW)
+    machine.run(1000)
+    assert clock.now() == START + timedelta(seconds=1110 + 95)
     assert isinstance(clock, Clock) and clock.speed == 1.0
 
 
-def test_a_correction_backwards_holds_the_aligned_clock_still() -> None:
-    wall = FakeWall(START)
-    clock = AlignedClock(wall)
-    assert clock.now() == START
-
+def test_a_first_alignment_backwards_holds_the_clock_still() -> None:
+    machine = Machine()
+    clock = machine.steady(aligned=True)
+    assert clock.now() == START  # before alignment: this machine's time
     clock.align(timedelta(seconds=-5))
-    wall.value = START + timedelta(seconds=3)
+    machine.run(3)
     assert clock.now() == START  # not 2 s before an instant it already gave
-    wall.value = START + timedelta(seconds=8)
+    machine.run(5)
     assert clock.now() == START + timedelta(seconds=3)
 
 
-def test_the_training_clock_runs_on_the_aligned_wall_when_given() -> None:
-    wall = FakeWall(START)
-    aligned = AlignedClock(wall)
+@settings(max_examples=200, deadline=None)
+@given(
+    moves=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=600),  # seconds the machine runs
+            st.floats(min_value=-7200, max_value=7200),  # then its wall clock is stepped
+            st.one_of(st.none(), st.floats(min_value=-7200, max_value=7200)),  # a measurement
+        ),
+        max_size=30,
+    ),
+    aligned=st.booleans(),
+)
+def test_the_steady_clock_never_runs_back_nor_faster_or_slower_than_the_slew(
+    moves: list[tuple[float, float, float | None]], aligned: bool
+) -> None:
+    machine = Machine()
+    clock = machine.steady(aligned=aligned)
+    if aligned:
+        clock.align(timedelta(0))
+    last, last_monotonic = clock.now(), machine.monotonic
+    for ran, stepped, measured in moves:
+        machine.run(ran)
+        machine.step_wall(stepped)
+        if aligned and measured is not None:
+            clock.align(timedelta(seconds=measured))
+        now = clock.now()
+        elapsed = machine.monotonic - last_monotonic
+        moved = (now - last).total_seconds()
+        assert now >= last
+        assert elapsed * (1 - SLEW) - 1e-3 <= moved <= elapsed * (1 + SLEW) + 1e-3
+        last, last_monotonic = now, machine.monotonic
+
+
+def test_the_training_clock_runs_on_the_steady_wall_when_given() -> None:
+    machine = Machine()
+    aligned = machine.steady(aligned=True)
     aligned.align(timedelta(seconds=30))
     settings = Settings(env="test", clock_mode="real", clock_speed=10)
 
     clock = clock_from_settings(settings, anchor=START, wall=aligned)
-    wall.value = START + timedelta(seconds=1)  # aligned: 31 s after the anchor
+    machine.run(1)  # aligned: 31 s after the anchor
 
     assert clock.now() == START + timedelta(seconds=310)
     assert clock_from_settings(Settings(env="test"), wall=aligned) is aligned
+
+
+def test_a_training_clock_started_without_its_anchor_is_not_ready_until_it_has_it() -> None:
+    machine = Machine()
+    wall = machine.steady()
+    clock = AcceleratedClock(10, None, wall=wall.now)
+    assert not_ready(clock, wall) == "training clock not yet anchored to the installation's start"
+    clock.anchor_to(START - timedelta(hours=1))
+    assert not_ready(clock, wall) is None
+    assert clock.now() == START + timedelta(hours=9)  # an hour of real time, ten of training
+    unaligned = machine.steady(aligned=True)
+    assert not_ready(unaligned, unaligned) == "not yet aligned to the database's clock"
 
 
 # --- from settings ---------------------------------------------------------------------------
@@ -214,7 +307,7 @@ def test_the_training_clock_runs_on_the_aligned_wall_when_given() -> None:
     ],
 )
 def test_clock_from_settings(mode: str, expected_type: type, speed: float) -> None:
-    assert isinstance(clock_from_settings(Settings(env="test", clock_mode="real")), RealClock)
+    assert isinstance(clock_from_settings(Settings(env="test", clock_mode="real")), SteadyClock)
     settings = Settings(env="test", clock_mode=mode, clock_speed=30)
 
     clock = clock_from_settings(settings)

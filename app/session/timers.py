@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -118,14 +119,29 @@ async def run_forever(
     poll_seconds: float = POLL_SECONDS,
     stop: asyncio.Event | None = None,
     contact_seconds: float = CONTACT_SWEEP_SECONDS,
+    not_ready: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Fire due timers every `poll_seconds` until `stop` is set. Stopping waits for the pass
-    under way: cancelling one inside a transaction could leave SQLite's write lock held."""
+    under way: cancelling one inside a transaction could leave SQLite's write lock held.
+    While `not_ready` gives a reason (a clock not yet aligned to the database's), nothing
+    fires: a timer fired on a wrong clock fires early or late."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     last_sweep = loop.time()
+    said = None
     while not stop.is_set():
         pause = poll_seconds
+        waiting = not_ready()
+        if waiting != said:
+            said = waiting
+            if waiting is not None:
+                logger.warning("timers wait: %s", waiting)
+            else:
+                logger.info("timers fire: the clock is ready")
+        if waiting is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            continue
         try:
             started = clock.now()
             await fire_due(sessionmaker, clock, doorbell, webhook)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from app.doorbell import Doorbell, Ring
 from app.patients import service as patients
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
-from app.session import creation, service, timer_firing, vitals_commands
+from app.session import creation, service, timer_firing, timers, vitals_commands
 from app.session import machine as M
 from app.session.creation import NewSession
 from app.session.errors import Refusal
@@ -294,3 +295,58 @@ async def test_due_timers_are_listed_steps_first_then_escalations_then_checks(wa
                 .values(status="cancelled")
             )
             await db.commit()
+
+
+async def test_the_timer_loop_fires_nothing_until_the_clock_is_ready(ward: Ward) -> None:
+    session_id = await ward.new_session()
+    await ward.command("physician", session_id, M.Approve())
+    await ward.command("pharmacist", session_id, M.VerifyBags())
+    for item in ("consent", "rescue_kit"):
+        await ward.command("nurse", session_id, M.ChecklistItem(item))
+    await ward.command(
+        "nurse", session_id, M.ChecklistItem("premedications", True, (), "none needed here")
+    )
+    async with ward.sessionmaker() as db:
+        await vitals_commands.record_vitals(
+            db,
+            ward.clock,
+            ward.doorbell,
+            ward.callers["nurse"],
+            session_id,
+            OK_VITALS,
+            confirmed=False,
+            expected_version=None,
+            idempotency_key=None,
+            fingerprint=None,
+        )
+    _, body = await ward.command("nurse", session_id, M.Start())
+    ward.clock.set(datetime.fromisoformat(body["deadline"]) + timedelta(seconds=1))
+    waiting: list[str | None] = ["not yet aligned to the database's clock"]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(
+        timers.run_forever(
+            ward.sessionmaker,
+            ward.clock,
+            ward.doorbell,
+            poll_seconds=0.01,
+            stop=stop,
+            not_ready=lambda: waiting[0],
+        )
+    )
+
+    async def status() -> str:
+        async with ward.sessionmaker() as db:
+            return (await service.load(db, session_id)).status
+
+    try:
+        await asyncio.sleep(0.3)  # thirty passes: the step is due, the clock is not ready
+        assert await status() == "running"
+        waiting[0] = None
+        for _ in range(200):
+            if await status() == "step_due":
+                break
+            await asyncio.sleep(0.01)
+        assert await status() == "step_due"
+    finally:
+        stop.set()
+        await loop

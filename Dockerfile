@@ -47,9 +47,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # A plain (non-editable) install of the wheel, without the dev extras.
 COPY --from=wheel /wheels/ /tmp/wheels/
+COPY requirements.lock /tmp/requirements.lock
 RUN python -m venv /opt/venv \
- && pip install /tmp/wheels/stepwise-*.whl \
- && rm -rf /tmp/wheels
+ && pip install -c /tmp/requirements.lock /tmp/wheels/stepwise-*.whl \
+ && rm -rf /tmp/wheels /tmp/requirements.lock
 
 # Fail the build, not the deployment, when the package is incomplete: the CLI starts, the
 # migrations came with the package (app/_migrations), and the templates and vendored assets

@@ -15,7 +15,7 @@ VENDOR_ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/ws.min.js \
 LINT_PATHS := $(wildcard app tests migrations bench)
 PYTEST_ARGS ?=
 
-.PHONY: help setup dev-setup run demo test typecheck lint format clean
+.PHONY: help setup dev-setup run demo test typecheck lint format clean lock
 
 help: ## Show the available targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,17 +27,24 @@ setup: $(VENV)/.runtime $(VENDOR_ASSETS) ## Create .venv with the runtime depend
 
 dev-setup: $(VENV)/.installed node_modules/.installed $(VENDOR_ASSETS) ## setup plus the test tools
 
-$(VENV)/.runtime: pyproject.toml
+# Every package at the version requirements.lock names: two builds of one commit are the same.
+$(VENV)/.runtime: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	if [[ ! $(VENV)/.installed -nt pyproject.toml ]]; then \
-		$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e .; fi
+	if [[ ! $(VENV)/.installed -nt requirements.lock ]]; then \
+		$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -c requirements.lock -e .; fi
 	touch $@
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	touch $@
+
+lock: ## Re-resolve pyproject.toml's dependencies (with the test tools) into requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q -e '.[dev]'
+	{ sed -n '1,3p' requirements.lock; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 node_modules/.runtime: package.json package-lock.json
 	if [[ ! node_modules/.installed -nt package-lock.json ]]; then \

@@ -21,7 +21,14 @@ def fresh_setup(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail("make and npm are needed to set Stepwise up")
     copy = tmp_path_factory.mktemp("fresh") / "stepwise"
     copy.mkdir()
-    for name in ("Makefile", "pyproject.toml", "README.md", "package.json", "package-lock.json"):
+    for name in (
+        "Makefile",
+        "pyproject.toml",
+        "requirements.lock",
+        "README.md",
+        "package.json",
+        "package-lock.json",
+    ):
         shutil.copy2(PROJECT_ROOT / name, copy / name)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "vendor")
     for name in ("app", "migrations"):
@@ -53,6 +60,17 @@ def test_the_run_setup_installs_the_app_and_its_assets(fresh_setup: Path) -> Non
     for module in ("app.main", "fastapi", "uvicorn", "sqlalchemy", "alembic"):
         assert installed(fresh_setup, module), module
     assert (fresh_setup / ".venv/bin/stepwise").exists()
+    # At the versions the lock names, not whatever the index offers today.
+    frozen = subprocess.run(
+        [str(fresh_setup / ".venv/bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    lock = (fresh_setup / "requirements.lock").read_text().split()
+    for package in ("fastapi", "uvicorn", "SQLAlchemy", "starlette", "pydantic"):
+        (pin,) = [line for line in lock if line.startswith(package + "==")]
+        assert pin in frozen, pin
     for asset in ("htmx.min.js", "ws.min.js", "swagger-ui-bundle.js", "swagger-ui.css"):
         assert (fresh_setup / "app/static/vendor" / asset).stat().st_size > 1000, asset
 

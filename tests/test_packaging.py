@@ -141,3 +141,32 @@ def test_an_unpacked_wheel_finds_its_migrations_and_upgrades_a_fresh_database(
     with closing(sqlite3.connect(database)) as connection:
         rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
     assert ",".join(sorted(version for (version,) in rows)) == head
+
+
+def test_the_lock_pins_every_declared_dependency_within_its_range_and_is_what_is_installed() -> (
+    None
+):
+    """requirements.lock is what every build installs (-c): it must name each dependency of
+    pyproject.toml (runtime and test tools) at one version the range accepts, and the
+    environment the tests run in must be exactly it."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    declared += [Requirement(r) for r in project["optional-dependencies"]["dev"]]
+    pinned = {}
+    for line in (root / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, pin = line.partition("==")
+            pinned[canonicalize_name(name)] = pin.strip()
+    for requirement in declared:
+        pin = pinned.get(canonicalize_name(requirement.name))
+        assert pin is not None, f"{requirement.name} is not in requirements.lock"
+        assert requirement.specifier.contains(pin, prereleases=True), (requirement, pin)
+    for name, pin in pinned.items():
+        assert version(name) == pin, f"{name} {version(name)} installed, the lock says {pin}"

@@ -76,6 +76,8 @@ def serve(
     """Serve the web application with uvicorn."""
     import uvicorn
 
+    from app.logs import log_config
+
     settings = _settings()  # a bad configuration stops here, with a readable message
     uvicorn.run(
         "app.main:create_app",
@@ -84,6 +86,7 @@ def serve(
         port=port or settings.port,
         reload=reload,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level, settings.log_format),
         # Screens get the same fragment at once: compressing it per socket costs the server
         # more time than the bytes cost a ward network.
         ws_per_message_deflate=False,

@@ -21,6 +21,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/stepwise.db"
 Environment = Literal["development", "production", "test"]
 ClockMode = Literal["real", "accelerated", "manual"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["text", "json"]
 
 
 def parse_windows(text: str, default: ToleranceWindow | None = None) -> dict[str, ToleranceWindow]:
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     clock_mode: ClockMode = "real"
     clock_speed: float = Field(default=1.0, ge=1.0)
     log_level: LogLevel = "info"
+    log_format: LogFormat = "text"  # "json": one JSON object per line, for a log collector
     # Login sessions: a tablet left alone is signed out after the idle timeout; nobody stays
     # signed in longer than the absolute timeout (about a shift).
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -108,7 +110,7 @@ class Settings(BaseSettings):
     # How often (wall seconds) each process closes the live screens whose sign-in has ended.
     live_login_check_seconds: float = Field(default=2.0, gt=0, le=60)
 
-    @field_validator("env", "clock_mode", "log_level", mode="before")
+    @field_validator("env", "clock_mode", "log_level", "log_format", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.csrf import cross_site_refusal
 from app.auth.dependencies import SECURE_SESSION_COOKIE, SESSION_COOKIE
+from app.logs import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class SecurityMiddleware:
             return
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)  # every line logged while answering names it (app.logs)
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:

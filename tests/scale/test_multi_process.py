@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -69,8 +70,11 @@ def libfaketime() -> str:
     return found[0]
 
 
-def start(name: str, database_url: str, skew_seconds: int = 0, **env: str) -> Process:
-    """A ``stepwise serve`` process; ``skew_seconds`` sets its machine clock that far off."""
+def start(
+    name: str, database_url: str, skew_seconds: int = 0, *, stderr: IO | None = None, **env: str
+) -> Process:
+    """A ``stepwise serve`` process; ``skew_seconds`` sets its machine clock that far off;
+    ``stderr``: where its log goes (default: the test's own)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -86,7 +90,7 @@ def start(name: str, database_url: str, skew_seconds: int = 0, **env: str) -> Pr
             FAKETIME=f"{skew_seconds:+d}s",
             FAKETIME_DONT_FAKE_MONOTONIC="1",  # a wrong wall clock, as on a real machine
         )
-    popen = subprocess.Popen([str(STEPWISE), "serve"], env=environment, cwd=ROOT)
+    popen = subprocess.Popen([str(STEPWISE), "serve"], env=environment, cwd=ROOT, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

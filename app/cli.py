@@ -87,6 +87,7 @@ def serve(
         reload=reload,
         log_level=settings.log_level,
         log_config=log_config(settings.log_level, settings.log_format),
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # Screens get the same fragment at once: compressing it per socket costs the server
         # more time than the bytes cost a ward network.
         ws_per_message_deflate=False,

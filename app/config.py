@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     log_format: LogFormat = "text"  # "json": one JSON object per line, for a log collector
     # SIGTERM: stop taking connections, finish the requests under way (for at most this long),
     # tell the live screens to reconnect (1012), finish the timer pass, then exit.
-    shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=600)
+    shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)
     # Login sessions: a tablet left alone is signed out after the idle timeout; nobody stays
     # signed in longer than the absolute timeout (about a shift).
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)

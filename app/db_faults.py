@@ -1,10 +1,12 @@
 """What went wrong with the database, in words a nurse can act on (pure: it only looks at the
 exception). Every way the database can fail a request (out of reach, restarting, too slow,
 storage full, read-only, busy) is answered 503 with Retry-After and one of these reasons;
-anything else (a bug, a broken constraint) is not a fault of the database and stays a 500."""
+anything else (a bug, a broken constraint) is not a fault of the database and stays a 500.
+StorageFaults remembers the last write that storage refused, for readiness."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
@@ -92,3 +94,24 @@ def _fault_itself(error: BaseException) -> DatabaseFault | None:
         if words in text:
             return fault
     return None
+
+
+class StorageFaults:
+    """The last time a write failed because storage was full or read-only, so readiness does
+    not take a probe's one-page write for proof that storage takes writes: a full disk still
+    has room for that in SQLite's write-ahead log while every real command fails. Forgotten
+    after `remember_seconds` without another such failure (a small commit proves nothing)."""
+
+    def __init__(self, clock: Callable[[], float], remember_seconds: float) -> None:
+        self._clock = clock
+        self._remember_seconds = remember_seconds
+        self._last: tuple[float, DatabaseFault] | None = None
+
+    def failed(self, fault: DatabaseFault) -> None:
+        if fault.kind in (STORAGE_FULL.kind, READ_ONLY.kind):
+            self._last = (self._clock(), fault)
+
+    def recent(self) -> DatabaseFault | None:
+        if self._last is None or self._clock() - self._last[0] > self._remember_seconds:
+            return None
+        return self._last[1]

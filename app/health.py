@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -101,6 +101,10 @@ _REWRITE_INSTALLATION = text(
 )
 
 
+def _storage_faults_of(request: Request) -> db_faults.StorageFaults | None:
+    return getattr(request.app.state, "storage_faults", None)
+
+
 async def _write_probe(engine: AsyncEngine) -> None:
     """A real write, committed (the installation row rewritten as it is): a full disk or a
     read-only volume fails it where a read would pass."""
@@ -125,6 +129,7 @@ async def readyz(
     wall: Wall,
     listening: Listening,
     clock: Annotated[Clock | None, Depends(server_clock_if_started)],
+    storage_faults: Annotated[db_faults.StorageFaults | None, Depends(_storage_faults_of)],
 ) -> JSONResponse:
     """Ready to take work: the database reachable at this code's schema, storage writable (a
     real write), the clock aligned to the database's and the other processes heard
@@ -137,7 +142,10 @@ async def readyz(
         checks["database"] = str(exc)
     except Exception as exc:  # an answer, never a 500
         checks["database"] = _said(exc)
-    if checks["database"] == "ok":
+    refused = storage_faults.recent() if storage_faults is not None else None
+    if refused is not None:  # a real write was refused just now: the probe's would prove little
+        checks["storage"] = refused.reason
+    elif checks["database"] == "ok":
         try:
             await asyncio.wait_for(_write_probe(engine), timeout=HEALTH_TIMEOUT_S)
             checks["storage"] = "ok"

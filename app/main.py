@@ -134,6 +134,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return PlainTextResponse("Internal Server Error", status_code=500)
     _log_fault_once(fault, request)
+    request.app.state.storage_faults.failed(fault)  # readiness says so for a while
     headers = {"Retry-After": "1"}
     if _is_api(request) or request.headers.get("hx-request"):
         return JSONResponse(
@@ -151,6 +152,8 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 # The fault last logged and when (monotonic seconds).
 _last_fault: dict[str, Any] = {"kind": None, "at": float("-inf")}
 FAULT_LOG_SECONDS = 60.0
+# Readiness says "storage full" this long after a write was refused for it.
+STORAGE_FAULT_SECONDS = 30.0
 
 
 def _log_fault_once(fault: db_faults.DatabaseFault, request: Request) -> None:
@@ -320,6 +323,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.storage_faults = db_faults.StorageFaults(time.monotonic, STORAGE_FAULT_SECONDS)
     # Text answers compressed (the bedside page and its scripts are mostly text). BREACH needs
     # an attacker's page to make signed-in requests here, which the SameSite=Lax session cookie
     # refuses; level 6 is most of level 9's saving at a third of its time.

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import db_faults
 from app.alarms.models import SessionAlarm
 from app.alarms.webhook import EscalationWebhook
 from app.clock import Clock
@@ -45,9 +47,49 @@ async def fire_due(
                 fired += await timer_firing.fire(db, clock, doorbell, timer_id, notify)
             except Refusal as error:  # e.g. escalated already, or refused
                 logger.warning("timer %s not fired: %s", timer_id, error.detail)
-            except Exception:  # one broken timer must not hold up the ones due after it
-                logger.exception("timer %s failed; it will be retried", timer_id)
+            except Exception as error:
+                if db_faults.fault_of(error) is not None:
+                    raise  # the database, not this timer: the whole pass waits (run_forever)
+                # One broken timer must not hold up the ones due after it; said once, not
+                # every pass it is retried.
+                if timer_id not in _BROKEN:
+                    logger.exception("timer %s failed; it will be retried", timer_id)
+                    _BROKEN[timer_id] = None
+                    while len(_BROKEN) > 1000:
+                        del _BROKEN[next(iter(_BROKEN))]
     return fired
+
+
+# Timers whose firing failed by a defect, already logged (oldest first, bounded).
+_BROKEN: dict[int, None] = {}
+
+
+class Repeats:
+    """A failure that comes back every pass (a full disk, a database away) is logged once with
+    its traceback, then once a minute with how many passes failed, and once when it ends: not
+    five tracebacks a second."""
+
+    def __init__(self, what: str, every_seconds: float = 60.0) -> None:
+        self.what = what
+        self.every_seconds = every_seconds
+        self.failures = 0
+        self._said_at = 0.0
+
+    def failed(self) -> None:
+        """Call from an except block."""
+        self.failures += 1
+        now = time.monotonic()
+        if self.failures == 1:
+            logger.exception("%s failed; retrying", self.what)
+            self._said_at = now
+        elif now - self._said_at >= self.every_seconds:
+            logger.warning("%s still failing: %d times in a row", self.what, self.failures)
+            self._said_at = now
+
+    def succeeded(self) -> None:
+        if self.failures:
+            logger.warning("%s works again after %d failures", self.what, self.failures)
+            self.failures = 0
 
 
 CONTACT_SWEEP_SECONDS = 5.0
@@ -129,6 +171,7 @@ async def run_forever(
     loop = asyncio.get_running_loop()
     last_sweep = loop.time()
     said = None
+    passes = Repeats("timer loop pass")
     while not stop.is_set():
         pause = poll_seconds
         waiting = not_ready()
@@ -150,7 +193,8 @@ async def run_forever(
                 await sweep_contact(sessionmaker, clock, doorbell)
             earliest = await earliest_pending(sessionmaker)
             pause = pause_before(earliest, clock.now(), clock.speed, poll_seconds, started)
+            passes.succeeded()
         except Exception:  # keep the clock running; the next pass retries
-            logger.exception("timer loop pass failed")
+            passes.failed()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), pause)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -63,6 +64,80 @@ def db_upgrade(
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise _fail(f"database upgrade failed: {type(exc).__name__}: {first_line}") from None
     typer.echo(f"database at revision {reached or '(base)'}")
+
+
+@db_cli.command("backup")
+def db_backup(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Backup file to create (never overwritten).", metavar="PATH", show_default=False
+        ),
+    ],
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database to back up (default: STEPWISE_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Back the database up to PATH while the server runs, check the copy, and record what it
+    is (backend, schema revision, time, SHA-256) in PATH.json. SQLite: a consistent online copy;
+    PostgreSQL: pg_dump --format=custom."""
+    from app import backup
+
+    url = database_url or _settings().database_url
+    try:
+        made = backup.back_up(url, path)
+    except (backup.BackupError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"backed up {made.backend} database to {path}: {made.size_bytes:,} bytes, "
+        f"revision {made.revision}, record in {backup.record_path(path)}"
+    )
+
+
+@db_cli.command("restore")
+def db_restore(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Backup file made by `stepwise db backup`.", metavar="PATH", show_default=False
+        ),
+    ],
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database to restore into (default: STEPWISE_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Replace a database that holds users, patients or sessions."),
+    ] = False,
+) -> None:
+    """Replace the database's contents with the backup at PATH, then check the audit chain.
+    Stop every `stepwise serve` first (on SQLite the file is rewritten beneath it). Refused
+    when the backup does not match PATH.json or is newer than this version, and, without
+    --yes, when the database holds users, patients or sessions."""
+    from app import backup, schema
+
+    url = database_url or _settings().database_url
+    try:
+        restored = backup.restore(url, path, replace_data=yes)
+    except (backup.BackupError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    made, audit = restored.record, restored.audit
+    typer.echo(f"restored {path} (made {made.created_at}, revision {made.revision})")
+    if not audit.ok:
+        raise _fail(f"the restored audit chain is broken: {audit.reason}")
+    typer.echo(f"audit chain intact: {audit.entries} entries, last seq {audit.last_seq}")
+    if made.revision != schema.head_revision():
+        typer.echo("the schema is behind this version's: run `stepwise db upgrade` before serving")
 
 
 @app_cli.command()

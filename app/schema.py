@@ -52,6 +52,14 @@ def head_revision() -> str:
     return ",".join(sorted(heads))
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether every head in ``revision`` (comma-joined, as ``current_revision`` gives it) is a
+    migration script of this code: a database or backup made by a newer version is not."""
+    scripts = ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    known = {script.revision for script in scripts}
+    return all(head in known for head in revision.split(","))
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision recorded in the database behind ``connection`` (None: not migrated)."""
     heads = MigrationContext.configure(connection).get_current_heads()

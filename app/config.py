@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     # A relative SQLite path is resolved against the working directory (the repository root
     # when started through make).
     database_url: str = DEFAULT_DATABASE_URL
-    # PostgreSQL: no statement of a request (a lock wait included) and no wait for a pooled
-    # connection runs longer than this; the request is answered 503 instead of hanging.
+    # PostgreSQL: no request waits for the database longer than this in all (each statement,
+    # a lock wait included, each connect and each wait for a pooled connection at most half);
+    # the request is answered 503 instead of hanging.
     database_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

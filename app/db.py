@@ -148,14 +148,23 @@ def _on_sqlite_begin(conn: Any) -> None:
 
 
 def request_engine(url: str, timeout_seconds: float) -> AsyncEngine:
-    """The serving process's engine: on PostgreSQL every statement (a lock wait included) and
-    every wait for a pooled connection is bounded, so no request hangs on a database that has
-    paused (the command-line tools and migrations use `create_engine`, without the bound)."""
+    """The serving process's engine: on PostgreSQL no request waits for the database longer
+    than `timeout_seconds` in all, so none hangs on a database that has paused or restarts.
+    Checking out a pooled connection can take a ping and a reconnect, so each wait gets half:
+    the wait for a pooled connection, a connect, and every statement (a lock wait included;
+    the server's statement_timeout, and the client's own for a server that has stopped
+    answering). The command-line tools and migrations use `create_engine`, without the bound."""
     if backend_name(url) != "postgresql":
         return create_engine(url)
-    settings = {"statement_timeout": str(int(timeout_seconds * 1000))}
+    half = timeout_seconds / 2
     return create_engine(
-        url, pool_timeout=timeout_seconds, connect_args={"server_settings": settings}
+        url,
+        pool_timeout=half,
+        connect_args={
+            "server_settings": {"statement_timeout": str(int(half * 1000))},
+            "command_timeout": half,
+            "timeout": half,
+        },
     )
 
 

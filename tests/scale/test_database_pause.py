@@ -1,0 +1,91 @@
+"""PostgreSQL paused (every one of its processes stopped, as a stalled virtual machine or a
+storage hiccup does) under a running process: requests are answered 503 with Retry-After
+within the database timeout, not left hanging for the whole pause; once it resumes, the vitals
+resent with their key are saved once."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.scale import test_multi_process as multi
+from tests.scale.test_multi_process import OK, prepared_session, start
+from tests.support import SignedInClient
+
+postgres_url = multi.postgres_url  # PostgreSQL only
+
+TIMEOUT_SECONDS = 2
+PAUSE_SECONDS = 8
+
+
+@contextlib.contextmanager
+def paused_postgres() -> Iterator[None]:
+    found = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    if not pids:
+        pytest.skip("no PostgreSQL processes this test may pause")
+    stopped = []
+    try:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        yield
+    finally:  # whatever happens, the machine's database runs again
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def test_a_paused_database_answers_503_within_the_timeout_then_the_resend_is_saved(
+    postgres_url: str, accounts
+) -> None:
+    process = start("paused", postgres_url, STEPWISE_DATABASE_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS))
+    team = {role: SignedInClient(process.base, accounts[role]) for role in accounts}
+    try:
+        sid = prepared_session({"A": team}, "A")
+        nurse = team["nurse"]
+        key = {"Idempotency-Key": "paused-88"}
+        vitals = {**OK, "heart_rate": 88}
+        answers = []
+        with paused_postgres():
+            paused_at = time.monotonic()
+            for request in (
+                lambda: nurse.post(f"/api/v1/sessions/{sid}/vitals", json=vitals, headers=key),
+                lambda: nurse.get(f"/api/v1/sessions/{sid}"),
+            ):
+                sent = time.monotonic()
+                answer = request()
+                answers.append((answer.status_code, round(time.monotonic() - sent, 1)))
+                assert answer.status_code == 503, answer.text
+                assert int(answer.headers["retry-after"]) > 0
+            took = time.monotonic() - paused_at
+            time.sleep(max(0.0, PAUSE_SECONDS - took))
+        # Each answered within the bound (the timeout, and a second for the answer itself).
+        assert all(seconds <= TIMEOUT_SECONDS + 1 for _, seconds in answers), answers
+        assert took < PAUSE_SECONDS, answers
+        deadline = time.monotonic() + 30
+        while True:  # resumed: the bedside's resend with the same key is saved
+            saved = nurse.post(f"/api/v1/sessions/{sid}/vitals", json=vitals, headers=key)
+            if saved.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert saved.status_code == 200, saved.text
+        rates = [
+            v["values"]["heart_rate"]["value"]
+            for v in nurse.get(f"/api/v1/sessions/{sid}/vitals").json()["items"]
+        ]
+        assert rates.count("88") + rates.count(88) == 1, rates
+        assert httpx.get(process.base + "/readyz", timeout=15).status_code == 200
+    finally:
+        for client in team.values():
+            client.close()
+        process.popen.terminate()
+        process.popen.wait(20)

@@ -28,7 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from app.audit import service as audit_service
 from app.audit.chain import ChainReport
-from app.db import DEFERRED_BEGIN, Backend, backend_name, create_engine, session_factory
+from app.db import DEFERRED_BEGIN, Backend, backend_name, create_engine
 from app.schema import current_revision, head_revision, is_known_revision
 
 RECORD_FORMAT = "stepwise-backup"
@@ -409,7 +409,7 @@ def restore(database_url: str, path: Path, *, replace_data: bool) -> Restored:
             str(path),
             env=env,
         )
-    return Restored(made, asyncio.run(_verify_audit(database_url)))
+    return Restored(made, asyncio.run(audit_service.verify_database(database_url)))
 
 
 def _sqlite_restore(path: Path, target: Path) -> None:
@@ -424,14 +424,3 @@ def _sqlite_restore(path: Path, target: Path) -> None:
     finally:
         dst.close()
         src.close()
-
-
-async def _verify_audit(database_url: str) -> ChainReport:
-    engine = create_engine(database_url, poolclass=NullPool).execution_options(**DEFERRED_BEGIN)
-    try:
-        async with session_factory(engine)() as session:
-            report = await audit_service.verify(session)
-            await session.rollback()
-            return report
-    finally:
-        await engine.dispose()

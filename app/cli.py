@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,16 @@ app_cli = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _database_url_option(what: str) -> Any:
+    """--database-url of the `db` commands: the database to `what`."""
+    return typer.Option(
+        "--database-url",
+        help=f"Database to {what} (default: STEPWISE_DATABASE_URL).",
+        show_default=False,
+    )
+
 
 db_cli = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app_cli.add_typer(db_cli, name="db")
@@ -41,14 +51,7 @@ def _settings() -> Settings:
 
 @db_cli.command("upgrade")
 def db_upgrade(
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="Database to upgrade (default: STEPWISE_DATABASE_URL).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: Annotated[str | None, _database_url_option("upgrade")] = None,
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Apply the schema migrations (creates the database file for SQLite)."""
@@ -74,14 +77,7 @@ def db_backup(
             help="Backup file to create (never overwritten).", metavar="PATH", show_default=False
         ),
     ],
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="Database to back up (default: STEPWISE_DATABASE_URL).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: Annotated[str | None, _database_url_option("back up")] = None,
 ) -> None:
     """Back the database up to PATH while the server runs, check the copy, and record what it
     is (backend, schema revision, time, SHA-256) in PATH.json. SQLite: a consistent online copy;
@@ -107,14 +103,7 @@ def db_restore(
             help="Backup file made by `stepwise db backup`.", metavar="PATH", show_default=False
         ),
     ],
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="Database to restore into (default: STEPWISE_DATABASE_URL).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: Annotated[str | None, _database_url_option("restore into")] = None,
     yes: Annotated[
         bool,
         typer.Option("--yes", help="Replace a database that holds users, patients or sessions."),

@@ -17,6 +17,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import NullPool
 
 from app.audit.chain import (
     ChainReport,
@@ -28,6 +29,7 @@ from app.audit.chain import (
 )
 from app.audit.model import HEAD_ID, Actor, AuditChainHead, AuditEvent, RequestInfo
 from app.clock import require_aware
+from app.db import DEFERRED_BEGIN, backend_name, create_engine, session_factory
 
 # The browser identification (UA) string is chosen by the client: keep a bounded prefix
 # rather than refuse the entry.
@@ -268,3 +270,22 @@ async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH_SIZE) 
                 last_seq=report.last_seq,
             )
     return report
+
+
+async def verify_database(url: str) -> ChainReport:
+    """Walk the whole chain of the database at `url`, on a connection of its own (the command
+    line's `audit verify`, and a restore's check)."""
+    engine = create_engine(url, poolclass=NullPool)
+    # A read-only walk: on SQLite a deferred BEGIN leaves writers alone while the WAL snapshot
+    # keeps the walk consistent; on PostgreSQL REPEATABLE READ gives the same snapshot.
+    if backend_name(url) == "sqlite":
+        reader = engine.execution_options(**DEFERRED_BEGIN)
+    else:
+        reader = engine.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        async with session_factory(reader)() as session:
+            report = await verify(session)
+            await session.rollback()
+            return report
+    finally:
+        await engine.dispose()

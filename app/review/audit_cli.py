@@ -11,12 +11,10 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from app.audit import service as audit_service
-from app.audit.chain import ChainReport
 from app.config import get_settings
-from app.db import DEFERRED_BEGIN, backend_name, create_engine, session_factory
+from app.db import backend_name
 from app.review.exports import check_audit_jsonl
 
 audit_cli = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -39,23 +37,6 @@ def _configured_url() -> str:
         raise _fail(f"invalid configuration: {reasons}") from None
 
 
-async def _verify(url: str) -> ChainReport:
-    engine = create_engine(url, poolclass=NullPool)
-    # A read-only walk: on SQLite a deferred BEGIN leaves writers alone while the WAL snapshot
-    # keeps the walk consistent; on PostgreSQL REPEATABLE READ gives the same snapshot.
-    if backend_name(url) == "sqlite":
-        reader = engine.execution_options(**DEFERRED_BEGIN)
-    else:
-        reader = engine.execution_options(isolation_level="REPEATABLE READ")
-    try:
-        async with session_factory(reader)() as session:
-            report = await audit_service.verify(session)
-            await session.rollback()
-            return report
-    finally:
-        await engine.dispose()
-
-
 @audit_cli.command("verify")
 def verify_command(
     database_url: Annotated[
@@ -76,7 +57,7 @@ def verify_command(
             is_file = database not in ("", ":memory:") and not database.startswith("file:")
             if is_file and not Path(database).is_file():
                 raise _fail(f"database file {database} does not exist")
-        report = asyncio.run(_verify(url))
+        report = asyncio.run(audit_service.verify_database(url))
     except ValueError as exc:
         raise _fail(str(exc)) from None
     except (SQLAlchemyError, OSError) as exc:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.doorbell import Ring
 from app.live.render import LiveRenderer
 from app.session import machine as M
-from app.session import vitals_commands
 from app.session.committed import Committed
 from tests.session import test_service_direct as direct
 from tests.session.test_service_direct import OK_VITALS, Ward
@@ -34,19 +33,7 @@ def counting(sessionmaker: async_sessionmaker[AsyncSession], reads: list[int]) -
 
 
 async def vitals(ward: Ward, session_id: int, **values: Any) -> None:
-    async with ward.sessionmaker() as db:
-        await vitals_commands.record_vitals(
-            db,
-            ward.clock,
-            ward.doorbell,
-            ward.callers["nurse"],
-            session_id,
-            {**OK_VITALS, **values},
-            confirmed=True,
-            expected_version=None,
-            idempotency_key=None,
-            fingerprint=None,
-        )
+    await ward.vitals(session_id, {**OK_VITALS, **values}, confirmed=True)
 
 
 async def test_a_handed_over_change_renders_the_bytes_a_fresh_read_renders(ward: Ward) -> None:

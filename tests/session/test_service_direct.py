@@ -73,6 +73,37 @@ class Ward:
             assert isinstance(row, DesensitizationSession)
             return row.id
 
+    async def vitals(self, session_id: int, values: dict, *, confirmed: bool = False):
+        """Vitals recorded by the nurse: (status, answer)."""
+        async with self.sessionmaker() as db:
+            return await vitals_commands.record_vitals(
+                db,
+                self.clock,
+                self.doorbell,
+                self.callers["nurse"],
+                session_id,
+                values,
+                confirmed=confirmed,
+                expected_version=None,
+                idempotency_key=None,
+                fingerprint=None,
+            )
+
+    async def running_session(self) -> tuple[int, dict]:
+        """A new session approved, verified, checked, with baseline vitals, and started:
+        its id and the start's answer."""
+        session_id = await self.new_session()
+        await self.command("physician", session_id, M.Approve())
+        await self.command("pharmacist", session_id, M.VerifyBags())
+        for item in ("consent", "rescue_kit"):
+            await self.command("nurse", session_id, M.ChecklistItem(item))
+        await self.command(
+            "nurse", session_id, M.ChecklistItem("premedications", True, (), "none needed here")
+        )
+        await self.vitals(session_id, OK_VITALS)
+        _, body = await self.command("nurse", session_id, M.Start())
+        return session_id, body
+
     async def counts(self, session_id: int) -> tuple[int, int, int, int]:
         """(version, events, audit entries, remembered answers): what a command may change."""
         async with self.sessionmaker() as db:
@@ -204,28 +235,7 @@ async def test_a_refusal_under_a_key_is_kept_and_replayed(ward: Ward) -> None:
 
 
 async def test_a_due_timer_fires_through_the_unit_of_work(ward: Ward) -> None:
-    session_id = await ward.new_session()
-    await ward.command("physician", session_id, M.Approve())
-    await ward.command("pharmacist", session_id, M.VerifyBags())
-    for item in ("consent", "rescue_kit"):
-        await ward.command("nurse", session_id, M.ChecklistItem(item))
-    await ward.command(
-        "nurse", session_id, M.ChecklistItem("premedications", True, (), "none needed here")
-    )
-    async with ward.sessionmaker() as db:
-        await vitals_commands.record_vitals(
-            db,
-            ward.clock,
-            ward.doorbell,
-            ward.callers["nurse"],
-            session_id,
-            OK_VITALS,
-            confirmed=False,
-            expected_version=None,
-            idempotency_key=None,
-            fingerprint=None,
-        )
-    _, body = await ward.command("nurse", session_id, M.Start())
+    session_id, body = await ward.running_session()
     ward.clock.set(datetime.fromisoformat(body["deadline"]))
     async with ward.sessionmaker() as db:
         (timer_id,) = await db.scalars(
@@ -298,28 +308,7 @@ async def test_due_timers_are_listed_steps_first_then_escalations_then_checks(wa
 
 
 async def test_the_timer_loop_fires_nothing_until_the_clock_is_ready(ward: Ward) -> None:
-    session_id = await ward.new_session()
-    await ward.command("physician", session_id, M.Approve())
-    await ward.command("pharmacist", session_id, M.VerifyBags())
-    for item in ("consent", "rescue_kit"):
-        await ward.command("nurse", session_id, M.ChecklistItem(item))
-    await ward.command(
-        "nurse", session_id, M.ChecklistItem("premedications", True, (), "none needed here")
-    )
-    async with ward.sessionmaker() as db:
-        await vitals_commands.record_vitals(
-            db,
-            ward.clock,
-            ward.doorbell,
-            ward.callers["nurse"],
-            session_id,
-            OK_VITALS,
-            confirmed=False,
-            expected_version=None,
-            idempotency_key=None,
-            fingerprint=None,
-        )
-    _, body = await ward.command("nurse", session_id, M.Start())
+    session_id, body = await ward.running_session()
     ward.clock.set(datetime.fromisoformat(body["deadline"]) + timedelta(seconds=1))
     waiting: list[str | None] = ["not yet aligned to the database's clock"]
     stop = asyncio.Event()

@@ -51,7 +51,8 @@ from app.live.heartbeat import heartbeat_fragment
 from app.live.hub import Hub
 from app.live.pg_listener import PgListener
 from app.live.render import LiveRenderer
-from app.middleware import SecurityMiddleware
+from app.middleware import RequestMetrics, SecurityMiddleware
+from app.monitoring import ServerMetrics
 from app.patients import pages as patient_pages
 from app.patients import router as patients_router
 from app.protocol import router as protocol_router
@@ -134,6 +135,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return PlainTextResponse("Internal Server Error", status_code=500)
     _log_fault_once(fault, request)
+    request.app.state.metrics.database_fault(fault.kind)
     headers = {"Retry-After": "1"}
     if _is_api(request) or request.headers.get("hx-request"):
         return JSONResponse(
@@ -284,6 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stop=stop_timers,
                 contact_seconds=settings.contact_check_seconds,
                 not_ready=lambda: not_ready(app.state.clock, wall),
+                on_fired=app.state.metrics.timer_fired,
             ),
             name="stepwise-timers",
         )
@@ -320,6 +323,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    # Read at GET /metrics; the hub only exists once started.
+    app.state.metrics = ServerMetrics(lambda: getattr(app.state, "hub", None))
     # Text answers compressed (the bedside page and its scripts are mostly text). BREACH needs
     # an attacker's page to make signed-in requests here, which the SameSite=Lax session cookie
     # refuses; level 6 is most of level 9's saving at a third of its time.
@@ -327,6 +332,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         SecurityMiddleware, allowed_origins=parse_allowed_origins(settings.allowed_origins)
     )
+    # Added last, so outermost: every request is measured, refusals of the others included.
+    app.add_middleware(RequestMetrics, done=app.state.metrics.request_done)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(Refusal, _refused)

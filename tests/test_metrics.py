@@ -1,6 +1,6 @@
-"""The metrics registry (app.metrics), without a server: every output is read back with a
-strict reader of the text format (tests/prometheus_text.py), itself checked to refuse what is
-out of format."""
+"""The metrics registry (app.metrics) and what each process counts (app.monitoring), without a
+server: every output is read back with a strict reader of the text format
+(tests/prometheus_text.py), itself checked to refuse what is out of format."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from app.metrics import CONTENT_TYPE, Registry, format_number
+from app.monitoring import ServerMetrics
 from tests.prometheus_text import parse
 
 
@@ -218,6 +219,39 @@ def test_updates_from_several_threads_are_all_counted() -> None:
     assert families["took_seconds"].value("took_seconds_sum") == threads_n * each * 0.25
     for text in scrapes:  # each scrape taken mid-way is itself consistent (parse checks it)
         parse(text)
+
+
+def test_server_metrics_name_no_raw_method_path_or_status() -> None:
+    metrics = ServerMetrics(lambda: None)
+    metrics.request_done("GET", "/api/v1/sessions/{session_id}", 200, 0.02)
+    metrics.request_done("BREW", None, 405, 0.001)  # any method a client invents: "other"
+    metrics.request_done("GET", None, 404, 0.001)
+    metrics.timer_fired("step", 0.04)
+    metrics.database_fault("busy")
+
+    families = parse(metrics.render())
+
+    requests = families["stepwise_http_requests_total"]
+    route = "/api/v1/sessions/{session_id}"
+    assert requests.value(method="GET", route=route, status="2xx") == 1
+    assert requests.value(method="other", route="unmatched", status="4xx") == 1
+    assert requests.value(method="GET", route="unmatched", status="4xx") == 1
+    durations = families["stepwise_http_request_duration_seconds"]
+    assert durations.value("stepwise_http_request_duration_seconds_count", route=route) == 1
+    assert durations.value("stepwise_http_request_duration_seconds_count", route="unmatched") == 2
+    assert families["stepwise_timers_fired_total"].value(kind="step") == 1
+    assert families["stepwise_timers_fired_total"].value(kind="escalation") == 0
+    lateness = families["stepwise_timer_lateness_seconds"]
+    assert lateness.value("stepwise_timer_lateness_seconds_bucket", kind="step", le="0.025") == 0
+    assert lateness.value("stepwise_timer_lateness_seconds_bucket", kind="step", le="0.05") == 1
+    assert families["stepwise_database_faults_total"].value(kind="busy") == 1
+    assert families["stepwise_database_faults_total"].value(kind="unreachable") == 0
+    # Before start-up there is no hub: no screens, nothing rendered.
+    assert families["stepwise_live_screens"].series() == {
+        (("kind", "bedside"),): 0,
+        (("kind", "board"),): 0,
+    }
+    assert families["stepwise_live_renders_total"].value(kind="board") == 0
 
 
 @pytest.mark.parametrize(

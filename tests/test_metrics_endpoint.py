@@ -19,12 +19,13 @@ from fastapi.routing import iter_route_contexts
 
 from app.config import Settings
 from app.main import create_app
+from app.schema import upgrade
 from tests.conftest import run_server
 from tests.live.test_websockets import open_screen, receive_until
 from tests.prometheus_text import Family, parse
 from tests.session.conftest import session_body, wait_for
 from tests.session.test_api_walk import OK_VITALS
-from tests.support import Account, SignedInClient
+from tests.support import Account, SignedInClient, create_account
 
 REQUESTS = "stepwise_http_requests_total"
 DURATIONS = "stepwise_http_request_duration_seconds"
@@ -186,13 +187,15 @@ def test_requests_are_counted_by_route_template_and_open_screens_shown(
         physician.close()
 
 
-def test_a_fired_timer_is_counted_with_its_lateness(
-    database_url: str, accounts: dict[str, Account]
-) -> None:
-    settings = Settings(database_url=database_url, env="test", clock_mode="manual")
+def test_a_fired_timer_is_counted_with_its_lateness(empty_database_url: str) -> None:
+    # A database of its own: the clock set forward fires no timer another test left pending.
+    upgrade(empty_database_url)
+    roles = ("nurse", "physician", "pharmacist")
+    accounts = {role: create_account(empty_database_url, role) for role in roles}
+    settings = Settings(database_url=empty_database_url, env="test", clock_mode="manual")
     app = create_app(settings)
     with run_server(app) as base:
-        team = {r: SignedInClient(base, accounts[r]) for r in ("nurse", "physician", "pharmacist")}
+        team = {role: SignedInClient(base, accounts[role]) for role in roles}
         try:
             nurse = team["nurse"]
             patient = nurse.post(

@@ -35,6 +35,7 @@ RESTARTING = DatabaseFault("restarting", "the database is restarting")
 UNREACHABLE = DatabaseFault("unreachable", "the database is out of reach")
 TIMEOUT = DatabaseFault("timeout", "the database did not answer in time")
 BUSY = DatabaseFault("busy", "the database is busy with other saves")
+FAULTS = (STORAGE_FULL, READ_ONLY, RESTARTING, UNREACHABLE, TIMEOUT, BUSY)
 
 # PostgreSQL error classes (SQLSTATE), as asyncpg reports them.
 _SQLSTATES = {

@@ -19,6 +19,7 @@ from starlette.requests import HTTPConnection
 from app import clock as clocks
 from app import config, doorbell
 from app.clock_sync import SteadyClock
+from app.monitoring import ServerMetrics
 
 
 async def get_db(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
@@ -71,6 +72,10 @@ def doorbell_of(connection: HTTPConnection) -> doorbell.Doorbell:
     return connection.app.state.doorbell
 
 
+def metrics_of(connection: HTTPConnection) -> ServerMetrics:
+    return connection.app.state.metrics
+
+
 DB = Annotated[AsyncSession, Depends(get_db)]
 Sessionmaker = Annotated[async_sessionmaker[AsyncSession], Depends(sessionmaker_of)]
 Engine = Annotated[AsyncEngine, Depends(engine_of)]
@@ -82,3 +87,4 @@ Wall = Annotated[SteadyClock | None, Depends(wall_of)]
 HeadRevision = Annotated[str, Depends(head_revision_of)]
 Listening = Annotated[bool | None, Depends(listening_of)]
 Doorbell = Annotated[doorbell.Doorbell, Depends(doorbell_of)]
+Metrics = Annotated[ServerMetrics, Depends(metrics_of)]

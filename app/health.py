@@ -1,6 +1,6 @@
 """``GET /healthz``: is the process alive and its database reachable at the schema this code
 expects? ``GET /readyz``: can it take work now (storage writable, clock aligned, the other
-processes heard)?"""
+processes heard)? ``GET /metrics``: what monitoring scrapes of this process (app.monitoring)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,7 +18,16 @@ from app import db_faults, gc_tuning
 from app.clock import Clock, not_ready
 from app.contract import Health, Readiness
 from app.db import DEFERRED_BEGIN, backend_name
-from app.deps import Engine, HeadRevision, Listening, Settings, Wall, server_clock_if_started
+from app.deps import (
+    Engine,
+    HeadRevision,
+    Listening,
+    Metrics,
+    Settings,
+    Wall,
+    server_clock_if_started,
+)
+from app.metrics import CONTENT_TYPE
 from app.schema import current_revision
 
 logger = logging.getLogger(__name__)
@@ -166,3 +175,16 @@ async def readyz(
             logger.info("ready")
     answer = {"status": "ready" if ready else "not ready", "checks": checks}
     return JSONResponse(answer, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=PlainTextResponse,
+    responses={200: {"description": "The metrics, Prometheus text format version 0.0.4."}},
+)
+async def metrics(server: Metrics) -> Response:
+    """This process's metrics for monitoring to scrape, open like /healthz: counts, durations
+    and route templates, no patient data and no user names. Needs no database, so it answers
+    while the database is away (and counts the 503s)."""
+    return Response(server.render(), media_type=CONTENT_TYPE)

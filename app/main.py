@@ -51,7 +51,8 @@ from app.live.heartbeat import heartbeat_fragment
 from app.live.hub import Hub
 from app.live.pg_listener import PgListener
 from app.live.render import LiveRenderer
-from app.middleware import SecurityMiddleware
+from app.middleware import RequestMetrics, SecurityMiddleware
+from app.monitoring import ServerMetrics
 from app.patients import pages as patient_pages
 from app.patients import router as patients_router
 from app.protocol import router as protocol_router
@@ -135,6 +136,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
         return PlainTextResponse("Internal Server Error", status_code=500)
     _log_fault_once(fault, request)
     request.app.state.storage_faults.failed(fault)  # readiness says so for a while
+    request.app.state.metrics.database_fault(fault.kind)
     headers = {"Retry-After": "1"}
     if _is_api(request) or request.headers.get("hx-request"):
         return JSONResponse(
@@ -287,6 +289,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stop=stop_timers,
                 contact_seconds=settings.contact_check_seconds,
                 not_ready=lambda: not_ready(app.state.clock, wall),
+                on_fired=app.state.metrics.timer_fired,
             ),
             name="stepwise-timers",
         )
@@ -324,6 +327,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.storage_faults = db_faults.StorageFaults(time.monotonic, STORAGE_FAULT_SECONDS)
+    # Read at GET /metrics; the hub only exists once started.
+    app.state.metrics = ServerMetrics(lambda: getattr(app.state, "hub", None))
     # Text answers compressed (the bedside page and its scripts are mostly text). BREACH needs
     # an attacker's page to make signed-in requests here, which the SameSite=Lax session cookie
     # refuses; level 6 is most of level 9's saving at a third of its time.
@@ -331,6 +336,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         SecurityMiddleware, allowed_origins=parse_allowed_origins(settings.allowed_origins)
     )
+    # Added last, so outermost: every request is measured, refusals of the others included.
+    app.add_middleware(RequestMetrics, done=app.state.metrics.request_done)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(Refusal, _refused)

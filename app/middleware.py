@@ -1,5 +1,6 @@
-"""HTTP middleware: request ids, security headers, the cross-site check on unsafe methods, and
-the limits a request must meet before its body is read (size; a sign-in for API writes).
+"""HTTP middleware: request ids, security headers, the cross-site check on unsafe methods, the
+limits a request must meet before its body is read (size; a sign-in for API writes), and the
+measure of every request for the metrics.
 
 Pure ASGI (no BaseHTTPMiddleware) so websockets and streaming responses pass untouched.
 """
@@ -7,7 +8,9 @@ Pure ASGI (no BaseHTTPMiddleware) so websockets and streaming responses pass unt
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -156,3 +159,62 @@ class SecurityMiddleware:
             # (the route's own check comes after FastAPI has parsed the body).
             return _refusal(401, "sign in required")
         return None
+
+
+# Told of each HTTP request once answered: its method, its route's template (None: no route
+# answered it), its status and how long it took, in seconds (app.monitoring).
+RequestDone = Callable[[str, str | None, int, float], None]
+
+
+def route_template(scope: Scope, root_path_before: str) -> str | None:
+    """The path template of the route that answered (``/api/v1/sessions/{session_id}``), never
+    the path itself: set in the scope by routing. A mounted app (the static files) is named by
+    its mount, ``/static/{path}``; None when nothing matched."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    root_path = scope.get("root_path", "")
+    if root_path != root_path_before and root_path.startswith(root_path_before):
+        return root_path[len(root_path_before) :] + "/{path}"
+    return None
+
+
+class RequestMetrics:
+    """Measures every HTTP request, from its arrival to the last part of its answer; refusals
+    made before routing (a cross-site write, a body too large) have no route. Outermost, so
+    it measures the other middleware too."""
+
+    def __init__(self, app: ASGIApp, done: RequestDone) -> None:
+        self.app = app
+        self.done = done
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # a websocket is a screen, not a request
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        root_path = scope.get("root_path", "")
+        status = 500  # what the server answers when the app raises before answering
+        reported = False
+
+        def report() -> None:
+            nonlocal reported
+            if not reported:
+                reported = True
+                took = time.perf_counter() - started
+                self.done(scope["method"], route_template(scope, root_path), status, took)
+
+        async def send_measured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last bytes leave: a client holding its answer finds it in
+                # the next scrape.
+                report()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_measured)
+        finally:
+            report()  # the app raised, or the client left before the end

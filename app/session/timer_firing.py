@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -32,6 +33,14 @@ from app.session.unit_of_work import Caller
 PER_KIND = 50
 
 OnEscalated = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A timer this caller fired: its kind, and how late (the row's late_seconds)."""
+
+    kind: str
+    late_seconds: float
 
 
 async def due_timer_ids(db: AsyncSession, now: datetime, per_kind: int = PER_KIND) -> list[int]:
@@ -66,19 +75,21 @@ async def fire(
     doorbell: Doorbell,
     timer_id: int,
     on_escalated: OnEscalated | None = None,
-) -> bool:
-    """Fire one due timer: claim it and make the change of its kind, in one transaction. False
+) -> Fired | None:
+    """Fire one due timer: claim it and make the change of its kind, in one transaction. None
     when another process (or a replacement) got there first, or its session is busy."""
-    timer = await _claim(db, timer_id, clock)
-    if timer is None:
+    claimed = await _claim(db, timer_id, clock)
+    if claimed is None:
         await db.rollback()
-        return False
+        return None
+    timer, late = claimed
     await FIRE_BY_KIND[timer.kind](db, clock, doorbell, timer, on_escalated)
-    return True
+    return Fired(timer.kind, float(late))
 
 
-async def _claim(db: AsyncSession, timer_id: int, clock: Clock) -> Timer | None:
-    """Compare-and-set pending -> fired, its lateness recorded; the timer when this caller won."""
+async def _claim(db: AsyncSession, timer_id: int, clock: Clock) -> tuple[Timer, Decimal] | None:
+    """Compare-and-set pending -> fired, its lateness recorded; the timer and its lateness when
+    this caller won."""
     timer = await db.get(Timer, timer_id)
     if timer is None or timer.status != "pending" or timer.due_at > clock.now():
         return None
@@ -86,17 +97,14 @@ async def _claim(db: AsyncSession, timer_id: int, clock: Clock) -> Timer | None:
     if not await lock_unless_busy(db, timer.session_id):
         return None
     now = clock.now()  # it fires now, after any wait for the lock: the row says when it did
+    late = Decimal(str(round((now - timer.due_at).total_seconds(), 3)))
     claimed = await db.execute(
         update(Timer)
         # Still due: a pending alarm check is moved in place by the commands.
         .where(Timer.id == timer_id, Timer.status == "pending", Timer.due_at <= now)
-        .values(
-            status="fired",
-            fired_at=now,
-            late_seconds=Decimal(str(round((now - timer.due_at).total_seconds(), 3))),
-        )
+        .values(status="fired", fired_at=now, late_seconds=late)
     )
-    return timer if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
+    return (timer, late) if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def _system() -> Caller:

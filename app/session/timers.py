@@ -31,11 +31,16 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 
 
+# Told of each timer this process fired: its kind and how late, in seconds (the metrics).
+OnFired = Callable[[str, float], None]
+
+
 async def fire_due(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: Clock,
     doorbell: Doorbell,
     webhook: EscalationWebhook | None = None,
+    on_fired: OnFired | None = None,
 ) -> int:
     async with sessionmaker() as db:
         ids = await timer_firing.due_timer_ids(db, clock.now())
@@ -44,7 +49,7 @@ async def fire_due(
     for timer_id in ids:
         async with sessionmaker() as db:
             try:
-                fired += await timer_firing.fire(db, clock, doorbell, timer_id, notify)
+                done = await timer_firing.fire(db, clock, doorbell, timer_id, notify)
             except Refusal as error:  # e.g. escalated already, or refused
                 logger.warning("timer %s not fired: %s", timer_id, error.detail)
             except Exception as error:
@@ -57,6 +62,11 @@ async def fire_due(
                     _BROKEN[timer_id] = None
                     while len(_BROKEN) > 1000:
                         del _BROKEN[next(iter(_BROKEN))]
+            else:
+                if done is not None:
+                    fired += 1
+                    if on_fired is not None:
+                        on_fired(done.kind, done.late_seconds)
     return fired
 
 
@@ -162,6 +172,7 @@ async def run_forever(
     stop: asyncio.Event | None = None,
     contact_seconds: float = CONTACT_SWEEP_SECONDS,
     not_ready: Callable[[], str | None] = lambda: None,
+    on_fired: OnFired | None = None,
 ) -> None:
     """Fire due timers every `poll_seconds` until `stop` is set. Stopping waits for the pass
     under way: cancelling one inside a transaction could leave SQLite's write lock held.
@@ -187,7 +198,7 @@ async def run_forever(
             continue
         try:
             started = clock.now()
-            await fire_due(sessionmaker, clock, doorbell, webhook)
+            await fire_due(sessionmaker, clock, doorbell, webhook, on_fired)
             if loop.time() - last_sweep >= contact_seconds:
                 last_sweep = loop.time()
                 await sweep_contact(sessionmaker, clock, doorbell)

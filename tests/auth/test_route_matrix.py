@@ -24,7 +24,13 @@ from app.main import create_app
 from app.permissions import PERMISSIONS, ROLES, WRITE_ACTIONS
 from tests.support import SignedInClient, run_async
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"), ("GET", "/readyz")}
+PUBLIC = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+}
 PUBLIC_MOUNTS = {"/static"}
 
 

@@ -8,7 +8,9 @@ import pytest
 from tests.support import login_form_token
 
 
-@pytest.mark.parametrize("path", ["/login", "/healthz", "/static/css/app.css", "/nowhere", "/"])
+@pytest.mark.parametrize(
+    "path", ["/login", "/healthz", "/metrics", "/static/css/app.css", "/nowhere", "/"]
+)
 def test_every_answer_carries_the_headers(live_server: str, path: str) -> None:
     response = httpx.get(f"{live_server}{path}", timeout=15)
     csp = response.headers["content-security-policy"]

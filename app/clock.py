@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 # How fast a steady clock is steered towards its reference: at most this many seconds per
-# second (1 %): a minute's correction takes 100 minutes, and a 15-minute step moves by at
-# most 9 s while it runs.
-SLEW = 0.01
+# second (0.1 %): a 15-minute step moves by at most 0.9 s while it runs, and a minute's
+# correction takes about 17 hours.
+SLEW = 0.001
 
 
 def require_aware(value: datetime, what: str = "datetime") -> datetime:
@@ -75,7 +75,7 @@ class SteadyClock:
 
     A step of the machine's clock (a manual change, an NTP server that jumps, a virtual
     machine resumed) therefore moves a running step's end by at most SLEW of its length:
-    a 15-minute step stays 15 minutes, within 9 s, where following the wall clock would cut it
+    a 15-minute step stays 15 minutes, within 0.9 s, where following the wall clock would cut it
     by the whole step of the clock. Only the first alignment steps (until then the process is
     not ready and fires no timer); a correction backwards never runs the clock back.
     """

@@ -3,7 +3,7 @@ while a session runs (libfaketime, the monotonic clock left alone as on a real m
 session's time keeps to real time, a reading taken after each step is stamped within a
 second or two of when it was taken, the running step keeps its deadline and does not fire,
 and the server says what it is slewing away (SQLite: it steers towards the machine's clock,
-one percent at a time)."""
+a tenth of a percent at a time)."""
 
 from __future__ import annotations
 

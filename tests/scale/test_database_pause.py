@@ -1,7 +1,7 @@
-"""PostgreSQL paused (every one of its processes stopped, as a stalled virtual machine or a
-storage hiccup does) under a running process: requests are answered 503 with Retry-After
-within the database timeout, not left hanging for the whole pause; once it resumes, the vitals
-resent with their key are saved once."""
+"""PostgreSQL paused for 20 s (every one of its processes stopped, as a stalled virtual machine
+or a storage hiccup does) under a running process: requests are answered 503 with Retry-After
+within 12 s (the default database timeout), not left hanging for the whole pause; once it
+resumes, the vitals resent with their key are saved once."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from tests.support import SignedInClient
 
 postgres_url = multi.postgres_url  # PostgreSQL only
 
-TIMEOUT_SECONDS = 2
-PAUSE_SECONDS = 8
+PAUSE_SECONDS = 20
+ANSWER_WITHIN_SECONDS = 12  # the default database timeout (10 s), and a moment to answer
 
 
 @contextlib.contextmanager
@@ -47,7 +47,7 @@ def paused_postgres() -> Iterator[None]:
 def test_a_paused_database_answers_503_within_the_timeout_then_the_resend_is_saved(
     postgres_url: str, accounts
 ) -> None:
-    process = start("paused", postgres_url, STEPWISE_DATABASE_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS))
+    process = start("paused", postgres_url)  # the default database timeout
     team = {role: SignedInClient(process.base, accounts[role]) for role in accounts}
     try:
         sid = prepared_session({"A": team}, "A")
@@ -57,20 +57,19 @@ def test_a_paused_database_answers_503_within_the_timeout_then_the_resend_is_sav
         answers = []
         with paused_postgres():
             paused_at = time.monotonic()
-            for request in (
+            requests = [
                 lambda: nurse.post(f"/api/v1/sessions/{sid}/vitals", json=vitals, headers=key),
                 lambda: nurse.get(f"/api/v1/sessions/{sid}"),
-            ):
+            ]
+            while time.monotonic() - paused_at < PAUSE_SECONDS - ANSWER_WITHIN_SECONDS:
                 sent = time.monotonic()
-                answer = request()
+                answer = requests[len(answers) % 2]()
                 answers.append((answer.status_code, round(time.monotonic() - sent, 1)))
                 assert answer.status_code == 503, answer.text
                 assert int(answer.headers["retry-after"]) > 0
-            took = time.monotonic() - paused_at
-            time.sleep(max(0.0, PAUSE_SECONDS - took))
-        # Each answered within the bound (the timeout, and a second for the answer itself).
-        assert all(seconds <= TIMEOUT_SECONDS + 1 for _, seconds in answers), answers
-        assert took < PAUSE_SECONDS, answers
+            time.sleep(max(0.0, PAUSE_SECONDS - (time.monotonic() - paused_at)))
+        # Each answered within the bound, none left hanging for the whole pause.
+        assert all(seconds <= ANSWER_WITHIN_SECONDS for _, seconds in answers), answers
         deadline = time.monotonic() + 30
         while True:  # resumed: the bedside's resend with the same key is saved
             saved = nurse.post(f"/api/v1/sessions/{sid}/vitals", json=vitals, headers=key)

@@ -21,10 +21,9 @@ from app.config import Settings
 from app.main import create_app
 from app.schema import upgrade
 from tests.conftest import run_server
-from tests.live.test_websockets import open_screen, receive_until
+from tests.live.test_websockets import open_screen, ready_session, receive_until
 from tests.prometheus_text import Family, parse
 from tests.session.conftest import session_body, wait_for
-from tests.session.test_api_walk import OK_VITALS
 from tests.support import Account, SignedInClient, create_account
 
 REQUESTS = "stepwise_http_requests_total"
@@ -198,30 +197,8 @@ def test_a_fired_timer_is_counted_with_its_lateness(empty_database_url: str) -> 
         team = {role: SignedInClient(base, accounts[role]) for role in roles}
         try:
             nurse = team["nurse"]
-            patient = nurse.post(
-                "/api/v1/patients",
-                json={
-                    "mrn": f"T{secrets.token_hex(5)}",
-                    "family_name": "Doe",
-                    "given_name": "Jane",
-                    "birth_date": "1970-04-02",
-                    "weight_kg": 70,
-                    "asthma": False,
-                },
-            )
-            created = nurse.post("/api/v1/sessions", json=session_body(patient.json()["id"]))
-            sid = created.json()["id"]
-            for role, path, body in (
-                ("physician", "approve", {}),
-                ("pharmacist", "verify-bags", {}),
-                ("nurse", "checklist", {"item": "consent"}),
-                ("nurse", "checklist", {"item": "rescue_kit"}),
-                ("nurse", "checklist", {"item": "premedications", "none_reason": "none"}),
-                ("nurse", "vitals", OK_VITALS),
-                ("nurse", "start", {}),
-            ):
-                answer = team[role].post(f"/api/v1/sessions/{sid}/{path}", json=body)
-                assert answer.status_code == 200, answer.text
+            sid = ready_session(nurse, team)  # started: its first step's timer is pending
+            answer = nurse.get(f"/api/v1/sessions/{sid}")
             before = scrape(base)
             assert before["stepwise_timers_fired_total"].value(kind="step") == 0
             deadline = datetime.fromisoformat(answer.json()["deadline"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app import localtime
 from app.auth.dependencies import request_info, require_permission
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN
@@ -41,7 +42,14 @@ async def session_report(
     async with sessionmaker() as db:
         await record_export(db, now, signed_in.actor, session_id, request_info(request))
     report = build_report(
-        read.view, read.events, read.users, read.approved, read.patient, read.index_reaction, now
+        read.view,
+        read.events,
+        read.users,
+        read.approved,
+        read.patient,
+        read.index_reaction,
+        now,
+        localtime.zone(),
     )
     # The trend chart and its alarm limits exactly as the bedside view draws them.
     p = read.patient

@@ -8,7 +8,7 @@ cumulative doses, pause durations and deviations worked out."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -292,8 +292,10 @@ def build_report(
     patient: PatientFacts,
     index_reaction: Mapping[str, Any],
     now: datetime,
+    where: tzinfo = UTC,
 ) -> Report:
-    """The report's rows from one consistent read of the session. Pure."""
+    """The report's rows from one consistent read of the session, its times read in the
+    facility's zone `where`. Pure."""
     events = sorted(events, key=lambda e: e.seq)
     administration = _administration(view, now)
     plan = _plan_rows(view, approved, administration, view.reactions)
@@ -359,5 +361,6 @@ def build_report(
         premedications=tuple(_treatment(p) for p in view.checklist.premedications),
         signatures=_signatures(events, users, view.unit),
         generated_at=now,
-        multi_day=first.date() != last.date(),
+        multi_day=first.astimezone(where).date() != last.astimezone(where).date(),
+        where=where,
     )

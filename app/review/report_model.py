@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -301,6 +301,7 @@ class Report:
     signatures: tuple[Signature, ...]
     generated_at: datetime
     multi_day: bool = field(default=False)
+    where: tzinfo = field(default=UTC)  # the facility's zone
 
     @property
     def dose_gap(self) -> Decimal:
@@ -311,7 +312,7 @@ class Report:
         when the session spans more than one day."""
         if at is None:
             return "—"
-        return localtime.local(at, "%d %b %H:%M:%S" if self.multi_day else "%H:%M:%S")
+        return localtime.local(at, "%d %b %H:%M:%S" if self.multi_day else "%H:%M:%S", self.where)
 
 
 def person_name(users: Mapping[int, Person], user_id: int | None, role: str = "") -> str:

@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VENDOR := app/static/vendor
 VENDOR_ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/ws.min.js \
-	$(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css
+	$(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css $(VENDOR)/jsQR.js
 LINT_PATHS := $(wildcard app tests migrations bench)
 PYTEST_ARGS ?=
 
@@ -68,6 +68,11 @@ $(VENDOR)/ws.min.js: node_modules/.runtime
 $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css: node_modules/.runtime
 	mkdir -p $(VENDOR)
 	cp node_modules/swagger-ui-dist/$(notdir $@) $@
+
+# The camera's QR reader where the browser has no BarcodeDetector (Chromium on Linux).
+$(VENDOR)/jsQR.js: node_modules/.runtime
+	mkdir -p $(VENDOR)
+	cp node_modules/jsqr/dist/jsQR.js $@
 
 var:
 	mkdir -p var

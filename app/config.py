@@ -10,6 +10,15 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import localtime
+from app.labels.checks import DEFAULT_WRISTBAND_PATTERN
+from app.labels.policy import (
+    DEFAULT_HIGH_ALERT,
+    DEFAULT_STABILITY_HOURS,
+    LabelPolicy,
+    drug_names,
+    parse_stability,
+    wristband_pattern,
+)
 from app.tolerance import TolerancePolicy, ToleranceWindow, drug_key
 
 # Good enough for a laptop, useless for anything else: production refuses to start with it.
@@ -113,6 +122,18 @@ class Settings(BaseSettings):
     live_queue_size: int = Field(default=64, ge=1, le=10_000)
     # How often (wall seconds) each process closes the live screens whose sign-in has ended.
     live_login_check_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Right bag, right patient: bags are labelled when verified, and a pump start that hangs a
+    # new bag needs its label scanned (the first also the wristband). Off only where no
+    # scanner or camera is at the bedside.
+    scan_to_verify: bool = True
+    # A wristband's barcode: the MRN, or a pattern whose group "mrn" is the MRN's part.
+    wristband_pattern: str = DEFAULT_WRISTBAND_PATTERN
+    # High-alert drugs: a second clinician co-signs the pump rate at the start, at each bag
+    # change and after a resume. Comma-separated names; empty: none.
+    high_alert_drugs: str = DEFAULT_HIGH_ALERT
+    # How long a prepared bag keeps (its label's expiry); per drug as "paclitaxel=27".
+    label_stability_hours: Decimal = Field(default=DEFAULT_STABILITY_HOURS, gt=0, le=24 * 14)
+    label_stability_hours_by_drug: str = ""
 
     @field_validator("env", "clock_mode", "log_level", "log_format", mode="before")
     @classmethod
@@ -128,7 +149,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _tolerance_windows(self) -> Settings:
         _ = self.tolerance  # a clear ValueError names the bad entry
+        _ = self.labels
         return self
+
+    @property
+    def labels(self) -> LabelPolicy:
+        return LabelPolicy(
+            high_alert=drug_names(self.high_alert_drugs),
+            stability_hours=self.label_stability_hours,
+            stability_by_drug=parse_stability(self.label_stability_hours_by_drug),
+            wristband_pattern=wristband_pattern(self.wristband_pattern),
+        )
 
     @property
     def tolerance(self) -> TolerancePolicy:

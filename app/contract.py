@@ -102,6 +102,9 @@ class SessionView(Open):
     vitals: list[dict[str, Any]]
     vitals_total: int  # every stored vitals set, in `vitals` or not
     alarms: dict[str, Any]
+    # What the coming pump start still needs: scans (right bag, right patient) and the double
+    # check of a high-alert drug (app.session.view.BedsideChecks).
+    checks: dict[str, Any]
 
 
 class VitalsHistory(Open):

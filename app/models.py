@@ -5,6 +5,7 @@ from app.alarms.models import SessionAlarm
 from app.audit.model import AuditChainHead, AuditEvent
 from app.auth.models import LoginFailure, LoginSession, User
 from app.db import Installation
+from app.labels.models import BagLabel
 from app.patients.models import Patient
 from app.session.models import (
     DesensitizationSession,
@@ -21,6 +22,7 @@ from app.session.models import (
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
+    "BagLabel",
     "DesensitizationSession",
     "IdempotentAnswer",
     "Installation",

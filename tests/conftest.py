@@ -34,6 +34,12 @@ TEST_DATABASE_ENV = "STEPWISE_TEST_DATABASE_URL"
 SERVER_START_TIMEOUT_S = 30.0
 SERVER_STOP_TIMEOUT_S = 15.0
 
+# The suite tests everything else without the bedside scans and the high-alert double check
+# (a server of its own, or a test that names them, turns them on: tests/labels). A server the
+# tests start as a newcomer would (`make run`) clears these and has them on.
+os.environ.setdefault("STEPWISE_SCAN_TO_VERIFY", "false")
+os.environ.setdefault("STEPWISE_HIGH_ALERT_DRUGS", "")
+
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(TEST_DATABASE_ENV) else [])
 
 

@@ -73,6 +73,71 @@ async def login(
     password: str,
     request: RequestInfo,
 ) -> NewLogin:
+    user = await _checked_credentials(db, clock, settings, username, password, request)
+    now = clock.now()
+    token = secrets.token_urlsafe(16)  # 128 bits
+    session = LoginSession(
+        user_id=user.id,
+        token_hash=token_hash(token),
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        client_addr=request.client_addr,
+        user_agent=(request.user_agent or "")[:300] or None,
+    )
+    db.add(session)
+    await db.flush()
+    await audit_service.append(
+        db,
+        at=now,
+        actor=actor_of(user),
+        action="auth.login",
+        entity="login_session",
+        entity_id=str(session.id),
+        request=request,
+    )
+    await db.commit()
+    return NewLogin(token=token, signed_in=SignedIn.of(user, session))
+
+
+async def confirm_identity(
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    request: RequestInfo,
+    purpose: str,
+) -> User:
+    """A second clinician's own credentials, typed in place on someone else's tablet (a double
+    check): checked behind the same throttle as a sign-in, audited, and no sign-in made."""
+    user = await _checked_credentials(db, clock, settings, username, password, request)
+    await audit_service.append(
+        db,
+        at=clock.now(),
+        actor=actor_of(user),
+        action="auth.identity_confirmed",
+        entity="user",
+        entity_id=str(user.id),
+        reason=purpose,
+        request=request,
+    )
+    await db.commit()
+    return user
+
+
+async def _checked_credentials(
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    username: str,
+    password: str,
+    request: RequestInfo,
+) -> User:
+    """The user these credentials name, behind the throttle; a wrong one is recorded (and
+    committed) and raised as a LoginRefused."""
     name = normalise_username(username)
     problem = text_problem(name)
     if problem:
@@ -165,30 +230,7 @@ async def login(
     )
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
-    token = secrets.token_urlsafe(16)  # 128 bits
-    session = LoginSession(
-        user_id=user.id,
-        token_hash=token_hash(token),
-        csrf_token=secrets.token_urlsafe(32),
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(hours=settings.session_absolute_hours),
-        client_addr=request.client_addr,
-        user_agent=(request.user_agent or "")[:300] or None,
-    )
-    db.add(session)
-    await db.flush()
-    await audit_service.append(
-        db,
-        at=now,
-        actor=actor_of(user),
-        action="auth.login",
-        entity="login_session",
-        entity_id=str(session.id),
-        request=request,
-    )
-    await db.commit()
-    return NewLogin(token=token, signed_in=SignedIn.of(user, session))
+    return user
 
 
 async def resolve(

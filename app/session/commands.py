@@ -74,11 +74,34 @@ class AmendLatestVitals:
 class Start:
     # A physician starts over a baseline that meets HIGH criteria only with a reason.
     override_reason: str = ""
+    cosigner: int | None = None  # the second clinician of a high-alert drug's double check
 
 
 @dataclass(frozen=True)
 class ConfirmStep:
-    pass
+    cosigner: int | None = None  # the second clinician of a high-alert drug's double check
+
+
+@dataclass(frozen=True)
+class RecordScan:
+    """A bag's label or the patient's wristband, scanned and checked by the shell against
+    what was printed (app.labels.checks): `ok` and the words of what was scanned and due."""
+
+    kind: Literal["bag", "wristband"]
+    ok: bool
+    method: Literal["scanner", "camera", "manual"]
+    scanned: str
+    expected: str
+    bag: int | None = None
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class OverrideScan:
+    """A physician stands in for a scan that cannot be made (the scanner is broken)."""
+
+    kind: Literal["bag", "wristband"]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -151,6 +174,8 @@ Command = (
     | AmendLatestVitals
     | Start
     | ConfirmStep
+    | RecordScan
+    | OverrideScan
     | Pause
     | ReportReaction
     | RecordTreatment

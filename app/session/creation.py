@@ -17,6 +17,7 @@ from app.audit import service as audit_service
 from app.auth.models import User
 from app.clock import Clock
 from app.doorbell import Doorbell
+from app.labels.policy import NO_HIGH_ALERT, LabelPolicy
 from app.patients import history as H
 from app.patients.models import Patient
 from app.protocol.model import ProtocolError
@@ -74,6 +75,8 @@ async def create_session(
     new: NewSession,
     *,
     tolerance: H.TolerancePolicy | None = None,
+    labels: LabelPolicy = NO_HIGH_ALERT,
+    scan_to_verify: bool = False,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
 ) -> DesensitizationSession | tuple[int, dict[str, Any]]:
@@ -85,7 +88,16 @@ async def create_session(
         return replayed
     try:
         return await _create_session(
-            db, clock, doorbell, caller, new, tolerance, idempotency_key, fingerprint
+            db,
+            clock,
+            doorbell,
+            caller,
+            new,
+            tolerance,
+            idempotency_key,
+            fingerprint,
+            labels,
+            scan_to_verify,
         )
     except IntegrityError:
         # Two sends of one request at once: the other committed first; answer as it did.
@@ -105,6 +117,8 @@ async def _create_session(
     tolerance: H.TolerancePolicy | None,
     idempotency_key: str | None,
     fingerprint: str | None,
+    labels: LabelPolicy,
+    scan_to_verify: bool,
 ) -> DesensitizationSession:
     patient = await db.get(Patient, new.patient_id)
     if patient is None:
@@ -142,6 +156,9 @@ async def _create_session(
         spirometry_required=spirometry,
         observation_minutes=new.observation_minutes,
         vitals_every_minutes=new.vitals_every_minutes,
+        scan_required=scan_to_verify,
+        double_check_required=labels.is_high_alert(new.drug),
+        label_hours=labels.stability_for(new.drug),
     )
     row = DesensitizationSession(
         patient_id=patient.id,

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from app.decision import Event, Refused
+from app.session.bedside_checks import after_pump_start, checks_before_pump
 from app.session.commands import (
     Abort,
     AmendLatestVitals,
@@ -88,7 +89,7 @@ def amend_latest_vitals(state: SessionState, command: AmendLatestVitals, ctx: Ct
     )
 
 
-def confirm_step(state: SessionState, _: ConfirmStep, ctx: Ctx) -> Result:
+def confirm_step(state: SessionState, command: ConfirmStep, ctx: Ctx) -> Result:
     if state.status != "step_due":
         return Refused(f"no pump change is due; the session is {state.status}")
     if state.open_reaction is not None:
@@ -100,11 +101,16 @@ def confirm_step(state: SessionState, _: ConfirmStep, ctx: Ctx) -> Result:
     stopped = stop_segment(state, ctx.now)
     given = delivered(stopped, ctx.now)
     if given >= state.plan.target_dose:
-        # The pump ran long enough at the old rate to give the whole target.
-        new = start_observation(stopped, ctx.now, state.observation_minutes)
+        # The pump ran long enough at the old rate to give the whole target: no new bag.
+        new = start_observation(after_pump_start(stopped), ctx.now, state.observation_minutes)
         return accept(new, Event("target_reached", {"delivered": str(given)}), timer=True)
+    checks = checks_before_pump(state, state.next_step, ctx, command.cosigner)
+    if isinstance(checks, Refused):
+        return checks
+    stopped = after_pump_start(stopped)
     new, event = start_step(stopped, state.next_step, ctx.now)
-    return accept(new, Event("step_confirmed", {"step": state.next_step}), event, timer=True)
+    confirmed = Event("step_confirmed", {"step": state.next_step})
+    return accept(new, *checks, confirmed, event, timer=True)
 
 
 def timer_fired(state: SessionState, command: TimerFired, ctx: Ctx) -> Result:

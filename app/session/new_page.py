@@ -365,6 +365,8 @@ async def new_session_submit(
             Caller(signed_in.actor, request_info(request)),
             new,
             tolerance=settings.tolerance,
+            labels=settings.labels,
+            scan_to_verify=settings.scan_to_verify,
             idempotency_key=f"form:{key}" if key else None,
             fingerprint=fingerprint,
         )

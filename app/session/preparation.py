@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.decision import Event, Refused
+from app.session.bedside_checks import after_pump_start, checks_before_pump
 from app.session.commands import Approve, ChecklistItem, Ctx, EditPlan, Start, VerifyBags
 from app.session.record import SessionState
 from app.session.transitions import (
@@ -107,6 +108,9 @@ def start(state: SessionState, command: Start, ctx: Ctx) -> Result:
     override = physician_override(ctx, "start", gates, command.override_reason)
     if isinstance(override, Refused):
         return override
-    new, event = start_step(state, 0, ctx.now)
+    checks = checks_before_pump(state, 0, ctx, command.cosigner)
+    if isinstance(checks, Refused):
+        return checks
+    new, event = start_step(after_pump_start(state), 0, ctx.now)
     overridden = (override,) if override is not None else ()
-    return accept(new, *overridden, Event("started"), event, timer=True)
+    return accept(new, *overridden, *checks, Event("started"), event, timer=True)

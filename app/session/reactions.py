@@ -193,6 +193,7 @@ def resume(state: SessionState, command: Resume, ctx: Ctx) -> Result:
         status="step_due",
         next_step=first,
         due_since=ctx.now,
+        double_check_due=state.double_check_required,
         paused_from=None,
         vitals_gate=None,
         pause_had_reaction=False,

@@ -135,6 +135,14 @@ class SessionState:
     observation_left: Decimal | None = None  # minutes, while paused from observing
     last_at: datetime | None = None  # latest time in the record: time never runs backwards
     abort_reason: str = ""
+    # Right bag, right patient (app.session.bedside_checks): the scans this session needs, the
+    # ones made for the coming pump start, and the double check of a high-alert drug.
+    scan_required: bool = False
+    patient_checked: bool = False
+    bag_checked: int | None = None
+    double_check_required: bool = False
+    double_check_due: bool = False  # a resume: the next pump start is double-checked
+    label_hours: Decimal = Decimal(24)  # a prepared bag keeps this long (its label's expiry)
 
     @property
     def open_reaction(self) -> Reaction | None:
@@ -167,6 +175,9 @@ def new_session(
     spirometry_required: bool = False,
     observation_minutes: Decimal = Decimal(30),
     vitals_every_minutes: Decimal = Decimal(30),
+    scan_required: bool = False,
+    double_check_required: bool = False,
+    label_hours: Decimal = Decimal(24),
 ) -> SessionState:
     return SessionState(
         status="planned",
@@ -176,4 +187,7 @@ def new_session(
         checklist=Checklist(spirometry_required=spirometry_required),
         observation_minutes=observation_minutes,
         vitals_every_minutes=vitals_every_minutes,
+        scan_required=scan_required and plan.kind == "infusion",
+        double_check_required=double_check_required,
+        label_hours=label_hours,
     )

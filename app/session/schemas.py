@@ -117,9 +117,33 @@ class AssignmentIn(Strict):
     assigned_nurse: PlainLine | None = Field(default=None, max_length=64)
 
 
-class StartIn(Versioned):
+class CosignedIn(Versioned):
+    # A high-alert drug's pump rate is co-signed by a second clinician: their own user name
+    # and password, typed in place on this tablet (never a shared account).
+    cosigner_username: PlainLine | None = Field(default=None, min_length=1, max_length=64)
+    cosigner_password: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class StartIn(CosignedIn):
     # A physician starts over a baseline that meets HIGH criteria only with a reason.
     override_reason: PlainText = Field(default="", max_length=2000)
+
+
+class ConfirmStepIn(CosignedIn):
+    pass
+
+
+class ScanIn(Versioned):
+    kind: Literal["bag", "wristband"]
+    code: PlainLine = Field(min_length=1, max_length=200)  # what the scanner or camera read
+    # scanner: a keyboard-wedge scanner; camera: the tablet's camera; manual: typed by hand
+    # from the printed code (a last resort, flagged in the record).
+    method: Literal["scanner", "camera", "manual"] = "scanner"
+
+
+class ScanOverrideIn(Versioned):
+    kind: Literal["bag", "wristband"]
+    reason: PlainText = Field(min_length=1, max_length=2000)
 
 
 class PlanEditIn(Versioned):

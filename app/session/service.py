@@ -24,6 +24,7 @@ from app.clock import Clock
 from app.db import DEFERRED_BEGIN
 from app.decision import RefusalKind
 from app.doorbell import Doorbell
+from app.labels import service as labels
 from app.protocol import editing
 from app.protocol.model import Protocol, ProtocolError
 from app.protocol.parsing import ProtocolRequest, build_from_request, parse_positive
@@ -312,6 +313,11 @@ async def decide_and_write(
     if result.timer_changed:
         await store.replace_timer(db, row.id, new)
     events = result.events + _as_session_events(alarm_events)
+    if state.status == "planned" and new.status == "ready":
+        # The bags are verified (or need no pharmacist): each gets its label.
+        printed = await labels.issue(db, row.id, new, now, actor.user_id)
+        if printed:
+            events += (M.Event("labels_printed", {"bags": [p.bag for p in printed]}),)
     await work.append(events, new.version, ring=True)
     await _audit_alarm_events(work, alarm_events)
     await audit_session(work, f"session.{name}", before=before, after=summary(row))

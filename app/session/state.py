@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.permissions import roles_allowed
-from app.session import infusion, preparation, reactions
+from app.session import bedside_checks, infusion, preparation, reactions
 from app.session.commands import (
     Abort,
     AmendLatestVitals,
@@ -20,7 +20,9 @@ from app.session.commands import (
     ConfirmStep,
     Ctx,
     EditPlan,
+    OverrideScan,
     Pause,
+    RecordScan,
     RecordTreatment,
     RecordVitals,
     ReportReaction,
@@ -57,6 +59,10 @@ COMMANDS: dict[type, CommandEntry] = {
     ),
     Start: CommandEntry("start", "session.bedside", preparation.start),
     ConfirmStep: CommandEntry("confirm-step", "session.bedside", infusion.confirm_step),
+    RecordScan: CommandEntry("scan", "session.bedside", bedside_checks.record_scan),
+    OverrideScan: CommandEntry(
+        "override-scan", "session.override_scan", bedside_checks.override_scan
+    ),
     Pause: CommandEntry("pause", "session.bedside", infusion.pause),
     ReportReaction: CommandEntry("report-reaction", "session.bedside", reactions.report_reaction),
     RecordTreatment: CommandEntry(

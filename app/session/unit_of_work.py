@@ -107,7 +107,8 @@ async def run(
     except KeptRefusal as kept:
         await store.snapshot(db, row, work.now, before)
         await remember_refusal(db, caller, idempotency_key, fingerprint, kept.refusal, work.now)
-        await db.commit()
+        # What the refusal left behind may be news (a wrong scan's alarm): the screens hear.
+        await commit_and_ring(db, doorbell, row.id, work.seq if work.ring else None)
         raise kept.refusal from None
     except Refusal:
         await db.rollback()

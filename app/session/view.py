@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.alarms import logic
+from app.session import bedside_checks as checks
 from app.session import machine as M
 from app.session.ledger import ledger
 from app.vitals import news2
@@ -160,6 +161,37 @@ class Signoffs:
 
 
 @dataclass(frozen=True)
+class BedsideChecks:
+    """Right bag, right patient, second pair of eyes (app.session.bedside_checks): what the
+    coming pump start still needs."""
+
+    scan_required: bool = False
+    wristband_due: bool = False  # the start needs the patient's wristband scanned
+    bag_due: int | None = None  # the coming pump start hangs this bag: its label is scanned
+    bag_checked: int | None = None
+    double_check_required: bool = False  # a high-alert drug
+    double_check_due: bool = False  # the coming pump start needs a second clinician
+
+
+def bedside_checks(state: M.SessionState) -> BedsideChecks:
+    index = checks.starting_index(state)
+    due = checks.due_bag(state) if state.scan_required else None
+    double = (
+        index is not None
+        and state.double_check_required
+        and (state.status == "ready" or checks.bag_change(state, index) or state.double_check_due)
+    )
+    return BedsideChecks(
+        scan_required=state.scan_required,
+        wristband_due=state.scan_required and state.status == "ready" and not state.patient_checked,
+        bag_due=due,
+        bag_checked=state.bag_checked,
+        double_check_required=state.double_check_required,
+        double_check_due=bool(double),
+    )
+
+
+@dataclass(frozen=True)
 class Bag:
     number: int
     label: str
@@ -287,6 +319,7 @@ class SessionView:
     alarms: Alarms
     thresholds: ThresholdsView
     vitals_total: int = 0  # every stored set (every version), in the window or not
+    checks: BedsideChecks = BedsideChecks()
 
     @property
     def open_reaction(self) -> Reaction | None:
@@ -476,6 +509,7 @@ def build(state: M.SessionState, facts: SessionFacts, now: datetime) -> SessionV
             thresholds=thresholds,
         ),
         vitals_total=len(vitals) if facts.vitals_total is None else facts.vitals_total,
+        checks=bedside_checks(state),
     )
 
 

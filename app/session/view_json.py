@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -171,6 +172,7 @@ def as_json(view: SessionView) -> dict[str, Any]:
         # The newest sets and the newest baseline; the rest: GET /sessions/{id}/vitals.
         "vitals": [vitals_json(v) for v in view.vitals],
         "vitals_total": view.vitals_total,
+        "checks": dataclasses.asdict(view.checks),
         "alarms": _alarms(view.alarms),
         "thresholds": {
             "overrides": view.thresholds.overrides,

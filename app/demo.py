@@ -161,6 +161,24 @@ class _Ward:
         await self.command(sid, "nurse", "vitals", OK_VITALS)
         return sid
 
+    async def start_with_checks(self, sid: int, p: Patient) -> None:
+        """The wristband and bag 1's label scanned as a nurse would; a high-alert drug's
+        rate co-signed by the physician."""
+        checks = (await self.get(f"/api/v1/sessions/{sid}"))["checks"]
+        if checks["wristband_due"]:
+            await self.command(sid, "nurse", "scans", {"kind": "wristband", "code": p.mrn})
+        if checks["bag_due"] is not None:
+            labels = (await self.get(f"/api/v1/sessions/{sid}/labels"))["labels"]
+            code = next(lab["code"] for lab in labels if lab["bag"] == checks["bag_due"])
+            await self.command(sid, "nurse", "scans", {"kind": "bag", "code": code})
+        body = {}
+        if checks["double_check_due"]:
+            body = {
+                "cosigner_username": "physician",
+                "cosigner_password": demo_password("physician"),
+            }
+        await self.command(sid, "nurse", "start", body)
+
     async def wait_until(self, sid: int, status: str) -> None:
         for _ in range(200):  # the timer loop polls every 0.2 s
             if (await self.get(f"/api/v1/sessions/{sid}"))["status"] == status:
@@ -180,9 +198,9 @@ async def _seed(ward: _Ward) -> list[Seeded]:
     ward.at(0)
     a = await ward.ready(reacted)
     b = await ward.ready(due)
-    await ward.command(a, "nurse", "start")
+    await ward.start_with_checks(a, reacted)
     ward.at(6)
-    await ward.command(b, "nurse", "start")
+    await ward.start_with_checks(b, due)
     ward.at(8)
     await ward.command(a, "nurse", "vitals", {**OK_VITALS, "heart_rate": 82})
     ward.at(12)
@@ -202,7 +220,7 @@ async def _seed(ward: _Ward) -> list[Seeded]:
     )
     await ward.command(a, "nurse", "vitals", {**OK_VITALS, "heart_rate": 96})
     ward.at(25)
-    await ward.command(c, "nurse", "start")
+    await ward.start_with_checks(c, running)
     d = await ward.drafted(planned)  # waits for the physician's approval
     ward.at(SEEDED_MINUTES)
     await ward.command(c, "nurse", "vitals", OK_VITALS)

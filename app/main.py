@@ -62,9 +62,9 @@ from app.review import report as review_report
 from app.review import timeline as review_timeline
 from app.review import vitals_page as review_vitals
 from app.schema import head_revision
+from app.session import checks_router, timers
 from app.session import new_page as new_session_page
 from app.session import router as session_router
-from app.session import timers
 from app.session.errors import STATUS_OF_KIND, Refusal
 from app.session.presence import Presence
 from app.static_assets import STATIC_DIR, VersionedStaticFiles
@@ -354,6 +354,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(protocol_router.router)
     app.include_router(new_session_page.router)  # before any /sessions/{id} page route
     app.include_router(session_router.router)
+    app.include_router(checks_router.router)
     app.include_router(patients_router.api)
     app.include_router(patient_pages.router)
     app.include_router(session_pages.router)

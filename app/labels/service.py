@@ -4,8 +4,10 @@ inside a session's unit of work (app.session.unit_of_work), which commits."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.labels.checks import IssuedLabel
 from app.labels.code import new_code, parse
 from app.labels.models import BagLabel
-from app.session.record import SessionState
 
 
 @dataclass(frozen=True)
@@ -24,35 +25,32 @@ class Printed:
     code: str
 
 
-def _expiry(state: SessionState, prepared_at: datetime) -> datetime:
-    return prepared_at + timedelta(hours=float(state.label_hours))
-
-
 async def issue(
     db: AsyncSession,
     session_id: int,
-    state: SessionState,
+    bags: Sequence[int],
+    keeps_hours: Decimal,
     now: datetime,
     prepared_by: int | None,
 ) -> list[Printed]:
-    """The first label of every bag of the plan (a plan of doses has none)."""
+    """The first label of each of these bags, prepared now; they keep `keeps_hours`."""
     printed = []
-    for bag in state.plan.bags if state.plan.kind == "infusion" else ():
-        code = new_code(session_id, bag.number)
+    for number in bags:
+        code = new_code(session_id, number)
         db.add(
             BagLabel(
                 session_id=session_id,
-                bag=bag.number,
+                bag=number,
                 code=code.text,
                 copy=1,
                 printed_at=now,
                 printed_by=prepared_by,
                 prepared_by=prepared_by,
                 prepared_at=now,
-                expires_at=_expiry(state, now),
+                expires_at=now + timedelta(hours=float(keeps_hours)),
             )
         )
-        printed.append(Printed(bag.number, 1, code.text))
+        printed.append(Printed(number, 1, code.text))
     return printed
 
 

@@ -11,10 +11,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock as clocks
+from app import config
 from app import doorbell as doorbells
+from app.auth import sign_in
 from app.auth.dependencies import request_info
-from app.auth.service import SignedIn
+from app.auth.service import LoginRefused, SignedIn
 from app.deps import DB
+from app.permissions import is_allowed
 from app.session import machine as M
 from app.session import schemas, service, store
 from app.session.errors import Refusal
@@ -83,3 +86,44 @@ async def session_row(session_id: Id, db: DB) -> DesensitizationSession:
 
 
 SessionRow = Annotated[DesensitizationSession, Depends(session_row)]
+
+
+async def cosigner_of(
+    request: Request,
+    db: AsyncSession,
+    clock: clocks.Clock,
+    settings: config.Settings,
+    signed_in: SignedIn,
+    body: schemas.CosignedIn,
+    session_id: int,
+) -> int | None:
+    """The second clinician's user id, their credentials checked; None when none given."""
+    if body.cosigner_username is None and body.cosigner_password is None:
+        return None
+    if body.cosigner_username is None or body.cosigner_password is None:
+        raise Refusal("invalid", "the second check needs the co-signer's user name and password")
+    try:
+        user = await sign_in.confirm_identity(
+            db,
+            clock,
+            settings,
+            username=body.cosigner_username,
+            password=body.cosigner_password,
+            request=request_info(request),
+            purpose=f"double check of session {session_id}",
+        )
+    except LoginRefused as refused:
+        raise Refusal(
+            "forbidden", f"the second check was not signed: {refused.message}", field="cosigner"
+        ) from None
+    if user.id == signed_in.user.id:
+        raise Refusal(
+            "forbidden",
+            "the second check must be done by another clinician, not the one confirming",
+            field="cosigner",
+        )
+    if not is_allowed(user.role, "session.bedside"):
+        raise Refusal(
+            "forbidden", f"the second check is for a nurse or a physician, not a {user.role}"
+        )
+    return user.id

@@ -15,19 +15,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock as clocks
-from app import config
 from app import doorbell as doorbells
 from app.alarms import logic
-from app.auth import sign_in
-from app.auth.dependencies import request_info, require_permission
-from app.auth.service import LoginRefused, SignedIn
+from app.auth.dependencies import require_permission
+from app.auth.service import SignedIn
 from app.contract import ClockAnswer, SessionView, VitalsHistory
 from app.deps import DB, Clock, Doorbell, Settings
-from app.labels import service as labels
-from app.permissions import is_allowed
 from app.protocol.parsing import ProtocolRequest
 from app.protocol.screening import IndexReaction
-from app.session import creation, read, scanning, schemas, service, vitals_commands
+from app.session import creation, read, schemas, service, vitals_commands
 from app.session import machine as M
 from app.session.alarm_board import reaction_work
 from app.session.creation import NewSession
@@ -38,6 +34,7 @@ from app.session.route_support import (
     answer_call,
     answer_command,
     caller_of,
+    cosigner_of,
     idempotency_key_of,
 )
 from app.session.view_json import as_json, vitals_json
@@ -214,158 +211,9 @@ async def start(
 ) -> JSONResponse:
     """Start step 1 once the checklist is complete. A baseline that meets HIGH criteria is
     refused (409) unless a physician sends `override_reason`; the override is audited."""
-    cosigner = await _cosigner(request, db, clock, settings, signed_in, body, session_id)
+    cosigner = await cosigner_of(request, db, clock, settings, signed_in, body, session_id)
     command = M.Start(body.override_reason, cosigner)
     return await answer_command(request, db, clock, doorbell, signed_in, session_id, command, body)
-
-
-@router.post("/sessions/{session_id}/confirm-step", response_model=SessionView)
-async def confirm_step(
-    request: Request,
-    session_id: Id,
-    body: schemas.ConfirmStepIn,
-    db: DB,
-    clock: Clock,
-    doorbell: Doorbell,
-    settings: Settings,
-    signed_in: SignedIn = require_permission("session.bedside"),
-) -> JSONResponse:
-    """The pump is set to the step due. A new bag needs its label scanned first (when the
-    site scans); a high-alert drug's new bag, or the first start after a resume, needs a
-    second clinician's co-signature (`cosigner_username`, `cosigner_password`)."""
-    cosigner = await _cosigner(request, db, clock, settings, signed_in, body, session_id)
-    command = M.ConfirmStep(cosigner)
-    return await answer_command(request, db, clock, doorbell, signed_in, session_id, command, body)
-
-
-async def _cosigner(
-    request: Request,
-    db: AsyncSession,
-    clock: clocks.Clock,
-    settings: config.Settings,
-    signed_in: SignedIn,
-    body: schemas.CosignedIn,
-    session_id: int,
-) -> int | None:
-    """The second clinician's user id, their credentials checked; None when none given."""
-    if body.cosigner_username is None and body.cosigner_password is None:
-        return None
-    if body.cosigner_username is None or body.cosigner_password is None:
-        raise Refusal("invalid", "the second check needs the co-signer's user name and password")
-    try:
-        user = await sign_in.confirm_identity(
-            db,
-            clock,
-            settings,
-            username=body.cosigner_username,
-            password=body.cosigner_password,
-            request=request_info(request),
-            purpose=f"double check of session {session_id}",
-        )
-    except LoginRefused as refused:
-        raise Refusal(
-            "forbidden", f"the second check was not signed: {refused.message}", field="cosigner"
-        ) from None
-    if user.id == signed_in.user.id:
-        raise Refusal(
-            "forbidden",
-            "the second check must be done by another clinician, not the one confirming",
-            field="cosigner",
-        )
-    if not is_allowed(user.role, "session.bedside"):
-        raise Refusal(
-            "forbidden", f"the second check is for a nurse or a physician, not a {user.role}"
-        )
-    return user.id
-
-
-@router.post("/sessions/{session_id}/scans", response_model=SessionView)
-async def scan(
-    request: Request,
-    session_id: Id,
-    body: schemas.ScanIn,
-    db: DB,
-    clock: Clock,
-    doorbell: Doorbell,
-    settings: Settings,
-    signed_in: SignedIn = require_permission("session.bedside"),
-) -> JSONResponse:
-    """A bag's label (before the pump start that hangs it) or the patient's wristband
-    (before the start). A wrong bag or patient is recorded, raises a HIGH alarm and is
-    answered 409 with what was scanned and what was expected; an unreadable code is 422."""
-    return await answer_call(
-        request,
-        body,
-        lambda key, fingerprint: scanning.record_scan(
-            db,
-            clock,
-            doorbell,
-            caller_of(request, signed_in),
-            session_id,
-            kind=body.kind,
-            scanned=body.code,
-            method=body.method,
-            policy=settings.labels,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-        ),
-    )
-
-
-@router.post("/sessions/{session_id}/scans/override", response_model=SessionView)
-async def override_scan(
-    request: Request,
-    session_id: Id,
-    body: schemas.ScanOverrideIn,
-    db: DB,
-    clock: Clock,
-    doorbell: Doorbell,
-    signed_in: SignedIn = require_permission("session.override_scan"),
-) -> JSONResponse:
-    """A physician goes on without a scan that cannot be made, with the reason (audited)."""
-    command = M.OverrideScan(body.kind, body.reason)
-    return await answer_command(request, db, clock, doorbell, signed_in, session_id, command, body)
-
-
-@router.get("/sessions/{session_id}/labels")
-async def bag_labels(
-    db: DB,
-    *,
-    _: SignedIn = require_permission("session.read"),
-    row: SessionRow,
-) -> JSONResponse:
-    """The label of each bag that scans now (voided copies left out), as printed."""
-    current = [labels.as_json(label) for label in await labels.current_labels(db, row.id)]
-    await db.rollback()
-    return JSONResponse({"labels": current})
-
-
-@router.post("/sessions/{session_id}/bags/{bag}/labels", response_model=SessionView)
-async def reprint_label(
-    request: Request,
-    session_id: Id,
-    bag: Annotated[int, Path(ge=1, le=99)],
-    body: schemas.Empty,
-    db: DB,
-    clock: Clock,
-    doorbell: Doorbell,
-    signed_in: SignedIn = require_permission("session.verify_bags"),
-) -> JSONResponse:
-    """Print a bag's label again: the new copy is numbered, the one before it is void."""
-    return await answer_call(
-        request,
-        body,
-        lambda key, fingerprint: scanning.reprint_label(
-            db,
-            clock,
-            doorbell,
-            caller_of(request, signed_in),
-            session_id,
-            bag,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-        ),
-    )
 
 
 @router.post("/sessions/{session_id}/assignment", response_model=SessionView)

@@ -315,7 +315,8 @@ async def decide_and_write(
     events = result.events + _as_session_events(alarm_events)
     if state.status == "planned" and new.status == "ready":
         # The bags are verified (or need no pharmacist): each gets its label.
-        printed = await labels.issue(db, row.id, new, now, actor.user_id)
+        bags = [b.number for b in new.plan.bags] if new.plan.kind == "infusion" else []
+        printed = await labels.issue(db, row.id, bags, new.label_hours, now, actor.user_id)
         if printed:
             events += (M.Event("labels_printed", {"bags": [p.bag for p in printed]}),)
     await work.append(events, new.version, ring=True)

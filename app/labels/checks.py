@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 from app.labels.code import CodeError, LabelCode
@@ -59,8 +59,10 @@ def check_bag(
     due_bag: int,
     bags: int,
     now: datetime,
+    where: tzinfo = UTC,
 ) -> Verdict:
-    """The scanned code against the label on record and the bag due now."""
+    """The scanned code against the label on record and the bag due now; times are told in
+    the facility's zone `where`."""
     expected = bag_words(session_id, due_bag, bags)
 
     def wrong(scanned: str) -> Verdict:
@@ -74,7 +76,8 @@ def check_bag(
     if issued.voided_at is not None:
         return wrong(f"{named}, label copy {issued.copy}, voided by a reprint")
     if now >= issued.expires_at:
-        return wrong(f"{named}, expired at {issued.expires_at.isoformat(timespec='minutes')}")
+        expired = issued.expires_at.astimezone(where).strftime("%d %b %H:%M %Z")
+        return wrong(f"{named}, expired at {expired}")
     if code.bag != due_bag:
         return wrong(bag_words(code.session_id, code.bag, bags))
     return Verdict("bag", True, bag_words(code.session_id, code.bag, bags), expected, code.bag)

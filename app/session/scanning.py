@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import localtime
 from app.alarms import logic
 from app.clock import Clock
 from app.doorbell import Doorbell
@@ -83,7 +84,8 @@ async def record_scan(
             due = bedside_checks.due_bag(state)
             assert due is not None  # no_scan_now saw to it
             issued = await labels.issued(work.db, code.text)
-            verdict = check_bag(code, issued, row.id, due, len(state.plan.bags), work.now)
+            bags = len(state.plan.bags)
+            verdict = check_bag(code, issued, row.id, due, bags, work.now, localtime.zone())
             text = code.text
         else:
             assert work.patient is not None

@@ -111,6 +111,17 @@ def test_a_voided_label_and_another_sessions_label_are_refused(
     b.post("nurse", "start")
 
 
+def test_an_expired_label_is_refused(
+    scanning_server: SessionServer, ward: dict[str, SignedInClient]
+) -> None:
+    b = made_ready(scanning_server, ward)
+    label = b.labels()[1]
+    b.scan("wristband", b.mrn)
+    scanning_server.advance(hours=24, minutes=1)  # a prepared bag keeps 24 h by default
+    refused = b.scan("bag", label["code"], expect=409)
+    assert "expired at" in refused["detail"] and refused["detail"].startswith("Wrong bag")
+
+
 def test_a_wrong_patient_is_refused_and_a_physician_may_stand_in_for_a_scan(
     scanning_server: SessionServer, ward: dict[str, SignedInClient]
 ) -> None:

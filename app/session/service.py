@@ -59,6 +59,9 @@ REFUSAL_KIND: dict[RefusalKind, Kind] = {
 }
 
 
+# Bedside checks whose details the audit log carries (app.session.bedside_checks).
+AUDITED_CHECKS = frozenset({"scan_checked", "scan_refused", "double_checked"})
+
 # --- reading -----------------------------------------------------------------------------------
 
 
@@ -322,6 +325,9 @@ async def decide_and_write(
     await work.append(events, new.version, ring=True)
     await _audit_alarm_events(work, alarm_events)
     await audit_session(work, f"session.{name}", before=before, after=summary(row))
+    for check in (e for e in result.events if e.kind in AUDITED_CHECKS):
+        # Who checked what, on whose word: each scan and double check is an entry of its own.
+        await audit_session(work, f"session.{check.kind}", after=dict(check.data))
     for override in (e for e in result.events if e.kind == "safety_override"):
         # A safety gate passed on a physician's word: its own entry, with the reason.
         await audit_session(

@@ -5,6 +5,7 @@ high-alert drug by a second clinician."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from app.labels.code import LabelCode, parse
@@ -172,6 +173,21 @@ def test_the_double_check_of_a_high_alert_drug_needs_another_clinician(
     }
     view = b.post("nurse", "start", cosigned)
     assert view["status"] == "running" and view["checks"]["double_check_due"] is False
+    audit = ward["auditor"].get("/audit/export.jsonl")
+    assert audit.status_code == 200, audit.text
+    entries = [json.loads(line) for line in audit.text.splitlines() if line.strip()]
+    checked = [e for e in entries if e["action"] == "session.double_checked"]
+    confirmed = [e for e in entries if e["action"] == "auth.identity_confirmed"]
+    assert len(checked) == 1 and str(b.sid) == checked[0]["entity_id"]
+    assert json.loads(checked[0]["after_json"])["rate_ml_h"] is not None
+    # each co-signer whose password was right is on record, refused or not; the wrong one failed
+    assert [e["actor_username"] for e in confirmed] == [
+        me.username,
+        pharmacist.username,
+        second_nurse.username,
+    ]
+    assert all(f"session {b.sid}" in e["reason"] for e in confirmed)
+    assert any(e["action"] == "auth.login_failed" and e["entity_id"] is not None for e in entries)
     run_to_due(b)  # step 2, same bag: no double check
     b.server.advance(minutes=1)
     b.post("nurse", "confirm-step")

@@ -44,7 +44,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
-    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+    # The camera reads bag labels at the bedside (this origin only).
+    "permissions-policy": "camera=(self), microphone=(), geolocation=()",
     # Pages and answers carry patient data: a shared tablet's cache keeps none of it. Static
     # files set their own (app.static_assets).
     "cache-control": "no-store",

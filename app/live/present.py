@@ -167,6 +167,66 @@ def countdown_target(view: SessionView) -> tuple[datetime | None, str]:
 
 
 @dataclass(frozen=True)
+class CheckItem:
+    text: str
+    done: bool
+
+
+@dataclass(frozen=True)
+class ChecksDue:
+    """What stands between the coming pump start and the pump (the bedside's checks panel):
+    the scan the field takes now (wristband first, then the bag's label; "" when none), and
+    whether a second clinician must co-sign."""
+
+    shown: bool
+    scan_kind: str  # "wristband", "bag" or ""
+    bag: int | None  # the bag whose label is due
+    double_check: bool
+    items: tuple[CheckItem, ...]
+
+    @property
+    def prompt(self) -> str:
+        if self.scan_kind == "wristband":
+            return "Scan the patient's wristband"
+        if self.scan_kind == "bag":
+            return f"Scan the label of bag {self.bag}"
+        return ""
+
+
+def checks_due(view: SessionView) -> ChecksDue:
+    checks = view.checks
+    coming = view.status in ("ready", "step_due")
+    items: list[CheckItem] = []
+    bag_pending = False
+    if checks.scan_required and coming:
+        if view.status == "ready":
+            done = not checks.wristband_due
+            text = "Patient's wristband checked" if done else "Scan the patient's wristband"
+            items.append(CheckItem(text, done))
+        if checks.bag_due is not None:
+            bag_pending = checks.bag_checked != checks.bag_due
+            items.append(
+                CheckItem(
+                    f"Scan the label of bag {checks.bag_due}"
+                    if bag_pending
+                    else f"Label of bag {checks.bag_due} checked",
+                    not bag_pending,
+                )
+            )
+    double = coming and checks.double_check_due
+    if double:
+        items.append(CheckItem("A second clinician checks the pump rate and signs below", False))
+    kind = "wristband" if coming and checks.wristband_due else ("bag" if bag_pending else "")
+    return ChecksDue(
+        shown=bool(kind) or double,
+        scan_kind=kind,
+        bag=checks.bag_due if bag_pending else None,
+        double_check=double,
+        items=tuple(items),
+    )
+
+
+@dataclass(frozen=True)
 class VitalsRow:
     at: datetime
     step: int | None

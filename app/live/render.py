@@ -133,6 +133,7 @@ def page_context(page: SessionPage) -> dict[str, Any]:
         "p": page,
         "v": view,
         "step": P.step_info(view),
+        "checks": P.checks_due(view),
         "status_title": P.STATUS_TITLES[view.status],
         "deadline": deadline,
         "until": until,

@@ -310,6 +310,84 @@
     return answer;
   }
 
+  // A request that carries a co-signer's password goes now or not at all: it is never kept
+  // on this tablet (the outbox is in the browser's storage) to be sent later.
+  async function postNow(url, body, key, label) {
+    if (signedOut) return waitForSignIn(url, body, key, label);
+    var answer = null;
+    for (var attempt = 0; attempt <= QUICK_RETRIES; attempt++) {
+      answer = await send(url, body, key);
+      if (answer.status !== 0 && answer.status !== 503) break;
+      if (attempt < QUICK_RETRIES) await sleep(500 * Math.pow(2, attempt));
+    }
+    if (answer.status === 401) {
+      showSignedOut();
+      return waitForSignIn(url, body, key, label);
+    }
+    if (answer.status === 0 || answer.status === 503) {
+      answer.data = { detail: "No connection to the server: not sent. The second clinician signs again when it returns." };
+    }
+    return answer;
+  }
+
+  function deliver(url, body, key, label) {
+    return body.cosigner_password !== undefined ? postNow(url, body, key, label) : post(url, body, key, label);
+  }
+
+  // --- the checks before the pump (see scan.js) ------------------------------------------
+
+  var PUMP_START = /\/(start|confirm-step)$/;
+
+  function checksShown() {
+    var panel = document.getElementById("checks-panel");
+    return panel && !panel.hidden;
+  }
+
+  // A high-alert drug's pump start carries the second clinician's user name and password.
+  function cosigned(url, body) {
+    var box = document.getElementById("cosign");
+    if (!box || box.hidden || !checksShown() || !PUMP_START.test(url || "")) return body;
+    var user = document.getElementById("cosigner-username").value.trim();
+    var password = document.getElementById("cosigner-password").value;
+    if (user || password) {
+      body.cosigner_username = user;
+      body.cosigner_password = password;
+    }
+    return body;
+  }
+
+  // A pump start refused while checks are due says why beside the checks, in large type.
+  function checksAnswer(url, answer) {
+    if (!PUMP_START.test(url || "") || !checksShown() || answer.status === "queued") return;
+    var box = document.getElementById("cosign");
+    var password = document.getElementById("cosigner-password");
+    if (password) password.value = "";
+    var out = document.getElementById(box && !box.hidden ? "cosign-result" : "scan-result");
+    if (!out) return;
+    if (answer.status >= 200 && answer.status < 300) {
+      var user = document.getElementById("cosigner-username");
+      if (user) user.value = "";
+      out.textContent = "";
+      out.hidden = true;
+      return;
+    }
+    out.textContent = detailText(answer.data);
+    out.className = "scan-refusal scan-result-error";
+    out.hidden = false;
+    out.scrollIntoView({ block: "nearest" });
+  }
+
+  // What scan.js uses of this page's sending.
+  window.stepwiseBedside = {
+    send: send,
+    newKey: newKey,
+    detailText: detailText,
+    toast: toast,
+    showSignedOut: function () {
+      showSignedOut();
+    },
+  };
+
   // --- an ended sign-in ------------------------------------------------------------------
 
   var signedOut = false;
@@ -406,9 +484,11 @@
     if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
     var body = button.dataset.body ? JSON.parse(button.dataset.body) : {};
     if (button.hasAttribute("data-versioned")) body.expected_version = currentVersion();
+    cosigned(button.dataset.post, body);
     button.disabled = true;
-    var answer = await post(button.dataset.post, body, newKey(), button.textContent.trim());
+    var answer = await deliver(button.dataset.post, body, newKey(), button.textContent.trim());
     button.disabled = false;
+    checksAnswer(button.dataset.post, answer);
     if (answer.status === "queued") {
       toast("No connection: " + button.textContent.trim() + " will be sent when it returns.", "warning");
     } else if (answer.status >= 200 && answer.status < 300) {
@@ -437,6 +517,10 @@
       el.hidden = true;
     });
     form._key = null;
+    if (button.dataset.kind) {
+      var kind = form.querySelector('input[name="kind"]');
+      if (kind) kind.value = button.dataset.kind;
+    }
     if (button.dataset.grade) {
       var radio = form.querySelector('input[name="brown_grade"][value="' + button.dataset.grade + '"]');
       if (radio) radio.checked = true;
@@ -696,10 +780,11 @@
       b.disabled = true;
     });
     showResult(form, "Saving…", "pending");
-    var answer = await post(form.dataset.api, body, form._key, labelOf(form));
+    var answer = await deliver(form.dataset.api, cosigned(form.dataset.api, body), form._key, labelOf(form));
     buttons.forEach(function (b) {
       b.disabled = false;
     });
+    checksAnswer(form.dataset.api, answer);
     var confirmBox = form.querySelector(".confirm-box");
     if (answer.status === "queued") {
       clearForm(form);

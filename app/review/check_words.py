@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Protocol
 
 CHECK_EVENTS: Final = (
@@ -71,6 +72,15 @@ def _list(numbers: Iterable[Any]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _trim(value: Any) -> str:
+    """A stored number as people write it: "2.000" -> "2", "12.50" -> "12.5"."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"{number.normalize():f}" if number.is_finite() else str(value)
+
+
 def user_ids(kind: str, data: Mapping[str, Any]) -> set[int]:
     """The people an event's data names besides its actor (a double check's two clinicians)."""
     if kind != "double_checked":
@@ -112,7 +122,7 @@ def check_words(kind: str, data: Mapping[str, Any], names: Names) -> tuple[str, 
         if data.get("solution") is not None:
             where.append(f"bag {data['solution']}")
         if data.get("rate_ml_h") is not None:
-            where.append(f"{data['rate_ml_h']} mL/h")
+            where.append(f"{_trim(data['rate_ml_h'])} mL/h")
         by, cosigner = data.get("by"), data.get("cosigner")
         return (
             "Double check",

@@ -100,6 +100,14 @@ def test_the_checks_in_the_timeline_the_report_and_the_fhir_bundle(
     assert who["label_reprinted"].startswith(pharmacist)
     assert who["scan_overridden"].startswith(physician)
 
+    # The bedside's own timeline (its newest events), briefly
+    bedside = BeautifulSoup(ward["nurse"].get(f"/sessions/{sid}").text, "html.parser")
+    lines = [_text(li) for li in bedside.select("#timeline li")]
+    assert any(f"scan checked · {bag1} (typed by hand)" in t for t in lines), lines
+    assert any(f"scan refused · bag 2 of 3 of session {sid}, expected {bag1} (camera)" in t
+               for t in lines), lines  # fmt: skip
+    assert any("double checked · step 1 · bag 1 at" in t and "co-signed" in t for t in lines)
+
     # The report: "Bag and patient checks", the refusals marked
     report = BeautifulSoup(ward["auditor"].get(f"/sessions/{sid}/report").text, "html.parser")
     section = report.select_one("#checks")

@@ -40,7 +40,7 @@ def test_each_check_in_words() -> None:
         "Bag label scan overridden",
         "went on without the scan. Reason: torn label",
     )
-    double = {"step": 0, "solution": 1, "rate_ml_h": "2.5", "by": 7, "cosigner": 9}
+    double = {"step": 0, "solution": 1, "rate_ml_h": "2.500", "by": 7, "cosigner": 9}
     assert check_words("double_checked", double, name) == (
         "Double check",
         "step 1, bag 1, 2.5 mL/h: set by Ana Ruiz (ana), checked and co-signed by Ben Ode (ben)",

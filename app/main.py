@@ -45,6 +45,7 @@ from app.config import Settings, get_settings
 from app.contract import contract_openapi, method_not_allowed
 from app.db import DEFERRED_BEGIN, Installation, backend_name, request_engine, session_factory
 from app.doorbell import doorbell_for
+from app.labels import pages as label_pages
 from app.live import pages as session_pages
 from app.live import router as live_router
 from app.live.heartbeat import heartbeat_fragment
@@ -365,6 +366,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_pages.router)
     app.include_router(review_exports.router)
     app.include_router(review_report.router)
+    app.include_router(label_pages.router)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     async def api_docs(

@@ -22,11 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import clock as clocks
 from app.audit import service as audit_service
 from app.auth.dependencies import request_info, require_permission
+from app.auth.models import User
 from app.auth.service import SignedIn
 from app.db import DEFERRED_BEGIN, Installation
 from app.deps import DB, Clock, Sessionmaker
 from app.patients.models import Patient
 from app.review import fhir
+from app.review.check_words import CHECK_EVENTS, check_records, user_ids
 from app.review.exports import (
     AuditFilters,
     ExportError,
@@ -35,6 +37,7 @@ from app.review.exports import (
     stream_audit_jsonl,
     stream_vitals_csv,
 )
+from app.review.report_model import Person, person_name
 from app.session import read, schemas, service
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent
@@ -270,6 +273,21 @@ async def _bundle_data(db: AsyncSession, session_id: int, now: datetime) -> dict
         ).all()
     )
     installation = await db.scalar(select(Installation.installation_id).order_by(Installation.id))
+    checked = [
+        (e, json.loads(e.data_json))
+        for e in await db.scalars(
+            select(SessionEvent)
+            .where(SessionEvent.session_id == session_id, SessionEvent.kind.in_(CHECK_EVENTS))
+            .order_by(SessionEvent.seq)
+        )
+    ]
+    ids = {e.actor_id for e, _ in checked if e.actor_id is not None}
+    for e, data in checked:
+        ids |= user_ids(e.kind, data)
+    people = {
+        u.id: Person(u.username, u.display_name)
+        for u in (await db.scalars(select(User).where(User.id.in_(ids))) if ids else [])
+    }
     return {
         "view": view,
         "patient": {
@@ -284,6 +302,7 @@ async def _bundle_data(db: AsyncSession, session_id: int, now: datetime) -> dict
         "started_at": events.get("started"),
         "ended_at": events.get("completed") or events.get("aborted"),
         "installation_id": installation or "",
+        "checks": check_records(checked, lambda user_id: person_name(people, user_id)),
     }
 
 
@@ -311,6 +330,7 @@ async def session_fhir(
         started_at=data["started_at"],
         ended_at=data["ended_at"],
         installation_id=data["installation_id"],
+        checks=data["checks"],
     )
     counts: dict[str, int] = {}
     for entry in bundle["entry"]:

@@ -9,12 +9,15 @@ Output (clinical-reference §f):
 * ``Patient``: MRN, name, birth date, administrative gender.
 * ``Procedure``: the desensitization. Coded as text only: no SNOMED CT code for "drug
   desensitization" was confirmed (§f, UNCONFIRMED). Status from the session status, the
-  performed period from start to completion or abort, reactions as complications.
+  performed period from start to completion or abort, reactions as complications; the bag and
+  patient checks (labels printed and reprinted, wristband and bag label scans with how each was
+  read, wrong ones refused, overrides, double checks) as notes with their author and time.
 * ``MedicationAdministration``: one per actual segment of the view (a stretch at one rate from
   one bag, or one dose given), with ``dosage.dose`` (the dose actually given in that segment),
   ``dosage.rateQuantity`` in mL/h for infusions, the effective period, and ``partOf`` the
   Procedure. Premedications and reaction treatments are administrations of their own, told apart
-  by ``category`` (``desensitization-step``, ``premedication``, ``reaction-treatment``).
+  by ``category`` (``desensitization-step``, ``premedication``, ``reaction-treatment``). A
+  step's administration notes the bag scan and the double check that cleared its pump start.
 * ``Observation``: one per measured vital sign of the current version of each reading (an
   amended reading has status ``amended``; superseded versions stay in the CSV export). Blood
   pressure is the 85354-9 panel with 8480-6/8462-4 components, as the FHIR R4 bp profile asks;
@@ -36,10 +39,11 @@ and the resource's key, so exporting the same record twice gives the same docume
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
+from app.review.check_words import CheckRecord
 from app.review.fhir_values import (
     UCUM,
     dose_quantity,
@@ -138,6 +142,27 @@ def _origin(step: Step) -> str:
     return f" ({origin.replace('_', ' ')} of approved step {step.of_step + 1})"
 
 
+def _check_note(check: CheckRecord) -> dict[str, Any]:
+    """A bag or patient check as an Annotation: who, when, and what in words."""
+    return {"authorString": check.who, "time": stamp(check.at), "text": check.text}
+
+
+def _clears(
+    check: CheckRecord,
+    step: int,
+    bag: int | None,
+    after: datetime | None,
+    start: datetime,
+) -> bool:
+    """The bag scan or the double check that let this administration's pump start: made
+    after the administration before it started and by its start, naming its bag or step."""
+    if (after is not None and check.at <= after) or check.at > start:
+        return False
+    if check.kind == "scan_checked":
+        return bag is not None and check.bag == bag
+    return check.kind == "double_checked" and check.step == step
+
+
 # --- the bundle ------------------------------------------------------------------------------
 
 
@@ -149,8 +174,10 @@ class _Builder:
         started_at: str | datetime | None,
         ended_at: str | datetime | None,
         installation_id: str,
+        checks: Sequence[CheckRecord] = (),
     ) -> None:
         self.view = view
+        self.checks = tuple(checks)
         self.patient = patient
         self.session_id = view.id
         self.installation_id = installation_id
@@ -246,7 +273,9 @@ class _Builder:
                 )
                 for r in reactions
             ]
-        resource["note"] = [{"text": f"Delivered {delivered} (the target dose)."}]
+        resource["note"] = [{"text": f"Delivered {delivered} (the target dose)."}] + [
+            _check_note(check) for check in self.checks
+        ]
         self.add("procedure", resource)
 
     # MedicationAdministrations ----------------------------------------------------------
@@ -308,6 +337,14 @@ class _Builder:
                 "effectivePeriod": period,
                 "dosage": dosage,
             }
+            previous = v.segments[index - 1].started_at if index else None
+            cleared = [
+                _check_note(check)
+                for check in self.checks
+                if _clears(check, segment.step, segment.solution, previous, segment.started_at)
+            ]
+            if cleared:
+                resource["note"] = cleared
             self.segment_urls.append(self.add(f"segment/{index}", resource))
 
     def _given(
@@ -528,15 +565,18 @@ def session_bundle(
     started_at: str | datetime | None = None,
     ended_at: str | datetime | None = None,
     installation_id: str = "",
+    checks: Sequence[CheckRecord] = (),
 ) -> dict[str, Any]:
     """The FHIR R4 ``collection`` Bundle of one session (see the module docstring).
 
     ``patient``: mrn, family_name, given_name, birth_date (a date or ``YYYY-MM-DD``), sex.
     ``started_at``/``ended_at``: when the session started and when it was completed or aborted
     (the Procedure's performed period). ``installation_id`` keeps the UUIDs of two installations
-    apart; the same inputs always give the same Bundle.
+    apart; the same inputs always give the same Bundle. ``checks``: the session's bag and
+    patient checks in words (app.review.check_words), noted on the Procedure, and each bag scan
+    and double check also on the administration whose pump start it cleared.
     """
-    builder = _Builder(view, patient, started_at, ended_at, installation_id)
+    builder = _Builder(view, patient, started_at, ended_at, installation_id, checks)
     builder.add_patient()
     builder.add_procedure()
     builder.add_segments()

@@ -15,6 +15,7 @@ from typing import Any
 from app.live import present as P
 from app.patients.rules import age_in_years, rules_age
 from app.protocol.screening import REACTION_LABELS
+from app.review.check_words import check_records
 from app.review.report_model import (
     INDEX_FLAGS,
     OUTCOME_WORDS,
@@ -363,4 +364,7 @@ def build_report(
         generated_at=now,
         multi_day=first.astimezone(where).date() != last.astimezone(where).date(),
         where=where,
+        checks=check_records(
+            ((e, e.data) for e in events), lambda user_id: person_name(users, user_id)
+        ),
     )

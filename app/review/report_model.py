@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from app import localtime
+from app.review.check_words import CheckRecord
 
 ZERO = Decimal(0)
 
@@ -302,6 +303,11 @@ class Report:
     generated_at: datetime
     multi_day: bool = field(default=False)
     where: tzinfo = field(default=UTC)  # the facility's zone
+    checks: tuple[CheckRecord, ...] = ()  # bag and patient checks: scans, refusals, overrides
+
+    @property
+    def refused_checks(self) -> int:
+        return sum(1 for c in self.checks if c.refused)
 
     @property
     def dose_gap(self) -> Decimal:

@@ -16,6 +16,7 @@ from app.audit import Actor, RequestInfo
 from app.audit import service as audit_service
 from app.auth.models import User
 from app.patients.models import Patient
+from app.review.check_words import user_ids
 from app.review.report_model import EventRecord, PatientFacts, Person
 from app.session import codec, read
 from app.session.errors import Refusal
@@ -44,6 +45,8 @@ def _event_record(e: SessionEvent) -> EventRecord:
 
 def _user_ids(view: SessionView, events: Iterable[EventRecord]) -> set[int]:
     ids = {e.actor_id for e in events if e.actor_id is not None}
+    for e in events:
+        ids |= user_ids(e.kind, e.data)  # a double check's two clinicians
     ids |= {v.recorded_by for v in view.vitals if v.recorded_by is not None}
     ids |= {a.acknowledged_by for a in view.alarms.items if a.acknowledged_by is not None}
     return ids

@@ -22,6 +22,8 @@ from app.deps import Sessionmaker
 from app.live import render
 from app.patients.models import Patient
 from app.patients.rules import rules_age
+from app.review.check_words import CHECK_EVENTS, check_words, user_ids
+from app.review.report_model import Person
 from app.session import codec, read
 from app.session.errors import Refusal
 from app.session.models import DesensitizationSession, SessionEvent, SessionSnapshot
@@ -101,6 +103,21 @@ def _details(data: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _event_details(kind: str, data: dict[str, Any], users: dict[int, User]) -> str:
+    """A check in words (app.review.check_words); any other event as its fields."""
+
+    def name(user_id: int | None) -> str:
+        user = users.get(user_id) if user_id is not None else None
+        if user is None:
+            return "someone" if user_id is None else f"user {user_id}"
+        return Person(user.username, user.display_name).name
+
+    words = check_words(kind, data, name)
+    if words is None:
+        return _details(data)
+    return f"{words[0]}: {words[1]}"
+
+
 async def _load(db: AsyncSession, session_id: int):
     row = await db.get(DesensitizationSession, session_id)
     if row is None:
@@ -120,6 +137,9 @@ async def _load(db: AsyncSession, session_id: int):
         )
     )
     actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+    for e in events:
+        if e.kind in CHECK_EVENTS:  # a double check names its two clinicians
+            actor_ids |= user_ids(e.kind, json.loads(e.data_json))
     users = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(actor_ids or {0})))}
     patient = await db.get(Patient, row.patient_id)
     return row, events, snapshots, users, patient
@@ -173,7 +193,7 @@ async def timeline(
                     "category": category(e.kind),
                     "actor": user.username if user else "system",
                     "role": e.actor_role,
-                    "details": _details(json.loads(e.data_json)),
+                    "details": _event_details(e.kind, json.loads(e.data_json), users),
                     "before": before.text() if before else "—",
                     "after": after.text() if after else "—",
                 }

@@ -45,7 +45,6 @@ from app.config import Settings, get_settings
 from app.contract import contract_openapi, method_not_allowed
 from app.db import DEFERRED_BEGIN, Installation, backend_name, request_engine, session_factory
 from app.doorbell import doorbell_for
-from app.labels import pages as label_pages
 from app.live import pages as session_pages
 from app.live import router as live_router
 from app.live.heartbeat import heartbeat_fragment
@@ -57,7 +56,7 @@ from app.monitoring import ServerMetrics
 from app.patients import pages as patient_pages
 from app.patients import router as patients_router
 from app.protocol import router as protocol_router
-from app.review import audit_pages, session_list
+from app.review import audit_pages, label_pages, session_list
 from app.review import export_router as review_exports
 from app.review import report as review_report
 from app.review import timeline as review_timeline

@@ -25,6 +25,13 @@ class Printed:
     code: str
 
 
+def _printed(db: AsyncSession, label: BagLabel) -> Printed:
+    """A new label with a fresh code, added to the unit's session."""
+    label.code = new_code(label.session_id, label.bag).text
+    db.add(label)
+    return Printed(label.bag, label.copy, label.code)
+
+
 async def issue(
     db: AsyncSession,
     session_id: int,
@@ -34,24 +41,23 @@ async def issue(
     prepared_by: int | None,
 ) -> list[Printed]:
     """The first label of each of these bags, prepared now; they keep `keeps_hours`."""
-    printed = []
-    for number in bags:
-        code = new_code(session_id, number)
-        db.add(
+    expires_at = now + timedelta(hours=float(keeps_hours))
+    return [
+        _printed(
+            db,
             BagLabel(
                 session_id=session_id,
                 bag=number,
-                code=code.text,
                 copy=1,
                 printed_at=now,
                 printed_by=prepared_by,
                 prepared_by=prepared_by,
                 prepared_at=now,
-                expires_at=now + timedelta(hours=float(keeps_hours)),
-            )
+                expires_at=expires_at,
+            ),
         )
-        printed.append(Printed(number, 1, code.text))
-    return printed
+        for number in bags
+    ]
 
 
 async def reprint(
@@ -68,21 +74,17 @@ async def reprint(
     if current is None:
         raise LookupError(f"bag {bag} has no label to reprint")
     current.voided_at = current.voided_at or now
-    code = new_code(session_id, bag)
-    db.add(
-        BagLabel(
-            session_id=session_id,
-            bag=bag,
-            code=code.text,
-            copy=current.copy + 1,
-            printed_at=now,
-            printed_by=by,
-            prepared_by=current.prepared_by,
-            prepared_at=current.prepared_at,
-            expires_at=current.expires_at,  # the bag keeps as long as it did
-        )
+    again = BagLabel(
+        session_id=session_id,
+        bag=bag,
+        copy=current.copy + 1,
+        printed_at=now,
+        printed_by=by,
+        prepared_by=current.prepared_by,
+        prepared_at=current.prepared_at,
+        expires_at=current.expires_at,  # the bag keeps as long as it did
     )
-    return Printed(bag, current.copy + 1, code.text), current.copy
+    return _printed(db, again), current.copy
 
 
 async def current_labels(db: AsyncSession, session_id: int) -> list[BagLabel]:

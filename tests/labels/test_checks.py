@@ -15,7 +15,7 @@ from app.labels.checks import IssuedLabel, check_bag, check_wristband, wristband
 from app.labels.code import CodeError, LabelCode
 from app.labels.policy import LabelPolicy, drug_names, parse_stability, wristband_pattern
 from app.session import machine as M
-from tests.session.walk import PHARMACIST, PHYSICIAN, Walker
+from tests.session.walk import PHYSICIAN, Walker
 
 NOW = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
 CODE = LabelCode(14, 3, "K7Q2M9XA")
@@ -82,12 +82,7 @@ def test_the_policy_names_high_alert_drugs_as_words_of_the_drug() -> None:
 def scanning_walker(double_check: bool = False) -> Walker:
     w = Walker()
     w.state = replace(w.state, scan_required=True, double_check_required=double_check)
-    w.do(M.Approve(), PHYSICIAN)
-    w.do(M.VerifyBags(), PHARMACIST)
-    w.do(M.ChecklistItem("consent"))
-    w.do(M.ChecklistItem("rescue_kit"))
-    w.do(M.ChecklistItem("premedications", none_reason="none ordered"))
-    w.do(M.RecordVitals(within_limits=True))
+    w.make_ready()
     return w
 
 

@@ -40,13 +40,17 @@ class Walker:
         self.now = max(self.now, self.state.deadline)
         self.do(M.TimerFired(self.state.timer_generation), SYSTEM)
 
-    def prepare(self) -> None:
+    def make_ready(self) -> None:
+        """Approved, bags verified, checklist done, baseline vitals: ready to start."""
         self.do(M.Approve(), PHYSICIAN)
         self.do(M.VerifyBags(), PHARMACIST)
         self.do(M.ChecklistItem("consent"))
         self.do(M.ChecklistItem("rescue_kit"))
         self.do(M.ChecklistItem("premedications", none_reason="no premedication ordered"))
         self.do(M.RecordVitals(within_limits=True))
+
+    def prepare(self) -> None:
+        self.make_ready()
         self.do(M.Start())
 
     def step_through(self) -> None:

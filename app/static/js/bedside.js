@@ -288,17 +288,24 @@
     }
   }
 
-  // POST JSON. A dropped connection or a server that cannot save now (503) keeps the request
-  // in the outbox; an ended sign-in keeps it until the password is given again. Either way it
-  // goes later with the same key: recorded once.
-  async function post(url, body, key, label) {
-    if (signedOut) return waitForSignIn(url, body, key, label);
+  // One request, retried a few times quickly while the connection is down or the server
+  // cannot save now (503).
+  async function sendRetrying(url, body, key) {
     var answer = null;
     for (var attempt = 0; attempt <= QUICK_RETRIES; attempt++) {
       answer = await send(url, body, key);
       if (answer.status !== 0 && answer.status !== 503) break;
       if (attempt < QUICK_RETRIES) await sleep(500 * Math.pow(2, attempt));
     }
+    return answer;
+  }
+
+  // POST JSON. A dropped connection or a server that cannot save now (503) keeps the request
+  // in the outbox; an ended sign-in keeps it until the password is given again. Either way it
+  // goes later with the same key: recorded once.
+  async function post(url, body, key, label) {
+    if (signedOut) return waitForSignIn(url, body, key, label);
+    var answer = await sendRetrying(url, body, key);
     if (answer.status === 401) {
       showSignedOut();
       return waitForSignIn(url, body, key, label);
@@ -311,27 +318,23 @@
   }
 
   // A request that carries a co-signer's password goes now or not at all: it is never kept
-  // on this tablet (the outbox is in the browser's storage) to be sent later.
-  async function postNow(url, body, key, label) {
-    if (signedOut) return waitForSignIn(url, body, key, label);
-    var answer = null;
-    for (var attempt = 0; attempt <= QUICK_RETRIES; attempt++) {
-      answer = await send(url, body, key);
-      if (answer.status !== 0 && answer.status !== 503) break;
-      if (attempt < QUICK_RETRIES) await sleep(500 * Math.pow(2, attempt));
-    }
+  // on this tablet (neither in the outbox in the browser's storage nor until a sign-in).
+  async function postNow(url, body, key) {
+    var notSent = "The second clinician signs again when it is back.";
+    if (signedOut) return { status: 0, data: { detail: "Signed out: not sent. " + notSent } };
+    var answer = await sendRetrying(url, body, key);
     if (answer.status === 401) {
       showSignedOut();
-      return waitForSignIn(url, body, key, label);
+      answer.data = { detail: "Signed out: not sent. " + notSent };
     }
     if (answer.status === 0 || answer.status === 503) {
-      answer.data = { detail: "No connection to the server: not sent. The second clinician signs again when it returns." };
+      answer.data = { detail: "No connection to the server: not sent. " + notSent };
     }
     return answer;
   }
 
   function deliver(url, body, key, label) {
-    return body.cosigner_password !== undefined ? postNow(url, body, key, label) : post(url, body, key, label);
+    return body.cosigner_password !== undefined ? postNow(url, body, key) : post(url, body, key, label);
   }
 
   // --- the checks before the pump (see scan.js) ------------------------------------------

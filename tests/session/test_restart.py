@@ -111,6 +111,12 @@ def test_a_pending_timer_survives_sigkill_and_fires_once(server: ServerProcess) 
     ):
         assert nurse.post(f"{path}/checklist", json=item).status_code == 200
     assert nurse.post(f"{path}/vitals", json=OK_VITALS).status_code == 200
+    # The server runs as installed: the wristband and bag 1's label are scanned first.
+    mrn = nurse.get(f"/api/v1/patients/{nurse.get(path).json()['patient_id']}").json()["mrn"]
+    bag_1 = nurse.get(f"{path}/labels").json()["labels"][0]
+    for kind, code in (("wristband", mrn), ("bag", bag_1["code"])):
+        scanned = nurse.post(f"{path}/scans", json={"kind": kind, "code": code})
+        assert scanned.status_code == 200, scanned.text
     started = nurse.post(f"{path}/start", json={}).json()
     assert started["status"] == "running"
 

@@ -240,6 +240,25 @@ async def call(client: httpx.AsyncClient, path: str, body: dict) -> dict:
 BRIGHAM_12 = {"template": "brigham-12", "dose": "500", "unit": "mg"}
 
 
+async def checked(team: dict[str, httpx.AsyncClient], sid: int) -> dict:
+    """The checks the coming pump start needs, done as at the bedside: the wristband and the
+    due bag's label scanned; the body that carries the second clinician's co-signature."""
+    nurse = team["nurse"]
+    path = f"/api/v1/sessions/{sid}"
+    view = (await nurse.get(path)).json()
+    checks = view["checks"]
+    if checks["wristband_due"]:
+        mrn = (await nurse.get(f"/api/v1/patients/{view['patient_id']}")).json()["mrn"]
+        await call(nurse, f"{path}/scans", {"kind": "wristband", "code": mrn})
+    if checks["bag_due"] is not None:
+        labels = (await nurse.get(f"{path}/labels")).json()["labels"]
+        code = next(label["code"] for label in labels if label["bag"] == checks["bag_due"])
+        await call(nurse, f"{path}/scans", {"kind": "bag", "code": code})
+    if not checks["double_check_due"]:
+        return {}
+    return {"cosigner_username": "physician", "cosigner_password": "physician-demo-pass"}
+
+
 async def running_session(
     team: dict[str, httpx.AsyncClient], n: int, protocol: dict = BRIGHAM_12, start: bool = True
 ) -> int:
@@ -276,9 +295,10 @@ async def running_session(
         ("nurse", "checklist", {"item": "rescue_kit"}),
         ("nurse", "checklist", {"item": "premedications", "none_reason": "bench"}),
         ("nurse", "vitals", {**OK_VITALS, "heart_rate": 70}),
-        *([("nurse", "start", {})] if start else []),
     ):
         await call(team[role], f"/api/v1/sessions/{sid}/{command}", body)
+    if start:
+        await call(team["nurse"], f"/api/v1/sessions/{sid}/start", await checked(team, sid))
     return sid
 
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-from fanout import BIN, OK_VITALS, ROOT, running_session, sign_in
+from fanout import BIN, OK_VITALS, ROOT, checked, running_session, sign_in
 
 TARGET_KB = 150
 WAIT_S = 10.0
@@ -76,7 +76,8 @@ async def complete_session(app, team: dict[str, httpx.AsyncClient]) -> int:
             view = await _until(nurse, sid, lambda v: v["status"] != "running")
         if view["status"] == "step_due":
             clock.advance(timedelta(minutes=1))
-            view = await _post(nurse, sid, "confirm-step", {"expected_version": view["version"]})
+            checks = await checked(team, sid)  # a new bag is scanned, its rate co-signed
+            view = await _post(nurse, sid, "confirm-step", checks)
     assert view["status"] == "observing", view["status"]
     clock.advance(timedelta(minutes=10))
     await _post(nurse, sid, "vitals", {**OK_VITALS, "heart_rate": 72})

@@ -38,6 +38,7 @@ from fanout import (
     add_server_options,
     baseline_server,
     call,
+    checked,
     running_session,
     sign_in,
     stepwise_servers,
@@ -70,7 +71,7 @@ async def server_clock(client: httpx.AsyncClient) -> ServerClock:
 class Bedside:
     sid: int
     base: str
-    nurse: httpx.AsyncClient
+    team: dict[str, httpx.AsyncClient]
     clock: ServerClock
     deadline: float = 0.0  # wall epoch seconds of the server's deadline
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -87,7 +88,7 @@ class Bedside:
                     self.arrived.set()
 
     async def command(self, name: str, body: dict) -> dict:
-        return await call(self.nurse, f"/api/v1/sessions/{self.sid}/{name}", body)
+        return await call(self.team["nurse"], f"/api/v1/sessions/{self.sid}/{name}", body)
 
     def expect(self, view: dict) -> None:
         self.deadline = self.clock.wall_of(datetime.fromisoformat(view["deadline"]).timestamp())
@@ -95,12 +96,13 @@ class Bedside:
 
     async def run(self, steps: int) -> None:
         """Start, then for each step: vitals, wait for "step due", confirm the pump change."""
-        self.expect(await self.command("start", {}))
+        self.expect(await self.command("start", await checked(self.team, self.sid)))
         for step in range(steps):
             await self.command("vitals", {**OK_VITALS, "heart_rate": 70 + step})
             await asyncio.wait_for(self.arrived.wait(), 60)
             if step + 1 < steps:
-                self.expect(await self.command("confirm-step", {}))
+                body = await checked(self.team, self.sid)
+                self.expect(await self.command("confirm-step", body))
 
 
 async def measure_stepwise(args, bases: list[str]) -> tuple[list[float], int]:
@@ -121,10 +123,10 @@ async def measure_stepwise(args, bases: list[str]) -> tuple[list[float], int]:
     for n in range(args.sessions):
         base = bases[n % len(bases)]  # each process has its share of screens and nurses
         sid = await running_session(teams[base], n, protocol, start=False)
-        bedsides.append(Bedside(sid, base, teams[base]["nurse"], clocks[base]))
+        bedsides.append(Bedside(sid, base, teams[base], clocks[base]))
     connections, readers = [], []
     for bedside in bedsides:
-        nurse = bedside.nurse
+        nurse = bedside.team["nurse"]
         connection = await websockets.connect(
             f"{bedside.base.replace('http://', 'ws://')}/ws/sessions/{bedside.sid}",
             additional_headers={"Cookie": "; ".join(f"{k}={v}" for k, v in nurse.cookies.items())},

@@ -37,7 +37,16 @@ class Verdict:
     scanned: str  # what was scanned, in words
     expected: str  # what was due, in words
     bag: int | None = None  # the bag the label names (bag scans)
-    condition: str | None = None  # the alarm a wrong scan raises: wrong_bag, wrong_patient
+
+    @property
+    def alarm(self) -> str:
+        """The alarm condition a wrong scan of this kind raises (and a right one clears)."""
+        return "wrong_bag" if self.kind == "bag" else "wrong_patient"
+
+    @property
+    def condition(self) -> str | None:
+        """The alarm this scan raises: none when it is right."""
+        return None if self.ok else self.alarm
 
     @property
     def message(self) -> str:
@@ -66,7 +75,7 @@ def check_bag(
     expected = bag_words(session_id, due_bag, bags)
 
     def wrong(scanned: str) -> Verdict:
-        return Verdict("bag", False, scanned, expected, code.bag, "wrong_bag")
+        return Verdict("bag", False, scanned, expected, code.bag)
 
     named = bag_words(code.session_id, code.bag)
     if code.session_id != session_id:
@@ -100,5 +109,5 @@ def wristband_mrn(scanned: str, pattern: str = DEFAULT_WRISTBAND_PATTERN) -> str
 def check_wristband(mrn: str, patient_mrn: str, patient_name: str) -> Verdict:
     expected = f"MRN {patient_mrn} ({patient_name})"
     if normal_mrn(mrn) != normal_mrn(patient_mrn):
-        return Verdict("wristband", False, f"MRN {mrn}", expected, None, "wrong_patient")
+        return Verdict("wristband", False, f"MRN {mrn}", expected)
     return Verdict("wristband", True, f"MRN {mrn}", expected)

@@ -59,7 +59,7 @@ def scans_missing(state: SessionState, index: int) -> list[str]:
     if not state.scan_required:
         return []
     missing = []
-    if state.status == "ready" and not state.patient_checked:
+    if wristband_due(state):
         missing.append("the patient's wristband")
     bag = bag_of(state, index)
     if bag_change(state, index) and state.bag_checked != bag:
@@ -67,13 +67,24 @@ def scans_missing(state: SessionState, index: int) -> list[str]:
     return missing
 
 
+def wristband_due(state: SessionState) -> bool:
+    """The start still needs the patient's wristband scanned."""
+    return state.scan_required and state.status == "ready" and not state.patient_checked
+
+
+def double_check_needed(state: SessionState, index: int) -> bool:
+    """The pump start of plan step `index` needs a second clinician: a high-alert drug's
+    first start, new bag, or first start after a resume."""
+    return state.double_check_required and (
+        state.status == "ready" or bag_change(state, index) or state.double_check_due
+    )
+
+
 def double_check(
     state: SessionState, index: int, ctx: Ctx, cosigner: int | None
 ) -> Event | Refused | None:
     """The second clinician's co-signature of the pump rate, when this start needs one."""
-    if not state.double_check_required:
-        return None
-    if not (state.status == "ready" or bag_change(state, index) or state.double_check_due):
+    if not double_check_needed(state, index):
         return None
     step = state.plan.steps[index]
     rate = f"{step.rate_ml_h} mL/h" if step.rate_ml_h is not None else "the dose"

@@ -116,12 +116,6 @@ async def cosigner_of(
         raise Refusal(
             "forbidden", f"the second check was not signed: {refused.message}", field="cosigner"
         ) from None
-    if user.id == signed_in.user.id:
-        raise Refusal(
-            "forbidden",
-            "the second check must be done by another clinician, not the one confirming",
-            field="cosigner",
-        )
     if not is_allowed(user.role, "session.bedside"):
         raise Refusal(
             "forbidden", f"the second check is for a nurse or a physician, not a {user.role}"

@@ -32,13 +32,12 @@ def _alarm_of(verdict: Verdict) -> service.AlarmWork:
     def work(
         board: logic.AlarmBoard, old: M.SessionState, new: M.SessionState, now: datetime
     ) -> tuple[logic.AlarmBoard, list[logic.Event]]:
-        condition = verdict.condition or ("wrong_bag" if verdict.kind == "bag" else "wrong_patient")
         if verdict.ok:
-            result = logic.condition_cleared(board, condition, now)
+            result = logic.condition_cleared(board, verdict.alarm, now)
         else:
             result = logic.raise_alarm(
                 board,
-                condition,
+                verdict.alarm,
                 "HIGH",
                 "technical",
                 verdict.message,

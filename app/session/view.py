@@ -176,18 +176,13 @@ class BedsideChecks:
 def bedside_checks(state: M.SessionState) -> BedsideChecks:
     index = checks.starting_index(state)
     due = checks.due_bag(state) if state.scan_required else None
-    double = (
-        index is not None
-        and state.double_check_required
-        and (state.status == "ready" or checks.bag_change(state, index) or state.double_check_due)
-    )
     return BedsideChecks(
         scan_required=state.scan_required,
-        wristband_due=state.scan_required and state.status == "ready" and not state.patient_checked,
+        wristband_due=checks.wristband_due(state),
         bag_due=due,
         bag_checked=state.bag_checked,
         double_check_required=state.double_check_required,
-        double_check_due=bool(double),
+        double_check_due=index is not None and checks.double_check_needed(state, index),
     )
 
 
